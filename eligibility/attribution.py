@@ -1,0 +1,199 @@
+"""Screen-failure attribution: all reasons, first reason, sole reason (impact),
+attrition, failure combinations and the eligible range, per disease and overall."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .columns import GROUP_NAMES
+from .evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation
+from .fields import DISEASES
+
+ALL = "All"
+
+
+def group_slices(ev: Evaluation, include_empty: bool = False) -> dict[str, slice]:
+    """The disease groups (five indications, then 'other' and 'missing' if present) and All."""
+    out = {}
+    for g in GROUP_NAMES:
+        sl = ev.bounds[g]
+        if include_empty or g in DISEASES or sl.stop > sl.start:
+            out[g] = sl
+    out[ALL] = slice(0, ev.n)
+    return out
+
+
+def group_slice(ev: Evaluation, group: str | None) -> slice:
+    return slice(0, ev.n) if group in (None, ALL) else ev.bounds[group]
+
+
+def status_counts(ev: Evaluation) -> pd.DataFrame:
+    """Per group: screened, eligible, pending, ineligible, the eligible range and percentages."""
+    rows = []
+    for g, sl in group_slices(ev).items():
+        c = np.bincount(ev.status[sl], minlength=3)
+        n = int(sl.stop - sl.start)
+        rows.append({
+            "group": g, "screened": n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
+            "ineligible": int(c[INELIGIBLE]),
+            "eligible_low": int(c[ELIGIBLE]), "eligible_high": int(c[ELIGIBLE] + c[PENDING]),
+        })
+    df = pd.DataFrame(rows).set_index("group")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for col in ("eligible", "pending", "ineligible"):
+            df[f"{col}_pct"] = 100.0 * df[col] / df["screened"].where(df["screened"] > 0)
+    return df
+
+
+def _cause_index(ev: Evaluation) -> tuple[np.ndarray, list[str]]:
+    names: list[str] = []
+    idx = []
+    for u in ev.units:
+        c = ev.catalog.cause_of[u.id]
+        if c not in names:
+            names.append(c)
+        idx.append(names.index(c))
+    return np.array(idx, np.int32), names
+
+
+def sole_cause(ev: Evaluation) -> np.ndarray:
+    """Per patient: index into the cause list of their only failing cause, -1 if not exactly one."""
+    if "sole" in ev._memo:
+        return ev._memo["sole"]
+    f = ev.failed()
+    cause_idx, names = _cause_index(ev)
+    n_causes = f.sum(axis=0, dtype=np.int16) if len(ev.units) else np.zeros(ev.n, np.int16)
+    for k in range(len(names)):
+        members = np.flatnonzero(cause_idx == k)
+        if len(members) > 1:
+            extra = f[members].sum(axis=0, dtype=np.int16) - 1
+            n_causes -= np.maximum(extra, 0)
+    first = ev.first_failed_index()
+    sole = np.where((n_causes == 1) & (first >= 0), cause_idx[np.maximum(first, 0)], -1).astype(np.int32)
+    ev._memo["sole"] = sole
+    return sole
+
+
+def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
+    """One row per active unit in catalog order: all-reasons, first-reason, sole-reason
+    (impact of its cause) and unknown counts, with percentages of the group screened."""
+    sl = group_slice(ev, group)
+    n = sl.stop - sl.start
+    f, u = ev.failed()[:, sl], ev.unknown()[:, sl]
+    first = ev.first_failed_index()[sl]
+    sole = sole_cause(ev)[sl]
+    cause_idx, names = _cause_index(ev)
+    first_counts = np.bincount(first[first >= 0], minlength=len(ev.units))
+    sole_counts = np.bincount(sole[sole >= 0], minlength=len(names))
+    applicable = np.array([
+        n if x.block == "common" else (min(sl.stop, ev.bounds[x.block].stop) - max(sl.start, ev.bounds[x.block].start))
+        for x in ev.units
+    ])
+    df = pd.DataFrame({
+        "id": [x.id for x in ev.units],
+        "criterion": [x.criterion for x in ev.units],
+        "kind": ["inclusion" if x.kind == "incl" else "exclusion" for x in ev.units],
+        "block": [x.block for x in ev.units],
+        "text": [x.text for x in ev.units],
+        "applicable": np.maximum(applicable, 0),
+        "all_reasons": f.sum(axis=1) if len(ev.units) else [],
+        "first_reason": first_counts[: len(ev.units)],
+        "sole_reason": sole_counts[cause_idx] if len(ev.units) else [],
+        "cause": [names[i] for i in cause_idx],
+        "unknown": u.sum(axis=1) if len(ev.units) else [],
+    })
+    denom = n if n else np.nan
+    for col in ("all_reasons", "first_reason", "sole_reason", "unknown"):
+        df[f"{col}_pct"] = 100.0 * df[col] / denom
+    return df
+
+
+def cause_impact(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
+    """Patients whose only failing cause is this one (relaxing it alone would admit them)."""
+    sl = group_slice(ev, group)
+    sole = sole_cause(ev)[sl]
+    _, names = _cause_index(ev)
+    counts = np.bincount(sole[sole >= 0], minlength=len(names))
+    return pd.DataFrame({"cause": names, "impact": counts}).sort_values("impact", ascending=False, kind="stable")
+
+
+def attrition(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
+    """CONSORT-order attrition by criterion: each step removes the patients whose first
+    failing criterion it is. The last row is what remains (eligible + pending)."""
+    sl = group_slice(ev, group)
+    first = ev.first_failed_index()[sl]
+    unit_crit = [u.criterion for u in ev.units]
+    crit_order = list(dict.fromkeys(unit_crit))
+    crit_of_unit = np.array([crit_order.index(c) for c in unit_crit], np.int32)
+    removed = np.bincount(crit_of_unit[first[first >= 0]], minlength=len(crit_order))
+    blocks = {u.criterion: u.block for u in ev.units}
+    n = sl.stop - sl.start
+    rows, remaining = [], n
+    for c, r in zip(crit_order, removed, strict=True):
+        if group not in (None, ALL) and blocks[c] not in ("common", group):
+            continue
+        remaining -= int(r)
+        rows.append({"criterion": c, "block": blocks[c], "excluded": int(r), "remaining": remaining,
+                     "text": ev.catalog.criterion_by_id[c].text})
+    df = pd.DataFrame(rows, columns=["criterion", "block", "excluded", "remaining", "text"])
+    df.attrs["screened"] = n
+    status = np.bincount(ev.status[sl], minlength=3)
+    df.attrs["eligible"], df.attrs["pending"] = int(status[ELIGIBLE]), int(status[PENDING])
+    return df
+
+
+def criterion_failures(ev: Evaluation) -> tuple[np.ndarray, list[str]]:
+    """(criteria × patients) bool matrix: the criterion fails (any of its parts fails)."""
+    if "crit_fail" not in ev._memo:
+        crit = [u.criterion for u in ev.units]
+        names = list(dict.fromkeys(crit))
+        starts = np.array([crit.index(c) for c in names], np.intp)
+        f = ev.failed()
+        m = np.logical_or.reduceat(f, starts, axis=0) if len(names) else np.zeros((0, ev.n), bool)
+        ev._memo["crit_fail"] = (m, names)
+    return ev._memo["crit_fail"]
+
+
+def row_keys(matrix: np.ndarray) -> np.ndarray:
+    """One hashable key per column of a bool (k × n) matrix: a packed bit pattern."""
+    k, n = matrix.shape
+    nbytes = max(1, -(-k // 8))
+    packed = np.packbits(matrix, axis=0, bitorder="little") if k else np.zeros((1, n), np.uint8)
+    width = 8 if nbytes <= 8 else -(-nbytes // 8) * 8
+    buf = np.zeros((n, width), np.uint8)
+    buf[:, :nbytes] = packed.T
+    if width == 8:
+        return buf.view(np.uint64).ravel()
+    return buf.view(np.dtype((np.void, width))).ravel()
+
+
+def decode_key(key, names: list[str]) -> list[str]:
+    raw = np.frombuffer(np.asarray(key).tobytes(), np.uint8)
+    bits = np.unpackbits(raw, bitorder="little")[: len(names)]
+    return [names[i] for i in np.flatnonzero(bits)]
+
+
+def combinations(ev: Evaluation, group: str | None = None, top: int = 15) -> pd.DataFrame:
+    """The most common sets of failing criteria among ineligible patients."""
+    sl = group_slice(ev, group)
+    m, names = criterion_failures(ev)
+    inel = np.flatnonzero(ev.status[sl] == INELIGIBLE) + sl.start
+    if len(inel) == 0 or not names:
+        return pd.DataFrame(columns=["criteria", "size", "count", "pct_of_ineligible"])
+    keys = row_keys(m[:, inel])
+    uniq, counts = np.unique(keys, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:top]
+    rows = []
+    for i in order:
+        crits = decode_key(uniq[i], names)
+        rows.append({"criteria": tuple(crits), "size": len(crits), "count": int(counts[i]),
+                     "pct_of_ineligible": 100.0 * counts[i] / len(inel)})
+    return pd.DataFrame(rows)
+
+
+def criterion_totals(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
+    """Failures per criterion (any part) among the group, for UpSet set sizes."""
+    sl = group_slice(ev, group)
+    m, names = criterion_failures(ev)
+    return pd.DataFrame({"criterion": names, "failed": m[:, sl].sum(axis=1)})

@@ -1,0 +1,159 @@
+"""Evaluate the catalog over a whole cohort, three-valued and vectorised.
+
+An `Evaluator` holds a cohort's columns and a cache of unit results keyed on
+the parameter values each unit reads, so a what-if change recomputes only the
+units that read the changed parameter.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .catalog import Catalog, Unit, default_catalog
+from .columns import GROUP_NAMES, Columns
+from .rules import TRUE, RuleEvaluator
+from .scenario import Resolved, baseline
+
+# Outcome codes per unit and patient. Ordered so that a patient's status is the minimum.
+FAIL, UNKNOWN, PASS, NOT_APPLICABLE = 0, 1, 2, 3
+# Patient status codes.
+INELIGIBLE, PENDING, ELIGIBLE = 0, 1, 2
+STATUS_NAMES = np.array(["ineligible", "pending", "eligible"], dtype=object)
+OUTCOME_NAMES = np.array(["fail", "unknown", "pass", "n/a"], dtype=object)
+
+_CACHE_PER_UNIT = 6  # parameter settings remembered per unit (baseline + recent what-ifs)
+
+
+@dataclass
+class Evaluation:
+    """Outcomes of every active unit for every patient, in evaluation order."""
+
+    catalog: Catalog
+    scenario: Resolved
+    columns: Columns
+    units: tuple[Unit, ...]  # active: assessed and not switched off, catalog order
+    outcomes: np.ndarray  # (len(units), n) uint8 outcome codes
+    status: np.ndarray  # (n,) status codes
+    not_assessed: tuple[str, ...]
+    disabled: tuple[str, ...]
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def unit_ids(self) -> tuple[str, ...]:
+        return tuple(u.id for u in self.units)
+
+    @property
+    def n(self) -> int:
+        return self.outcomes.shape[1]
+
+    @property
+    def group(self) -> np.ndarray:
+        return self.columns.group
+
+    @property
+    def bounds(self) -> dict[str, slice]:
+        return self.columns.bounds
+
+    def failed(self) -> np.ndarray:
+        if "failed" not in self._memo:
+            self._memo["failed"] = self.outcomes == FAIL
+        return self._memo["failed"]
+
+    def unknown(self) -> np.ndarray:
+        if "unknown" not in self._memo:
+            self._memo["unknown"] = self.outcomes == UNKNOWN
+        return self._memo["unknown"]
+
+    def first_failed_index(self) -> np.ndarray:
+        """Index (into units) of the first failing unit per patient, -1 if none."""
+        if "first" not in self._memo:
+            f = self.failed()
+            idx = np.argmax(f, axis=0) if len(self.units) else np.zeros(self.n, np.intp)
+            idx = idx.astype(np.int32)
+            idx[self.status != INELIGIBLE] = -1
+            self._memo["first"] = idx
+        return self._memo["first"]
+
+    # -- input-order views ----------------------------------------------------------
+    def to_input_order(self, values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values)
+        out[self.columns.order] = values
+        return out
+
+    def status_labels(self) -> np.ndarray:
+        """Status names in input row order."""
+        return self.to_input_order(STATUS_NAMES[self.status])
+
+    def counts(self) -> dict[str, int]:
+        c = np.bincount(self.status, minlength=3)
+        return {"screened": self.n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
+                "ineligible": int(c[INELIGIBLE])}
+
+
+class Evaluator:
+    """Evaluates scenarios over one cohort, reusing unit results that a change does not touch."""
+
+    def __init__(self, frame: pd.DataFrame, present, catalog: Catalog | None = None):
+        self.catalog = catalog or default_catalog()
+        self.columns = Columns(frame, present)
+        self._params_of = {u.id: tuple(sorted(self.catalog.params_of(u.rule))) for u in self.catalog.units}
+        self._cache: dict[str, OrderedDict] = {u.id: OrderedDict() for u in self.catalog.units}
+
+    @classmethod
+    def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
+        return cls(cohort.frame, cohort.present, catalog)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def assessed(self, unit: Unit, params: dict[str, Any]) -> bool:
+        return all(f in self.columns.present for f in self.catalog.fields_of(unit.rule, params))
+
+    def unit_outcome(self, unit: Unit, params: dict[str, Any]) -> np.ndarray:
+        """Outcome codes of one unit on its block's slice (cached)."""
+        key = tuple(
+            (p, tuple(sorted(params[p])) if isinstance(params[p], frozenset) else params[p])
+            for p in self._params_of[unit.id]
+        )
+        cache = self._cache[unit.id]
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        sl = self.columns.bounds[unit.block]
+        truth = RuleEvaluator(self.catalog, self.columns, sl, params)(unit.rule)
+        ok = truth if unit.kind == "incl" else TRUE - truth
+        cache[key] = ok  # truth codes FALSE/UNKNOWN/TRUE equal FAIL/UNKNOWN/PASS
+        if len(cache) > _CACHE_PER_UNIT:
+            cache.popitem(last=False)
+        return ok
+
+    def evaluate(self, scenario: Resolved | None = None) -> Evaluation:
+        scenario = scenario or baseline(self.catalog)
+        params = scenario.params
+        active, not_assessed, disabled = [], [], []
+        for u in self.catalog.units:
+            if u.id in scenario.disabled:
+                disabled.append(u.id)
+            elif not self.assessed(u, params):
+                not_assessed.append(u.id)
+            else:
+                active.append(u)
+        n = len(self.columns)
+        outcomes = np.full((len(active), n), NOT_APPLICABLE, np.uint8)
+        status = np.full(n, ELIGIBLE, np.uint8)
+        for i, u in enumerate(active):
+            sl = self.columns.bounds[u.block]
+            res = self.unit_outcome(u, params)
+            outcomes[i, sl] = res
+            np.minimum(status[sl], res, out=status[sl])
+        return Evaluation(self.catalog, scenario, self.columns, tuple(active), outcomes, status,
+                          tuple(not_assessed), tuple(disabled))
+
+
+def group_names() -> tuple[str, ...]:
+    return GROUP_NAMES

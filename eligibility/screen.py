@@ -1,0 +1,84 @@
+"""Per-patient screening results (the batch contract) and scenario diffs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .attribution import ALL, group_slices, row_keys
+from .evaluate import ELIGIBLE, STATUS_NAMES, Evaluation, Evaluator
+from .scenario import Resolved
+
+RESULT_COLUMNS = ("patient_id", "disease", "status", "first_reason", "failed", "unknown", "not_assessed")
+
+
+def join_labels(matrix: np.ndarray, ids: list[str] | tuple[str, ...], sep: str = ";") -> np.ndarray:
+    """Per column of a bool (k × n) matrix, the ';'-joined IDs of its true rows.
+    Strings are built once per distinct pattern, not once per patient."""
+    n = matrix.shape[1]
+    if not len(ids):
+        return np.full(n, "", dtype=object)
+    keys = row_keys(matrix)
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    labels = np.array([sep.join(ids[j] for j in np.flatnonzero(matrix[:, i])) for i in first], dtype=object)
+    return labels[inverse.ravel()]
+
+
+def screen_frame(cohort, scenario: Resolved | None = None, evaluator: Evaluator | None = None) -> pd.DataFrame:
+    """One row per input row, in input order, with the contract's result columns."""
+    evaluator = evaluator or Evaluator.for_cohort(cohort)
+    return results_frame(evaluator.evaluate(scenario), cohort.frame)
+
+
+def results_frame(ev: Evaluation, frame: pd.DataFrame) -> pd.DataFrame:
+    ids = ev.unit_ids
+    first = ev.first_failed_index()
+    first_label = np.array([*ids, ""], dtype=object)[np.where(first >= 0, first, len(ids))]
+    out = pd.DataFrame({
+        "patient_id": frame["patient_id"].astype("string").to_numpy(),
+        "disease": frame["disease"].astype("string").to_numpy(),
+        "status": ev.status_labels(),
+        "first_reason": ev.to_input_order(first_label),
+        "failed": ev.to_input_order(join_labels(ev.failed(), ids)),
+        "unknown": ev.to_input_order(join_labels(ev.unknown(), ids)),
+        "not_assessed": ";".join(ev.not_assessed),
+    })
+    return out
+
+
+def status_change(before: Evaluation, after: Evaluation, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Diff of two evaluations of the same cohort.
+
+    Returns (per-group table of gained/lost eligible and status moves, changed patients
+    with old and new status, in input order)."""
+    a, b = before.status, after.status
+    changed = a != b
+    rows = []
+    for g, sl in group_slices(after).items():
+        ca, cb = a[sl], b[sl]
+        rows.append({
+            "group": g,
+            "eligible_before": int((ca == ELIGIBLE).sum()), "eligible_after": int((cb == ELIGIBLE).sum()),
+            "gained": int(((cb == ELIGIBLE) & (ca != ELIGIBLE)).sum()),
+            "lost": int(((ca == ELIGIBLE) & (cb != ELIGIBLE)).sum()),
+            "changed": int(changed[sl].sum()),
+        })
+    summary = pd.DataFrame(rows).set_index("group")
+    summary["net"] = summary["eligible_after"] - summary["eligible_before"]
+    pos = np.flatnonzero(changed)
+    rows_in = before.columns.order[pos]
+    sort = np.argsort(rows_in, kind="stable")
+    pos, rows_in = pos[sort], rows_in[sort]
+    ids_a, ids_b = before.unit_ids, after.unit_ids
+    fa, fb = before.first_failed_index()[pos], after.first_failed_index()[pos]
+    patients = pd.DataFrame({
+        "row": rows_in + 1,
+        "patient_id": frame["patient_id"].astype("string").to_numpy()[rows_in],
+        "disease": frame["disease"].astype("string").to_numpy()[rows_in],
+        "status_before": STATUS_NAMES[a[pos]],
+        "status_after": STATUS_NAMES[b[pos]],
+        "first_reason_before": np.array([*ids_a, ""], dtype=object)[np.where(fa >= 0, fa, len(ids_a))],
+        "first_reason_after": np.array([*ids_b, ""], dtype=object)[np.where(fb >= 0, fb, len(ids_b))],
+    })
+    summary.attrs["all"] = ALL
+    return summary, patients
