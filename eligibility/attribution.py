@@ -97,11 +97,11 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
         "block": [x.block for x in ev.units],
         "text": [x.text for x in ev.units],
         "applicable": np.maximum(applicable, 0),
-        "all_reasons": f.sum(axis=1) if len(ev.units) else [],
+        "all_reasons": np.count_nonzero(f, axis=1) if len(ev.units) else [],
         "first_reason": first_counts[: len(ev.units)],
         "sole_reason": sole_counts[cause_idx] if len(ev.units) else [],
         "cause": [names[i] for i in cause_idx],
-        "unknown": u.sum(axis=1) if len(ev.units) else [],
+        "unknown": np.count_nonzero(u, axis=1) if len(ev.units) else [],
     })
     denom = n if n else np.nan
     for col in ("all_reasons", "first_reason", "sole_reason", "unknown"):
@@ -148,9 +148,14 @@ def criterion_failures(ev: Evaluation) -> tuple[np.ndarray, list[str]]:
     if "crit_fail" not in ev._memo:
         crit = [u.criterion for u in ev.units]
         names = list(dict.fromkeys(crit))
-        starts = np.array([crit.index(c) for c in names], np.intp)
         f = ev.failed()
-        m = np.logical_or.reduceat(f, starts, axis=0) if len(names) else np.zeros((0, ev.n), bool)
+        m = np.empty((len(names), ev.n), bool)
+        for q, name in enumerate(names):
+            start, stop = crit.index(name), len(crit) - crit[::-1].index(name)
+            if stop - start == 1:
+                m[q] = f[start]
+            else:
+                np.logical_or.reduce(f[start:stop], axis=0, out=m[q])
         ev._memo["crit_fail"] = (m, names)
     return ev._memo["crit_fail"]
 

@@ -37,6 +37,7 @@ class Columns:
         groups = disease_groups(frame["disease"]) if "disease" in frame else np.full(len(frame), MISSING_DISEASE, np.int8)
         self.order = np.argsort(groups, kind="stable")  # eval position → input row
         self.group = groups[self.order]
+        self._identity = bool((np.diff(self.order) == 1).all()) if len(self.order) > 1 else True
         edges = np.searchsorted(self.group, np.arange(len(GROUP_NAMES) + 1))
         self.bounds = {name: slice(int(edges[i]), int(edges[i + 1])) for i, name in enumerate(GROUP_NAMES)}
         self.bounds["common"] = slice(0, len(frame))
@@ -48,37 +49,42 @@ class Columns:
     def has(self, name: str) -> bool:
         return source_field(name) in self.present and name in self.frame
 
-    def _ordered(self, name: str) -> pd.Series:
-        return self.frame[name].iloc[self.order]
+    def _ordered(self, values: np.ndarray) -> np.ndarray:
+        return values if self._identity else values[self.order]
 
     def number(self, name: str) -> np.ndarray:
         key = ("num", name)
         if key not in self._cache:
-            self._cache[key] = pd.to_numeric(self._ordered(name), errors="coerce").to_numpy(np.float64, na_value=np.nan)
+            s = self.frame[name]
+            if s.dtype != np.float64:
+                s = pd.to_numeric(s, errors="coerce")
+            self._cache[key] = self._ordered(s.to_numpy(np.float64, na_value=np.nan))
         return self._cache[key]
 
     def kleene(self, name: str) -> np.ndarray:
         """A yes/no column as truth codes: 0 no, 1 empty, 2 yes."""
         key = ("yn", name)
         if key not in self._cache:
-            s = self._ordered(name).astype("boolean")
-            out = np.where(s.fillna(False).to_numpy(bool), 2, 0).astype(np.uint8)
+            s = self.frame[name].astype("boolean")
+            out = s.to_numpy(bool, na_value=False).astype(np.uint8) * np.uint8(2)
             out[s.isna().to_numpy(bool)] = 1
-            self._cache[key] = out
+            self._cache[key] = self._ordered(out)
         return self._cache[key]
 
     def codes(self, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
         """A category column as codes into its categories (-1 = empty)."""
         key = ("cat", name)
         if key not in self._cache:
-            s = self._ordered(name)
             if name == "disease":
                 cats = tuple(GROUP_NAMES[:-1])
                 c = self.group.astype(np.int16)
                 c[c == MISSING_DISEASE] = -1
             else:
                 cats = FIELD_BY_NAME[name].categories
-                c = pd.Categorical(s.astype("string"), categories=cats).codes.astype(np.int16)
+                s = self.frame[name]
+                if not (isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == cats):
+                    s = pd.Series(pd.Categorical(s.astype("string"), categories=cats))
+                c = self._ordered(s.cat.codes.to_numpy(np.int16))
             self._cache[key] = (c, cats)
         return self._cache[key]
 

@@ -1,0 +1,105 @@
+"""NCT06614270 eligibility dashboard: router and shared sidebar.
+
+Run with `bash scripts/dashboard.sh` (or `streamlit run app.py`).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from eligibility.fields import DISEASE_NAMES, DISEASES
+from pages import _shared as S
+
+PAGES = [
+    ("pages/overview.py", "Overview", ":material/dashboard:"),
+    ("pages/screen_failures.py", "Screen failures", ":material/filter_alt:"),
+    ("pages/what_if.py", "What-if", ":material/tune:"),
+    ("pages/patients.py", "Patients", ":material/person_search:"),
+    ("pages/dose_cohorts.py", "Dose cohorts", ":material/science:"),
+    ("pages/protocol.py", "Protocol", ":material/menu_book:"),
+]
+
+
+def _cohort_source() -> S.Loaded:
+    """Sidebar: bundled cohort by default, or an uploaded file. A bad file keeps the previous one."""
+    sb = st.sidebar
+    sb.subheader("Cohort")
+    upload = sb.file_uploader(
+        "Upload a cohort (CSV, Parquet or xlsx)", type=["csv", "txt", "parquet", "xlsx", "xlsm"],
+        key="cohort_upload", help="Columns as in the cohort contract (see the Protocol page).",
+    )
+    current_key = st.session_state.get("cohort_key", S.BUNDLED_KEY)
+    if upload is not None and st.session_state.get("cohort_upload_id") != upload.file_id:
+        st.session_state["cohort_upload_id"] = upload.file_id
+        try:
+            data = S.load_upload(upload.name, upload.getvalue())
+            current_key = data.key
+            st.session_state.pop("cohort_error", None)
+        except Exception as e:  # noqa: BLE001 - any unreadable file becomes a message, never a traceback
+            st.session_state["cohort_error"] = S.cohort_error_message(e)
+    if upload is None and st.session_state.get("cohort_upload_id"):
+        st.session_state["cohort_upload_id"] = None
+        current_key = S.BUNDLED_KEY
+    current = S.loaded(current_key) or S.bundled()
+    st.session_state["cohort_key"] = current.key
+    if st.session_state.get("cohort_error"):
+        sb.error(st.session_state["cohort_error"], icon=":material/error:")
+    n_err = sum(1 for i in current.cohort.issues if i.severity == "error")
+    n_warn = sum(1 for i in current.cohort.issues if i.severity == "warning")
+    label = "bundled synthetic cohort" if current.key == S.BUNDLED_KEY else current.name
+    sb.caption(f"**{label}** · {len(current.cohort):,} patients · {n_err} cell errors · {n_warn} warnings")
+    return current
+
+
+def _scenario_status() -> None:
+    sb = st.sidebar
+    sb.subheader("Scenario")
+    data = S.scenario_dict()
+    if st.session_state.get("scenario_error"):
+        sb.warning(st.session_state.pop("scenario_error"))
+    n = len(data["parameters"]) + len(data["disabled"])
+    if n == 0:
+        sb.caption("Protocol as registered (no what-if changes).")
+    else:
+        name = data.get("name") or "What-if"
+        sb.caption(f"**{name}**: {len(data['parameters'])} parameter change(s), "
+                   f"{len(data['disabled'])} criterion/part(s) switched off.")
+        if sb.button("Reset to protocol", key="reset_scenario", icon=":material/restart_alt:"):
+            S.set_scenario({})
+            for k in [k for k in st.session_state if str(k).startswith("wi_")]:
+                del st.session_state[k]
+            st.rerun()
+
+
+def _disease_filter() -> str | None:
+    options = ["All", *DISEASES]
+    choice = st.sidebar.selectbox(
+        "Disease", options, key="disease_filter",
+        format_func=lambda d: "All diseases" if d == "All" else f"{d} — {DISEASE_NAMES[d]}",
+    )
+    return None if choice == "All" else choice
+
+
+def build_context() -> S.Context:
+    current = _cohort_source()
+    _scenario_status()
+    disease = _disease_filter()
+    resolved = S.active_scenario()
+    base = S.evaluation(current, S.baseline())
+    ev = S.evaluation(current, resolved)
+    ctx = S.Context(current, resolved, base, ev, disease)
+    S.set_context(ctx)
+    S.sync_url()
+    return ctx
+
+
+def main() -> None:
+    st.set_page_config(page_title="NCT06614270 eligibility", page_icon=":material/fact_check:", layout="wide")
+    nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])
+    st.sidebar.title("NCT06614270 screening")
+    build_context()
+    nav.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""`python -m eligibility bench`: speed and memory of the engine on generated cohorts.
+
+Each size runs in a fresh child process so that its peak memory is its own.
+Times are medians over `--repeat` runs, in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+
+def _median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return median(times)
+
+
+def attribute_all(ev) -> None:
+    """Everything the dashboard's overview and screen-failure pages compute."""
+    from . import attribution as A
+
+    A.status_counts(ev)
+    A.criterion_table(ev)
+    A.cause_impact(ev)
+    A.attrition(ev)
+    A.combinations(ev)
+
+
+def run_size(n: int, repeat: int, seed: int = 7) -> dict:
+    from .evaluate import Evaluator
+    from .loader import load_cohort
+    from .reference import screen_row
+    from .scenario import resolve
+    from .screen import status_change
+    from .synth import generate, write_cohort
+
+    out: dict = {"rows": n}
+    t0 = time.perf_counter()
+    raw = generate(n, seed)
+    out["generate_s"] = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cohort.parquet"
+        write_cohort(raw, path)
+        del raw
+        cohort = None
+
+        def load():
+            nonlocal cohort
+            cohort = load_cohort(path)
+
+        out["load_parquet_s"] = _median_time(load, max(1, min(repeat, 3)))
+
+    def cold():
+        ev = Evaluator.for_cohort(cohort).evaluate()
+        attribute_all(ev)
+
+    out["evaluate_attribute_cold_s"] = _median_time(cold, repeat)
+    evaluator = Evaluator.for_cohort(cohort)
+    base = evaluator.evaluate()
+    out["evaluate_warm_s"] = _median_time(lambda: evaluator.evaluate(), repeat)
+    out["evaluate_attribute_warm_s"] = _median_time(lambda: attribute_all(evaluator.evaluate()), repeat)
+
+    values = iter(np.linspace(50, 70, 1000))
+
+    def one_param():
+        return evaluator.evaluate(resolve({"parameters": {"hb_min_g_l": float(next(values))}}))
+
+    out["reevaluate_one_param_s"] = _median_time(one_param, repeat)
+    out["reevaluate_one_param_counts_s"] = _median_time(lambda: one_param().counts(), repeat)
+    relaxed = evaluator.evaluate(resolve({"parameters": {"age_max": 75, "hb_min_g_l": 50}}))
+    out["scenario_diff_s"] = _median_time(lambda: status_change(base, relaxed, cohort.frame), repeat)
+
+    sample = min(n, 2000)
+    rows = cohort.frame.iloc[:sample].to_dict("records")
+    params = base.scenario.params
+    present = cohort.present
+    t0 = time.perf_counter()
+    ref = [screen_row(r, params, evaluator.catalog, present) for r in rows]
+    per_row = (time.perf_counter() - t0) / sample
+    out["reference_python_per_row_us"] = per_row * 1e6
+    out["reference_python_extrapolated_s"] = per_row * n
+    out["speedup_vs_reference"] = per_row * n / out["evaluate_attribute_warm_s"]
+    # The naive evaluator must agree with the engine, or the speed-up means nothing.
+    agree = np.array(ref, dtype=object) == base.status_labels()[:sample]
+    out["reference_agrees"] = bool(agree.all())
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def format_table(results: list[dict]) -> str:
+    cols = [
+        ("rows", "rows", "{:,}"),
+        ("load_parquet_s", "load parquet s", "{:.2f}"),
+        ("evaluate_attribute_cold_s", "eval+attr cold s", "{:.3f}"),
+        ("evaluate_attribute_warm_s", "eval+attr s", "{:.3f}"),
+        ("reevaluate_one_param_s", "1-param re-eval s", "{:.3f}"),
+        ("scenario_diff_s", "scenario diff s", "{:.3f}"),
+        ("reference_python_extrapolated_s", "naive Python s", "{:.1f}"),
+        ("speedup_vs_reference", "speed-up", "{:.0f}x"),
+        ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+    ]
+    head = "| " + " | ".join(c[1] for c in cols) + " |"
+    sep = "|" + "|".join("---:" for _ in cols) + "|"
+    lines = [head, sep]
+    for r in results:
+        lines.append("| " + " | ".join(fmt.format(r[key]) for key, _, fmt in cols) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eligibility bench")
+    p.add_argument("--rows", default="10000,100000,1000000", help="comma-separated cohort sizes")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--json", help="also write the results as JSON here")
+    args = p.parse_args(argv)
+    sizes = [int(s) for s in args.rows.split(",") if s.strip()]
+    if args.child:
+        print(json.dumps(run_size(sizes[0], args.repeat)))
+        return 0
+    results = []
+    for n in sizes:
+        proc = subprocess.run(
+            [sys.executable, "-m", "eligibility", "bench", "--child", "--rows", str(n), "--repeat", str(args.repeat)],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            return 1
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"done {n:,} rows", file=sys.stderr)
+    print(f"machine: {_machine()}; medians of {args.repeat} runs")
+    print(format_table(results))
+    for r in results:
+        print(f"{r['rows']:,} rows: one-param re-eval incl. counts {r['reevaluate_one_param_counts_s']:.3f} s, "
+              f"warm evaluate only {r['evaluate_warm_s']:.3f} s, generate {r['generate_s']:.1f} s, "
+              f"naive per row {r['reference_python_per_row_us']:.0f} µs, agrees: {r['reference_agrees']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0

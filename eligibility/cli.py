@@ -1,0 +1,103 @@
+"""`python -m eligibility`: screen a cohort, generate synthetic data, simulate dose escalation, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+USAGE = """python -m eligibility COMMAND ...
+
+commands:
+  screen     screen a cohort file against the protocol (or a scenario)
+  synth      generate a synthetic candidate cohort
+  dose-sim   simulate a dose-escalation design (3+3, BOIN, i3+3)
+  bench      run the speed benchmarks
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with a one-line message (its own behaviour, made explicit)."""
+
+    def error(self, message):  # noqa: D401
+        self.exit(2, f"error: {message}\n")
+
+
+def _err(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def screen_main(argv: list[str]) -> int:
+    p = _Parser(prog="python -m eligibility screen", description="Screen a cohort file for NCT06614270.")
+    p.add_argument("input", help="cohort file: .csv, .parquet or .xlsx")
+    p.add_argument("-o", "--output", required=True, help="results file: .csv or .parquet")
+    p.add_argument("--scenario", help="scenario file (JSON or YAML): parameters and disabled criteria")
+    p.add_argument("--sheet", help="xlsx sheet name (default: the first sheet)")
+    p.add_argument("--report", help="write the validation report here (.csv or .json)")
+    args = p.parse_args(argv)
+
+    from .evaluate import Evaluator
+    from .loader import CohortError, load_cohort, write_report
+    from .scenario import ScenarioError, baseline, load_scenario
+    from .screen import results_frame
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        return _err(f"output {out.name} must end in .csv or .parquet")
+    if args.report and Path(args.report).suffix.lower() not in (".csv", ".json"):
+        return _err(f"report {Path(args.report).name} must end in .csv or .json")
+    try:
+        scenario = load_scenario(args.scenario) if args.scenario else baseline()
+    except ScenarioError as e:
+        return _err(f"invalid scenario {Path(args.scenario).name}: {e}")
+    try:
+        cohort = load_cohort(args.input, sheet=args.sheet)
+    except CohortError as e:
+        return _err(str(e))
+    for issue in cohort.issues:
+        if issue.severity in ("error", "warning"):
+            where = f"row {issue.row} (patient_id {issue.patient_id})" if issue.row else "file"
+            col = f", column {issue.column}" if issue.column else ""
+            val = f", value {issue.value!r}" if issue.value is not None else ""
+            print(f"{issue.severity}: {where}{col}{val}: {issue.problem}", file=sys.stderr)
+    ev = Evaluator.for_cohort(cohort).evaluate(scenario)
+    results = results_frame(ev, cohort.frame)
+    if out.suffix.lower() == ".csv":
+        from .export import excel_safe
+
+        excel_safe(results).to_csv(out, index=False, encoding="utf-8")
+    else:
+        results.to_parquet(out, index=False)
+    if args.report:
+        write_report(cohort, args.report)
+    c = ev.counts()
+    print(
+        f"screened {c['screened']}: {c['eligible']} eligible, {c['pending']} pending, "
+        f"{c['ineligible']} ineligible -> {out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "screen":
+        return screen_main(rest)
+    if cmd == "synth":
+        from .synth import main as synth_main
+
+        return synth_main(rest)
+    if cmd == "dose-sim":
+        from .dose.cli import main as dose_main
+
+        return dose_main(rest)
+    if cmd == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(rest)
+    return _err(f"unknown command {cmd!r}; use screen, synth, dose-sim or bench")

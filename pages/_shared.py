@@ -1,0 +1,200 @@
+"""State shared by every page: the loaded cohort, the active scenario, the disease filter.
+
+The cohort and its Evaluator are held once per server process (`st.cache_resource`)
+and shared by all browser sessions; a session keeps only small things: which
+cohort it looks at, its scenario as a plain dict, its filter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from eligibility.catalog import Catalog, default_catalog
+from eligibility.evaluate import Evaluation, Evaluator
+from eligibility.loader import Cohort, CohortError, load_cohort
+from eligibility.scenario import (
+    Resolved,
+    Scenario,
+    ScenarioError,
+    baseline,
+    decode_from_url,
+    encode_for_url,
+    resolve,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "data" / "cohort.parquet"
+BUNDLED_KEY = "bundled"
+
+
+@dataclass
+class Loaded:
+    key: str
+    name: str
+    cohort: Cohort
+    evaluator: Evaluator
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> dict:
+    """Process-wide registry of loaded cohorts (key → Loaded) and a lock for it."""
+    return {"lock": threading.Lock(), "cohorts": {}, "evaluations": {}}
+
+
+def _register(key: str, name: str, cohort: Cohort) -> Loaded:
+    store = _store()
+    with store["lock"]:
+        if key not in store["cohorts"]:
+            # Keep the bundled cohort and the two most recent uploads.
+            uploads = [k for k in store["cohorts"] if k != BUNDLED_KEY]
+            for old in uploads[:-2]:
+                del store["cohorts"][old]
+                store["evaluations"] = {k: v for k, v in store["evaluations"].items() if k[0] != old}
+            store["cohorts"][key] = Loaded(key, name, cohort, Evaluator.for_cohort(cohort))
+        return store["cohorts"][key]
+
+
+def bundled() -> Loaded:
+    store = _store()
+    if BUNDLED_KEY not in store["cohorts"]:
+        _register(BUNDLED_KEY, BUNDLED.name, load_cohort(BUNDLED))
+    return store["cohorts"][BUNDLED_KEY]
+
+
+def loaded(key: str) -> Loaded | None:
+    return _store()["cohorts"].get(key)
+
+
+def load_upload(name: str, data: bytes) -> Loaded:
+    """Load an uploaded file (progress shown); raises CohortError with a plain message."""
+    key = "upload:" + hashlib.sha256(data).hexdigest()[:16]
+    existing = loaded(key)
+    if existing:
+        return existing
+    bar = st.sidebar.progress(0.0, text=f"Reading {name}…")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    try:
+        cohort = load_cohort(data, filename=name, progress=progress)
+    finally:
+        bar.empty()
+    return _register(key, name, cohort)
+
+
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+def evaluation(current: Loaded, resolved: Resolved) -> Evaluation:
+    """Evaluation of a cohort under a scenario, memoised process-wide (with its attribution memo)."""
+    store = _store()
+    key = (current.key, resolved.key)
+    with store["lock"]:
+        hit = store["evaluations"].get(key)
+    if hit is not None:
+        return hit
+    ev = current.evaluator.evaluate(resolved)
+    with store["lock"]:
+        store["evaluations"][key] = ev
+        while len(store["evaluations"]) > 24:
+            store["evaluations"].pop(next(iter(store["evaluations"])))
+    return ev
+
+
+# -- per-session state -------------------------------------------------------------------
+
+SCENARIO_KEY = "scenario"  # session_state: {"name", "parameters", "disabled"}
+
+
+def scenario_dict() -> dict:
+    if SCENARIO_KEY not in st.session_state:
+        st.session_state[SCENARIO_KEY] = {"name": "", "parameters": {}, "disabled": []}
+        token = st.query_params.get("s")
+        if token:
+            try:
+                sc = decode_from_url(token)
+                resolve(sc)
+                st.session_state[SCENARIO_KEY] = sc.model_dump(include={"name", "parameters", "disabled"})
+            except ScenarioError as e:
+                st.session_state["scenario_error"] = f"The scenario in the link was not applied: {e}"
+    return st.session_state[SCENARIO_KEY]
+
+
+def set_scenario(data: dict) -> None:
+    st.session_state[SCENARIO_KEY] = {
+        "name": data.get("name", ""),
+        "parameters": dict(data.get("parameters", {})),
+        "disabled": list(data.get("disabled", [])),
+    }
+
+
+def active_scenario() -> Resolved:
+    """The session's scenario, validated; falls back to the protocol if it is invalid."""
+    data = scenario_dict()
+    try:
+        return resolve(Scenario.model_validate(data))
+    except (ScenarioError, ValueError) as e:
+        st.session_state["scenario_error"] = str(e)
+        return baseline()
+
+
+def sync_url() -> None:
+    """Encode a non-default scenario in the URL so that a link reproduces the view."""
+    data = scenario_dict()
+    if data["parameters"] or data["disabled"]:
+        st.query_params["s"] = encode_for_url(Scenario.model_validate(data))
+    elif "s" in st.query_params:
+        del st.query_params["s"]
+
+
+@dataclass
+class Context:
+    """What a page needs: the cohort, the protocol baseline and the active scenario."""
+
+    data: Loaded
+    scenario: Resolved
+    base: Evaluation
+    current: Evaluation
+    disease: str | None  # the sidebar's disease filter; None = all
+
+    @property
+    def cohort(self) -> Cohort:
+        return self.data.cohort
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.scenario == self.base.scenario
+
+    @property
+    def group(self) -> str:
+        return self.disease or "All"
+
+
+CONTEXT_KEY = "_context"
+
+
+def set_context(ctx: Context) -> None:
+    st.session_state[CONTEXT_KEY] = ctx
+
+
+def context() -> Context:
+    """The context app.py built for this run (pages call this first)."""
+    ctx = st.session_state.get(CONTEXT_KEY)
+    if ctx is None:  # a page run on its own (tests): build it the same way app.py does
+        from app import build_context
+
+        ctx = build_context()
+    return ctx
+
+
+def cohort_error_message(e: Exception) -> str:
+    if isinstance(e, CohortError):
+        return f"This file cannot be used: {e}. The previous cohort is still loaded."
+    return f"This file cannot be used ({type(e).__name__}). The previous cohort is still loaded."
