@@ -70,6 +70,10 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
             extra = f[members].sum(axis=0, dtype=np.int16) - 1
             n_causes -= np.maximum(extra, 0)
     first = ev.first_failed_index()
+    if not len(cause_idx):
+        sole = np.full(ev.n, -1, np.int32)
+        ev._memo["sole"] = sole
+        return sole
     sole = np.where((n_causes == 1) & (first >= 0), cause_idx[np.maximum(first, 0)], -1).astype(np.int32)
     ev._memo["sole"] = sole
     return sole

@@ -49,48 +49,66 @@ class Columns:
     def has(self, name: str) -> bool:
         return source_field(name) in self.present and name in self.frame
 
-    def _ordered(self, values: np.ndarray) -> np.ndarray:
-        return values if self._identity else values[self.order]
-
-    def number(self, name: str) -> np.ndarray:
-        key = ("num", name)
+    def _take(self, kind: str, name: str, sl: slice, raw) -> np.ndarray:
+        """Rows `sl` (evaluation order) of a column; a block's rows are gathered on their own,
+        so a disease-specific field never pays for the whole cohort."""
+        full = self._cache.get((kind, name, 0, len(self)))
+        if full is not None:
+            return full[sl]
+        key = (kind, name, sl.start, sl.stop)
         if key not in self._cache:
+            values = raw()
+            self._cache[key] = values[sl] if self._identity else values[self.order[sl]]
+        return self._cache[key]
+
+    def number(self, name: str, sl: slice | None = None) -> np.ndarray:
+        def raw():
             s = self.frame[name]
             if s.dtype != np.float64:
                 s = pd.to_numeric(s, errors="coerce")
-            self._cache[key] = self._ordered(s.to_numpy(np.float64, na_value=np.nan))
-        return self._cache[key]
+            return s.to_numpy(np.float64, na_value=np.nan)
 
-    def kleene(self, name: str) -> np.ndarray:
+        return self._take("num", name, sl or slice(0, len(self)), raw)
+
+    def kleene(self, name: str, sl: slice | None = None) -> np.ndarray:
         """A yes/no column as truth codes: 0 no, 1 empty, 2 yes."""
-        key = ("yn", name)
-        if key not in self._cache:
-            s = self.frame[name].astype("boolean")
-            out = s.to_numpy(bool, na_value=False).astype(np.uint8) * np.uint8(2)
-            out[s.isna().to_numpy(bool)] = 1
-            self._cache[key] = self._ordered(out)
-        return self._cache[key]
 
-    def codes(self, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        def raw():
+            arr = self.frame[name].array
+            if not isinstance(arr, pd.arrays.BooleanArray):
+                arr = pd.array(arr, dtype="boolean")
+            values, mask = arr._data, arr._mask  # the masked array's own buffers: no copies
+            out = values.view(np.uint8) * np.uint8(2)
+            out[mask] = 1
+            return out
+
+        return self._take("yn", name, sl or slice(0, len(self)), raw)
+
+    def codes(self, name: str, sl: slice | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
         """A category column as codes into its categories (-1 = empty)."""
-        key = ("cat", name)
-        if key not in self._cache:
-            if name == "disease":
-                cats = tuple(GROUP_NAMES[:-1])
-                c = self.group.astype(np.int16)
-                c[c == MISSING_DISEASE] = -1
-            else:
-                cats = FIELD_BY_NAME[name].categories
-                s = self.frame[name]
-                if not (isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == cats):
-                    s = pd.Series(pd.Categorical(s.astype("string"), categories=cats))
-                c = self._ordered(s.cat.codes.to_numpy(np.int16))
-            self._cache[key] = (c, cats)
-        return self._cache[key]
+        sl = sl or slice(0, len(self))
+        if name == "disease":
+            c = self.group[sl].astype(np.int16)
+            c[c == MISSING_DISEASE] = -1
+            return c, tuple(GROUP_NAMES[:-1])
+        cats = FIELD_BY_NAME[name].categories
 
-    def membership(self, name: str, allowed: Iterable[str]) -> np.ndarray:
+        def raw():
+            s = self.frame[name]
+            if not (isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == cats):
+                s = pd.Series(pd.Categorical(s.astype("string"), categories=cats))
+            return s.cat.codes.to_numpy(np.int16)
+
+        return self._take("cat", name, sl, raw), cats
+
+    def membership(self, name: str, allowed: Iterable[str], sl: slice | None = None) -> np.ndarray:
         """Truth codes of `value ∈ allowed` (empty → unknown); matched case-insensitively."""
-        codes, cats = self.codes(name)
+        codes, cats = self.codes(name, sl)
         wanted = {a.lower() for a in allowed}
+        # A closed category set settles even an empty cell: nothing is in {}, everything in all.
+        if not wanted & {c.lower() for c in cats}:
+            return np.zeros(len(codes), np.uint8)
+        if name != "disease" and wanted >= {c.lower() for c in cats}:
+            return np.full(len(codes), 2, np.uint8)
         lut = np.array([2 if c.lower() in wanted else 0 for c in cats] + [1], np.uint8)
         return lut[codes]  # code -1 picks the trailing UNKNOWN

@@ -25,6 +25,7 @@ from .catalog import (
     UlnLimit,
     Within,
 )
+from .fields import field
 
 F, U, T = 0, 1, 2
 _OPS = {"ge": lambda a, b: a >= b, "gt": lambda a, b: a > b, "le": lambda a, b: a <= b, "lt": lambda a, b: a < b}
@@ -58,9 +59,14 @@ def truth(node, row: dict, params: dict, catalog: Catalog) -> int:
         return F if _missing(v) else (T if v < params[node.param] else F)
     if isinstance(node, In):
         v = row.get(node.field)
+        allowed = {a.lower() for a in (params[node.param] if node.param else node.values)}
+        cats = {c.lower() for c in field(node.field).categories} if node.field != "disease" else None
+        if cats is not None and not allowed & cats:
+            return F
+        if cats is not None and allowed >= cats:
+            return T
         if _missing(v):
             return U
-        allowed = {a.lower() for a in (params[node.param] if node.param else node.values)}
         return T if str(v).lower() in allowed else F
     if isinstance(node, ParamTrue):
         return T if params[node.param] else F
@@ -71,6 +77,8 @@ def truth(node, row: dict, params: dict, catalog: Catalog) -> int:
     if isinstance(node, Not):
         return T - truth(node.item, row, params, catalog)
     if isinstance(node, Implies):
+        if isinstance(node.if_, ParamTrue) and not params[node.if_.param]:
+            return T
         return max(T - truth(node.if_, row, params, catalog), truth(node.then, row, params, catalog))
     if isinstance(node, AtLeast):
         k = params[node.param] if node.param else node.value

@@ -82,13 +82,13 @@ class RuleEvaluator:
         self.n = sl.stop - sl.start
 
     def num(self, name: str) -> np.ndarray:
-        return self.cols.number(name)[self.sl]
+        return self.cols.number(name, self.sl)
 
     def __call__(self, node) -> np.ndarray:
         node = self.catalog.resolve(node)
         p = self.params
         if isinstance(node, Flag):
-            return self.cols.kleene(node.field)[self.sl]
+            return self.cols.kleene(node.field, self.sl)
         if isinstance(node, Compare):
             t = p[node.param] if node.param else node.value
             t = -t if node.negate else t
@@ -105,7 +105,7 @@ class RuleEvaluator:
                 return np.where(v < p[node.param], TRUE, FALSE)  # NaN (never) → FALSE
         if isinstance(node, In):
             allowed = p[node.param] if node.param else node.values
-            return self.cols.membership(node.field, allowed)[self.sl]
+            return self.cols.membership(node.field, allowed, self.sl)
         if isinstance(node, ParamTrue):
             return np.full(self.n, TRUE if p[node.param] else FALSE)
         if isinstance(node, AllOf):
@@ -115,6 +115,8 @@ class RuleEvaluator:
         if isinstance(node, Not):
             return TRUE - self(node.item)
         if isinstance(node, Implies):
+            if isinstance(node.if_, ParamTrue) and not p[node.if_.param]:
+                return np.full(self.n, TRUE)  # clause switched off: its fields need not exist
             return np.maximum(TRUE - self(node.if_), self(node.then))
         if isinstance(node, AtLeast):
             k = p[node.param] if node.param else node.value

@@ -59,7 +59,7 @@ def eligible_row(disease: str = "SSc", **changes) -> dict:
 
 
 def _drug_count(value) -> float:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or pd.isna(value):  # pd.NA from a string column, NaN, None
         return np.nan
     names = [v.strip() for v in str(value).split(";") if v.strip()]
     if names == ["none"]:
