@@ -1,0 +1,392 @@
+"""Dose cohorts: who would fill which dose level, how many to screen, how long it takes.
+
+A thin view over the dose engine (``eligibility.dose``) and the active what-if
+Evaluation: every number here comes from the engine, so it recomputes when the
+scenario changes who is eligible. Dose levels, design and rates are planning
+assumptions the user edits (spec: dose-escalation.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pandas as pd
+import streamlit as st
+
+from eligibility.dose import (
+    CohortAssignment,
+    DoseSettings,
+    SimulationRun,
+    assign_cohorts,
+    boin_boundaries,
+    boin_count_table,
+    eligible_fractions,
+    i3p3_table,
+    operating_characteristics,
+    patients_needed_per_level,
+    project_timeline,
+    run_simulation,
+    sample_size_summary,
+    screening_need_table,
+    screening_rate_per_month,
+)
+from eligibility.dose import view as V
+from eligibility.dose.planning import POOLED
+from eligibility.export import to_csv_bytes
+from eligibility.fields import DISEASE_NAMES, DISEASES
+from eligibility.figures.dose import assignment_bars, timeline_figure
+from pages import _shared as S
+
+NEED_BASES = {
+    "maximum": "Maximum (planned capacity)",
+    "all_escalate": "Every level escalates",
+    "expected": "Expected (simulation mean)",
+}
+MAX_ROWS = 1_000  # rows of the assignment sent to the browser (the CSV has all)
+POOLING_LABELS = {"pooled": "Pooled", "per-disease": "Per disease"}
+
+
+# -- cached engine calls (keys are small JSON strings / tuples, never the cohort) ----------
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def simulate(sim_key: str) -> SimulationRun:
+    """10,000 seeded trials (~10 ms); keyed on the JSON of the settings it depends on."""
+    return run_simulation(DoseSettings.model_validate_json(sim_key))
+
+
+def screened_frame(ctx: S.Context) -> pd.DataFrame:
+    """patient_id, disease, screening_date, status under the active scenario (sidebar filter applied)."""
+    sf = V.screening_frame(ctx.cohort.frame, ctx.current.status_labels())
+    if ctx.disease:
+        sf = sf[sf["disease"] == ctx.disease].reset_index(drop=True)
+    return sf
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cohort_stats(data_key: str, disease: str | None, _ctx: S.Context) -> dict:
+    """What does not depend on the scenario: derived screening rate, last screening date,
+    each disease's share of the screened. Keyed on the cohort and the filter."""
+    sf = screened_frame(_ctx)
+    dates = sf["screening_date"].dropna()
+    return {
+        "rate": screening_rate_per_month(sf["screening_date"]),
+        "last": dates.max() if len(dates) else None,
+        "shares": V.disease_shares(sf),
+    }
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def scenario_stats(data_key: str, scenario_key: str, disease: str | None, _ctx: S.Context) -> dict:
+    """Eligible fractions and the eligible pool per group under the scenario (small results)."""
+    sf = screened_frame(_ctx)
+    fractions = eligible_fractions(sf) if len(sf) else {POOLED: None}
+    groups = [d for d in DISEASES if d in fractions] + [POOLED]
+    if disease:
+        groups = [g for g in groups if g in (disease, POOLED)]
+    return {"fractions": fractions, "groups": groups,
+            "pool": V.eligible_pool(sf, {g: fractions.get(g) for g in groups})}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def assign(data_key: str, scenario_key: str, disease: str | None, settings_key: str,
+           _ctx: S.Context) -> CohortAssignment:
+    """Assignment of the screened cohort; keyed on cohort, scenario, filter and settings."""
+    return assign_cohorts(screened_frame(_ctx), DoseSettings.model_validate_json(settings_key))
+
+
+def _assign_key(settings: DoseSettings) -> str:
+    return settings.model_dump_json(include={"levels", "design", "cohort_size", "true_dlt", "max_n", "pooling"})
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def _group_name(g: str) -> str:
+    return "Pooled (all diseases)" if g == POOLED else f"{g} — {DISEASE_NAMES.get(g, g)}"
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[DoseSettings | None, dict]:
+    st.subheader("Planning assumptions")
+    st.caption("The registry gives no dose levels, rule or DLT window: everything below is an editable "
+               "planning assumption (defaults from related CD19 CAR-NK trials).")
+    table = st.data_editor(
+        V.default_levels_table(), key="dose_levels_editor", num_rows="dynamic", hide_index=True,
+        column_config={
+            "label": st.column_config.TextColumn(V.LEVEL_COLUMN_LABELS["label"], required=True),
+            "dose": st.column_config.NumberColumn(V.LEVEL_COLUMN_LABELS["dose"], format="%.2f",
+                                                  help="CAR-NK cells per infusion, ×10⁹"),
+            "true_dlt": st.column_config.NumberColumn(
+                V.LEVEL_COLUMN_LABELS["true_dlt"], format="%.2f",
+                help="Assumed probability of a dose-limiting toxicity at this level; used only "
+                     "for the simulation (operating characteristics, expected numbers)."),
+        },
+    )
+    st.caption("1–8 dose levels, lowest first; add or delete rows to change the number of levels. "
+               "The assumed true DLT rates drive only the simulation.")
+    c1, c2, c3, c4 = st.columns(4)
+    design = c1.selectbox("Design", ["3+3", "boin", "i3+3"], format_func=V.DESIGN_LABELS.get,
+                          key="dose_design", help="3+3: classic rule. BOIN (Liu & Yuan 2015) and "
+                          "i3+3 (Ji et al. 2020): interval designs with a target DLT rate.")
+    if design == "3+3":
+        cohort_size = c2.number_input("Cohort size (patients)", value=3, disabled=True,
+                                      key="dose_cohort_size_33", help="3+3 always treats cohorts of 3.")
+        target = c3.number_input("Target DLT rate", value=0.30, disabled=True, key="dose_target_33",
+                                 help="Not used by 3+3.")
+        max_n = c4.number_input("Max sample size (patients)", value=6 * len(table), disabled=True,
+                                key="dose_max_n_33", help="3+3: at most 6 patients per level (6K).")
+    else:
+        cohort_size = c2.number_input("Cohort size (patients)", min_value=0, value=3, step=1,
+                                      key="dose_cohort_size")
+        target = c3.number_input("Target DLT rate", min_value=0.0, max_value=1.0, value=0.30, step=0.05,
+                                 format="%.2f", key="dose_target")
+        max_n = c4.number_input("Max sample size (patients)", min_value=1, value=30, step=1,
+                                key="dose_max_n", help="The trial stops after this many patients.")
+    c1, c2, c3, c4 = st.columns(4)
+    window = c1.number_input("DLT window (days)", min_value=0, value=28, step=1, key="dose_window",
+                             help="The next cohort opens only after the current cohort's window closes.")
+    rate = c2.number_input(
+        "Screening rate (patients/month)", min_value=0.0, value=None, step=1.0, format="%.1f",
+        key="dose_rate", placeholder="derived" if derived_rate is None else f"{derived_rate:.1f}",
+        help="Patients screened per month (eligible or not). Empty: derived from the cohort's "
+             "screening dates.")
+    start = c3.date_input("Escalation starts", value=default_start, key="dose_start",
+                          help="Default: the day after the last screening date in the cohort.")
+    pooling = c4.selectbox("Escalation", ["pooled", "per-disease"], format_func=POOLING_LABELS.get,
+                           key="dose_pooling", help="Pooled: one escalation across the five diseases. "
+                           "Per disease: a separate escalation for each disease.")
+    during = st.checkbox("Keep screening during DLT windows", key="dose_screen_during",
+                         help="Off (the spec): screening for the next cohort starts when the current "
+                              "window closes. On: patients found during a window wait for the next cohort.")
+    derived_text = "unknown (no usable screening dates)" if derived_rate is None else \
+        f"{derived_rate:.1f} patients/month"
+    st.caption(f"Screening rate derived from the cohort's screening dates: {derived_text}"
+               + ("; the rate entered above replaces it." if rate is not None else "."))
+    try:
+        settings = V.build_settings(
+            table, design=design, cohort_size=cohort_size, target=target, max_n=max_n,
+            dlt_window_days=window, pooling=pooling, screening_rate_per_month=rate,
+        )
+    except V.SettingsError as e:
+        st.error(f"These settings cannot be used — {e}", icon=":material/error:")
+        return None, {}
+    return settings, {"start": start, "during": during, "rate_entered": rate is not None}
+
+
+# -- sections ------------------------------------------------------------------------------
+
+
+def assignment_section(settings: DoseSettings, assignment: CohortAssignment) -> None:
+    st.subheader("Assignment to dose levels")
+    st.caption(
+        "Eligible patients in screening-date order fill DL1 cohort 1, DL1 cohort 2, … up to the planned "
+        f"capacity ({' / '.join(str(c) for c in settings.cohorts_per_level())} cohorts of "
+        f"{settings.effective_cohort_size} per level). Pending patients (data missing) are shown apart: "
+        "they take the slots left if they turn eligible. "
+        + ("Each disease fills its own escalation." if settings.pooling == "per-disease" else ""))
+    doses = {lv.label: lv.dose for lv in settings.levels}
+    step = V.consort_dose_step(assignment, settings.labels)
+    placed = int(assignment.counts.loc[settings.labels, "total"].sum())
+    if placed == 0:
+        st.info("No eligible patients under the current scenario, so no cohort can be filled.")
+    else:
+        st.markdown("**Eligible patients placed per dose level and disease**")
+        st.plotly_chart(assignment_bars(assignment.counts, doses, include_beyond=False), key="dose_assign_chart")
+    st.dataframe(step, key="dose_consort_step", hide_index=True, column_config={
+        "dose_level": "Dose level", "eligible": st.column_config.NumberColumn("Eligible (patients)"),
+        "pending": st.column_config.NumberColumn("Pending (patients)")})
+    beyond = int(step.loc[step["dose_level"] == "beyond capacity", "eligible"].sum())
+    st.caption("Patients per dose level (the CONSORT flow's dose step)."
+               + (f" {beyond:,} eligible patients are beyond the planned capacity." if beyond else ""))
+    cfg = {k: st.column_config.Column(v) for k, v in V.ASSIGNMENT_COLUMNS.items()}
+    cfg["dose"] = st.column_config.NumberColumn(V.ASSIGNMENT_COLUMNS["dose"], format="%.2f")
+    for kind, title in (("eligible", "Eligible patients in assignment order"),
+                        ("pending", "Pending patients — shown apart")):
+        rows = V.assignment_view(assignment, settings, kind)
+        with st.expander(f"{title} ({len(rows):,})", expanded=False):
+            if len(rows) == 0:
+                st.caption(f"No {kind} patients.")
+                continue
+            st.dataframe(rows.head(MAX_ROWS), key=f"dose_assign_{kind}", hide_index=True, column_config=cfg)
+            if len(rows) > MAX_ROWS:
+                st.caption(f"First {MAX_ROWS:,} of {len(rows):,} shown; the CSV download has all of them.")
+
+
+def sample_size_section(settings: DoseSettings, run: SimulationRun, n_escalations: int) -> dict:
+    st.subheader("Sample size")
+    summary = sample_size_summary(settings, run)
+    st.dataframe(V.sample_size_table(summary, settings), key="dose_sample_size", hide_index=True,
+                 column_config={"quantity": "Patients treated", "patients": st.column_config.NumberColumn(
+                     "Patients (n)", format="%.1f"), "source": "From"})
+    if settings.pooling == "per-disease" and n_escalations > 1:
+        st.caption(f"Per escalation; with a separate escalation for each of {n_escalations} diseases, "
+                   f"the expected total is {n_escalations} × {summary['expected']:.1f} = "
+                   f"{n_escalations * summary['expected']:.1f} patients.")
+    return summary
+
+
+def screening_need_section(settings: DoseSettings, run: SimulationRun, fractions: dict,
+                           pool: pd.DataFrame, groups: list[str]) -> None:
+    st.subheader("Screening need")
+    basis = st.radio("Patients needed per level", list(NEED_BASES), format_func=NEED_BASES.get,
+                     key="dose_need_basis", horizontal=True)
+    needed = patients_needed_per_level(settings, basis, run=run)
+    need = screening_need_table(needed, {g: fractions.get(g) for g in groups})
+    wide = V.screening_need_view(need)
+    cfg = {"dose_level": "Dose level", "needed": st.column_config.NumberColumn("Needed (patients)", format="%.1f")}
+    cfg.update({g: st.column_config.NumberColumn(f"{'Pooled' if g == POOLED else g} (to screen)")
+                for g in groups})
+    st.dataframe(wide, key="dose_need_table", hide_index=True, column_config=cfg)
+    st.caption("Patients to screen = ⌈needed ÷ eligible fraction⌉ per group, using the eligible fractions "
+               "below (current scenario). Empty: no eligible patient in that group.")
+    st.dataframe(pool, key="dose_pool_table", hide_index=True, column_config={
+        "group": "Group", "screened": "Screened (patients)", "eligible": "Eligible (patients)",
+        "pending": "Pending (patients)",
+        "eligible_fraction": st.column_config.NumberColumn("Eligible fraction used", format="%.3f")})
+    st.caption("Pending and ineligible patients count in the denominator; the pooled row also "
+               "counts screened patients with other diagnoses.")
+
+
+def oc_section(settings: DoseSettings, oc: dict, interval: dict | None, escalation: str) -> None:
+    st.subheader("Operating characteristics")
+    st.caption(f"{settings.n_trials:,} simulated trials (seed {settings.seed}) of "
+               f"{V.DESIGN_LABELS[settings.design]} under the assumed true DLT rates.")
+    st.dataframe(V.oc_table(settings, oc), key="dose_oc_table", hide_index=True, column_config={
+        "dose_level": "Dose level",
+        "dose": st.column_config.NumberColumn("Dose (×10⁹)", format="%.2f", help=f"Dose in {V.DOSE_UNIT}"),
+        "true_dlt": st.column_config.NumberColumn("True DLT rate", format="%.2f",
+                                                  help="Assumed true DLT rate (planning assumption)"),
+        "mtd_selection_pct": st.column_config.NumberColumn("MTD (% trials)", format="%.1f",
+                                                           help="% of simulated trials selecting this level as MTD"),
+        "mean_patients": st.column_config.NumberColumn("Mean patients", format="%.2f",
+                                                       help="Mean patients treated at this level"),
+        "mean_dlts": st.column_config.NumberColumn("Mean DLTs", format="%.2f",
+                                                   help="Mean patients with a DLT at this level"),
+    })
+    st.dataframe(V.oc_summary(oc, interval), key="dose_oc_summary", hide_index=True, column_config={
+        "measure": "Measure", "value": st.column_config.NumberColumn("Value", format="%.1f"), "unit": "Unit"})
+    if interval is not None:
+        st.caption(f"Durations for {_group_name(escalation)}: each simulated trial's number of cohorts "
+                   "with the timeline's fill time and DLT window.")
+    else:
+        st.caption("Durations need a screening rate and a non-zero eligible fraction (see Timeline).")
+    if settings.design != "3+3":
+        with st.expander(f"{V.DESIGN_LABELS[settings.design]} decision table (target {settings.target:.2f})"):
+            if settings.design == "boin":
+                le, ld = boin_boundaries(settings.target)
+                st.caption(f"Escalate if the observed DLT rate ≤ λe = {le:.3f}; de-escalate if ≥ λd = {ld:.3f}; "
+                           "eliminate when Pr(rate > target | data) > 0.95.")
+                st.dataframe(boin_count_table(settings.target, settings.max_n), hide_index=True)
+            else:
+                st.caption("Rows: patients with DLT (y); columns: patients treated (n). E escalate, S stay, "
+                           "D de-escalate, DU de-escalate and eliminate.")
+                st.dataframe(i3p3_table(settings.target, min(settings.max_n, 30)))
+
+
+def timeline_section(settings: DoseSettings, run: SimulationRun, fractions: dict, rates: dict,
+                     groups: list[str], opts: dict):
+    st.subheader("Timeline")
+    escalation = POOLED
+    if settings.pooling == "per-disease":
+        options = [g for g in groups if g != POOLED]
+        escalation = st.selectbox("Escalation shown", options, format_func=_group_name, key="dose_timeline_group")
+    rate = rates.get(escalation)
+    frac = fractions.get(escalation)
+    if rate is None:
+        st.info("The screening rate is unknown (no usable screening dates): enter one above to project the "
+                "timeline.", icon=":material/info:")
+        return escalation, None
+    if frac is None or frac == 0:
+        st.warning(f"No eligible patients in {_group_name(escalation)} under the current scenario: "
+                   "cohorts cannot fill.", icon=":material/warning:")
+        return escalation, None
+    tl = project_timeline(settings, frac, rate, opts["start"], sim_result=run,
+                          screening_during_window=opts["during"])
+    iv = tl.interval or {}
+    st.caption(
+        f"{_group_name(escalation)}: {rate:.1f} patients screened/month × eligible fraction {frac:.3f} → "
+        f"{rate * frac:.1f} eligible patients/month; a cohort of {settings.effective_cohort_size} fills in "
+        f"{tl.fill_days:.1f} days, then waits the {settings.dlt_window_days}-day DLT window.")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("End, every level escalates", f"{tl.end_all_escalate_date:%Y-%m-%d}",
+              help=f"{tl.end_all_escalate_day:.0f} days after the start")
+    if iv:
+        m2.metric("Simulated end (median)", f"{iv['p50_date']:%Y-%m-%d}",
+                  help=f"{iv['p50_day']:.0f} days after the start; {settings.n_trials:,} simulated trials")
+        m3.metric("Simulated end, p10–p90 (days)", f"{iv['p10_day']:.0f}–{iv['p90_day']:.0f}",
+                  help=f"{iv['p10_date']:%Y-%m-%d} – {iv['p90_date']:%Y-%m-%d}")
+        st.caption(f"Projected end of escalation: median {iv['p50_date']:%Y-%m-%d}, 80% interval "
+                   f"{iv['p10_date']:%Y-%m-%d} – {iv['p90_date']:%Y-%m-%d} (p10–p90 of the simulated trials).")
+    st.markdown("**Cohorts on the every-level-escalates path**: screening to fill each cohort, then its "
+                "DLT window")
+    st.plotly_chart(timeline_figure(tl, start_date=opts["start"]), key="dose_timeline_chart")
+    with st.expander("Timeline table"):
+        st.dataframe(V.timeline_view(tl), key="dose_timeline_table", hide_index=True, column_config={
+            "cohort": "Cohort", "dose_level": "Dose level", "opens": "Opens", "filled": "Filled",
+            "dlt_window_closes": "DLT window closes",
+            "fill_days": st.column_config.NumberColumn("Fill (days)", format="%.1f"),
+            "window_days": st.column_config.NumberColumn("DLT window (days)", format="%.0f")})
+    return escalation, tl.interval
+
+
+def main() -> None:
+    ctx = S.context()
+    st.title("Dose cohorts")
+    scope = f"{ctx.disease} only (sidebar filter)" if ctx.disease else "all screened patients"
+    scen = "protocol as registered" if ctx.is_baseline else f"what-if scenario {ctx.scenario.name or ''}".strip()
+    st.caption(f"Eligibility under the **{scen}**; cohort: {scope}.")
+    keys = (ctx.data.key, repr(ctx.scenario.key), ctx.disease)
+    cstats = cohort_stats(ctx.data.key, ctx.disease, ctx)
+    derived = cstats["rate"]
+    last = cstats["last"]
+    default_start = (last + pd.Timedelta(days=1)).date() if last is not None else dt.date.today()
+
+    settings, opts = settings_panel(derived, default_start)
+    if settings is None:
+        st.info("Fix the setting above to see assignment, sample size, screening need and timeline.")
+        return
+
+    sstats = scenario_stats(*keys, ctx)
+    fractions, groups, pool = sstats["fractions"], sstats["groups"], sstats["pool"]
+    total_rate = settings.screening_rate_per_month if settings.screening_rate_per_month else derived
+    rates = V.group_rates(cstats["shares"], total_rate)
+
+    run = simulate(V.simulation_key(settings))
+    oc = operating_characteristics(run)
+    assignment = assign(*keys, _assign_key(settings), ctx)
+
+    pooled = pool[pool["group"] == POOLED].iloc[0]
+    m = st.columns(4)
+    m[0].metric("Eligible patients", f"{pooled['eligible']:,}",
+                help=f"of {pooled['screened']:,} screened; {pooled['pending']:,} pending (data missing)")
+    m[1].metric("Eligible fraction", _pct(fractions.get(POOLED)), help="eligible ÷ screened (pooled)")
+    m[2].metric("Screened per month", "unknown" if total_rate is None else f"{total_rate:.1f}",
+                help="Patients screened per month, "
+                + ("as entered" if opts["rate_entered"] else "derived from the cohort's screening dates"))
+    m[3].metric("Expected patients", f"{oc['mean_n_total']:.1f}",
+                help=f"p10–p90: {oc['n_total_p10']:.0f}–{oc['n_total_p90']:.0f} patients (per escalation)")
+
+    assignment_section(settings, assignment)
+    n_esc = int(sum(1 for g in groups if g != POOLED and (fractions.get(g) or 0) > 0))
+    sample_size_section(settings, run, n_esc)
+    screening_need_section(settings, run, fractions, pool, groups)
+    escalation, interval = timeline_section(settings, run, fractions, rates, groups, opts)
+    oc_section(settings, oc, interval, escalation)
+
+    st.subheader("Downloads")
+    d1, d2 = st.columns(2)
+    d1.download_button("Assignment (CSV)", data=lambda: to_csv_bytes(V.assignment_export(assignment, settings)),
+                       file_name="dose_assignment.csv", mime="text/csv", key="dose_dl_assignment",
+                       icon=":material/download:", on_click="ignore")
+    d2.download_button("Operating characteristics (CSV)",
+                       data=lambda: to_csv_bytes(V.oc_export(settings, oc, interval)),
+                       file_name="dose_operating_characteristics.csv", mime="text/csv", key="dose_dl_oc",
+                       icon=":material/download:", on_click="ignore")
+
+
+main()
