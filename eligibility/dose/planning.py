@@ -51,7 +51,7 @@ def _check_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.loc[:, list(REQUIRED_COLUMNS)].copy()
     out = out.reset_index(drop=True)
     out["status"] = out["status"].astype("string").str.strip().str.lower()
-    bad = sorted(set(out["status"].dropna()) - set(STATUSES))
+    bad = sorted(set(out["status"].dropna().unique()) - set(STATUSES))
     if bad or out["status"].isna().any():
         shown = ", ".join(repr(b) for b in bad) or "<missing>"
         raise ValueError(f"status must be one of {', '.join(STATUSES)}; found {shown}")
@@ -124,45 +124,39 @@ def assign_cohorts(frame: pd.DataFrame, settings: DoseSettings) -> CohortAssignm
     else:
         groups = [(str(g), sub) for g, sub in kept.groupby("disease", sort=False)]
         groups.sort(key=lambda item: _disease_rank(item[0]))
-    rows = []
+    slot_arr = np.array(slots, dtype=np.int64).reshape(-1, 3)
+    parts = []
     for group, sub in groups:
         ordered = order_patients(sub)
         offset = 0
         for kind in ("eligible", "pending"):
             part = ordered[ordered["status"] == kind]
-            for rank, rec in enumerate(part.itertuples(index=False), start=1):
-                pos = offset + rank - 1
-                slot = slots[pos] if pos < len(slots) else None
-                rows.append(
-                    {
-                        "patient_id": rec.patient_id,
-                        "disease": rec.disease,
-                        "screening_date": rec.screening_date,
-                        "kind": kind,
-                        "escalation": group,
-                        "order": rank,
-                        "dose_level": labels[slot[0]] if slot else None,
-                        "level": slot[0] + 1 if slot else None,
-                        "cohort": slot[1] if slot else None,
-                        "escalation_cohort": slot[2] if slot else None,
-                        "beyond_capacity": slot is None,
-                    }
-                )
+            rank = np.arange(1, len(part) + 1)
+            pos = offset + rank - 1
+            inside = pos < len(slot_arr)
+            slot = slot_arr[np.minimum(pos, max(len(slot_arr) - 1, 0))] if len(slot_arr) else np.zeros((len(part), 3), np.int64)
+            level = pd.array(np.where(inside, slot[:, 0] + 1, 0), dtype="Int64")
+            level[~inside] = pd.NA
+            parts.append(pd.DataFrame({
+                "patient_id": part["patient_id"].to_numpy(),
+                "disease": part["disease"].to_numpy(),
+                "screening_date": part["screening_date"].to_numpy(),
+                "kind": kind,
+                "escalation": group,
+                "order": rank,
+                "dose_level": pd.array(np.array(labels, dtype=object)[slot[:, 0]] if len(part) else [], dtype="string"),
+                "level": level,
+                "cohort": pd.array(slot[:, 1], dtype="Int64"),
+                "escalation_cohort": pd.array(slot[:, 2], dtype="Int64"),
+                "beyond_capacity": ~inside,
+            }))
+            for col in ("dose_level", "cohort", "escalation_cohort"):
+                parts[-1].loc[~inside, col] = pd.NA
             offset += len(part)
-    columns = [
-        "patient_id",
-        "disease",
-        "screening_date",
-        "kind",
-        "escalation",
-        "order",
-        "dose_level",
-        "level",
-        "cohort",
-        "escalation_cohort",
-        "beyond_capacity",
-    ]
-    table = pd.DataFrame(rows, columns=columns)
+    columns = ["patient_id", "disease", "screening_date", "kind", "escalation", "order", "dose_level",
+               "level", "cohort", "escalation_cohort", "beyond_capacity"]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    table = table.reindex(columns=columns)
     table["screening_date"] = pd.to_datetime(table["screening_date"])
     table["dose_level"] = table["dose_level"].astype("string")
     for col in ("order", "level", "cohort", "escalation_cohort"):
@@ -185,12 +179,16 @@ def level_disease_counts(
     """Patients of ``kind`` per dose level (rows, in level order; a "beyond capacity"
     row only when someone is past capacity) × disease (columns, canonical order) + "total"."""
     sub = table[table["kind"] == kind]
-    diseases = sorted(set(sub["disease"].astype(str)), key=_disease_rank)
+    diseases = sorted(set(sub["disease"].astype(str).unique()), key=_disease_rank)
     rows = list(settings.labels)
     if sub["beyond_capacity"].any():
         rows.append(BEYOND_CAPACITY)
     level_col = sub["dose_level"].astype("object").where(~sub["beyond_capacity"], BEYOND_CAPACITY)
-    counts = pd.crosstab(level_col, sub["disease"].astype(str)) if len(sub) else pd.DataFrame()
+    counts = (
+        pd.DataFrame({"level": level_col, "disease": sub["disease"].astype(str)})
+        .groupby(["level", "disease"], observed=True).size().unstack(fill_value=0)
+        if len(sub) else pd.DataFrame()
+    )
     counts = counts.reindex(index=rows, columns=diseases, fill_value=0).astype("int64")
     counts["total"] = counts.sum(axis=1).astype("int64")
     counts.index.name = "dose_level"
@@ -355,7 +353,8 @@ def screening_rate_per_month(dates: Iterable) -> float | None:
     first to the last date (mean inter-arrival time, 1 month = 365.25/12 days).
     None when fewer than two readable dates or they all fall on one day.
     """
-    parsed = pd.to_datetime(pd.Series(list(dates), dtype="object"), errors="coerce").dropna()
+    series = dates if isinstance(dates, pd.Series) else pd.Series(list(dates), dtype="object")
+    parsed = pd.to_datetime(series, errors="coerce").dropna()
     if len(parsed) < 2:
         return None
     span_days = (parsed.max() - parsed.min()) / pd.Timedelta(days=1)
