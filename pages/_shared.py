@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from eligibility.catalog import Catalog, default_catalog
 from eligibility.evaluate import Evaluation, Evaluator
@@ -186,6 +187,12 @@ def set_context(ctx: Context) -> None:
 
 def context() -> Context:
     """The context app.py built for this run (pages call this first)."""
+    if PagesManager.uses_pages_directory:
+        # Streamlit's legacy `pages/` auto-discovery ran this page without app.py (a fresh
+        # server opened on a page URL; every AppTest run): no router, wrong navigation, a
+        # stale context. Switch it off and rerun through app.py's st.navigation.
+        PagesManager.uses_pages_directory = False
+        st.rerun()
     ctx = st.session_state.get(CONTEXT_KEY)
     if ctx is None:  # a page run on its own (tests): build it the same way app.py does
         from app import build_context

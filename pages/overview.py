@@ -1,0 +1,259 @@
+"""Overview: headline counts, status per disease, data quality and result downloads."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from eligibility import export
+from eligibility.attribution import status_counts
+from eligibility.fields import DISEASE_NAMES, FIELD_BY_NAME
+from eligibility.figures.overview import missingness_bars, status_by_group
+from eligibility.quality import missingness
+from eligibility.screen import results_frame
+from pages import _shared as S
+
+MAX_ROWS = 1_000  # rows of a table sent to the browser at once
+
+_log = logging.getLogger(__name__)
+
+
+@contextmanager
+def guard(what: str):
+    """Show a plain message instead of a traceback if one panel fails."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - never show users a traceback
+        # Server log: where it failed, without the message (it may quote patient values).
+        _log.error("%s failed: %s\n%s", what, type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
+        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
+                 icon=":material/error:")
+
+
+def cohort_label(ctx: S.Context) -> str:
+    return "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
+
+
+def results(ctx: S.Context) -> pd.DataFrame:
+    """Per-patient results of the active scenario in input order, memoised with the evaluation."""
+    memo = ctx.current._memo
+    if "page:results" not in memo:
+        memo["page:results"] = results_frame(ctx.current, ctx.cohort.frame)
+    return memo["page:results"]
+
+
+def disease_mask(ctx: S.Context, frame: pd.DataFrame) -> np.ndarray:
+    """Rows (input order) of the sidebar's disease, or all rows."""
+    if ctx.disease is None:
+        return np.ones(len(frame), bool)
+    return (frame["disease"].astype("string") == ctx.disease).fillna(False).to_numpy(bool)
+
+
+def scope_text(ctx: S.Context) -> str:
+    return "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
+
+
+def headline(ctx: S.Context) -> None:
+    counts = status_counts(ctx.current).loc[ctx.group]
+    base = status_counts(ctx.base).loc[ctx.group]
+    compare = not ctx.is_baseline
+
+    def delta(key: str) -> int | None:
+        return int(counts[key] - base[key]) if compare else None
+
+    cols = st.columns(5)
+    cols[0].metric("Screened", f"{int(counts['screened']):,}", border=True,
+                   help="Patients in the cohort (and in the disease filter). Every input row is kept.")
+    cols[1].metric("Eligible", f"{int(counts['eligible']):,}", delta=delta("eligible"), border=True,
+                   delta_description="vs protocol" if compare else None,
+                   help="Every applicable, assessed criterion passes.")
+    cols[2].metric("Pending", f"{int(counts['pending']):,}", delta=delta("pending"), border=True,
+                   delta_color="off", delta_description="vs protocol" if compare else None,
+                   help="No criterion fails, but at least one cannot be decided because a value is missing.")
+    cols[3].metric("Ineligible", f"{int(counts['ineligible']):,}", delta=delta("ineligible"), border=True,
+                   delta_color="inverse", delta_description="vs protocol" if compare else None,
+                   help="At least one applicable criterion fails.")
+    lo, hi = int(counts["eligible_low"]), int(counts["eligible_high"])
+    cols[4].metric("Eligible range", f"{lo:,}–{hi:,}", border=True,
+                   delta=(f"{int(lo - base['eligible_low']):+,} – {int(hi - base['eligible_high']):+,}"
+                          if compare else None),
+                   delta_color="off", delta_description="vs protocol" if compare else None,
+                   help="From the eligible count to eligible + pending: the count if every pending "
+                        "patient's missing values turned out to pass.")
+
+    def pct(key: str) -> str:
+        v = counts[f"{key}_pct"]
+        return "–" if pd.isna(v) else f"{v:.1f}%"
+
+    st.caption(f"Of {int(counts['screened']):,} screened ({scope_text(ctx)}): eligible {pct('eligible')}, "
+               f"pending {pct('pending')}, ineligible {pct('ineligible')}."
+               + ("" if not compare else
+                  f" Changes are relative to the protocol as registered "
+                  f"({int(base['eligible']):,} eligible, {int(base['pending']):,} pending)."))
+
+
+def status_chart(ctx: S.Context) -> None:
+    counts = status_counts(ctx.current)
+    if ctx.disease is None:
+        groups = [g for g in counts.index if g != "All"]
+    else:
+        groups = [ctx.disease]
+    title = "Screening status by disease" + (" — what-if scenario" if not ctx.is_baseline else "")
+    fig = status_by_group(counts, groups, title=title)
+    st.plotly_chart(fig, key="overview_status_chart",
+                    config={"displaylogo": False},
+                    alt="Bar chart of eligible, pending and ineligible patients per disease")
+    st.caption("Bar labels: patients (n) and % of that disease group's screened patients. "
+               "Patterns: plain = eligible, hatched = pending, crossed = ineligible.")
+
+
+def _issue_rows_in_scope(ctx: S.Context, report: pd.DataFrame) -> pd.Series:
+    """Issues of rows with the sidebar's disease (file-level issues are always kept)."""
+    if ctx.disease is None or report.empty:
+        return pd.Series(True, index=report.index)
+    frame = ctx.cohort.frame
+    numbers = ctx.cohort.row_numbers
+    if len(numbers) != len(frame):
+        numbers = np.arange(1, len(frame) + 1)
+    in_scope = set(np.asarray(numbers)[disease_mask(ctx, frame)].tolist())
+    rows = report["row"]
+    return rows.isna() | rows.map(lambda r: pd.notna(r) and int(r) in in_scope).astype(bool)
+
+
+def validation_report(ctx: S.Context) -> None:
+    report = ctx.cohort.report_frame()
+    if report.empty:
+        st.success("The loader reported no problems with this file.", icon=":material/check_circle:")
+        return
+    c1, c2 = st.columns(2)
+    severities = sorted(report["severity"].dropna().unique().tolist(),
+                        key=lambda s: {"error": 0, "warning": 1, "info": 2}.get(s, 3))
+    kinds = sorted(report["kind"].dropna().unique().tolist())
+    chosen_sev = c1.multiselect("Severity", severities, default=severities, key="ov_issue_severity")
+    chosen_kind = c2.multiselect("Kind", kinds, default=kinds, key="ov_issue_kind",
+                                 format_func=lambda k: k.replace("_", " "))
+    shown = report[report["severity"].isin(chosen_sev) & report["kind"].isin(chosen_kind)
+                   & _issue_rows_in_scope(ctx, report)]
+    rank = shown["severity"].map({"error": 0, "warning": 1, "info": 2}).fillna(3)
+    shown = shown.assign(_rank=rank).sort_values(["_rank", "row"], kind="stable").drop(columns="_rank")
+    by_sev = shown["severity"].value_counts()
+    st.caption(f"{len(shown):,} of {len(report):,} reported problems shown, errors first"
+               f" ({', '.join(f'{n:,} {s}' for s, n in by_sev.items()) or 'none'}); "
+               f"scope: {scope_text(ctx)}. Row = 1-based data row in the file. "
+               "Cells with errors were read as empty; every row was kept.")
+    if len(shown) > MAX_ROWS:
+        st.caption(f"Showing the first {MAX_ROWS:,}; download the full report below.")
+    st.dataframe(
+        shown.head(MAX_ROWS), hide_index=True, key="ov_issue_table",
+        column_config={
+            "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file"),
+            "patient_id": "Patient ID", "column": "Column", "value": "Value as given",
+            "problem": "Problem", "severity": "Severity", "kind": "Kind",
+        },
+    )
+    st.download_button(
+        "Download this report (CSV)", data=lambda: export.to_csv_bytes(shown),
+        file_name="validation_report.csv", mime="text/csv", on_click="ignore",
+        icon=":material/download:", key="ov_dl_report",
+    )
+
+
+def missing_data(ctx: S.Context) -> None:
+    miss = missingness(ctx.cohort, ctx.disease)
+    absent = miss[~miss["present"]]
+    st.caption("Empty cells per contract column. Common columns: % of all patients in scope; "
+               "disease-specific columns: % of that disease's patients. An empty lab value makes its "
+               "criteria unknown (pending); an empty `days_since_*` cell means 'never'.")
+    if len(absent):
+        st.warning(f"{len(absent)} contract column(s) are absent from the file: "
+                   + ", ".join(f"`{f}`" for f in absent["field"]), icon=":material/warning:")
+    # In the chart, leave out columns whose empty cells carry a meaning: `days_since_*` /
+    # `years_since_*` (never happened) and optional columns (site ULN / default applies).
+    meaningful = ~miss["field"].str.startswith(("days_since_", "years_since_")) & ~miss["field"].map(
+        lambda f: FIELD_BY_NAME[f].optional)
+    st.plotly_chart(missingness_bars(miss[meaningful], top=15, title="Columns with the most empty cells"),
+                    key="ov_missing_chart", config={"displaylogo": False})
+    st.caption("The chart leaves out `days_since_*` / `years_since_*` columns (empty = never) and optional "
+               "columns (empty = the default ULN applies); the table lists every column.")
+    st.dataframe(
+        miss, hide_index=True, key="ov_missing_table",
+        column_order=["field", "label", "block", "present", "missing", "missing_pct", "criteria"],
+        column_config={
+            "field": "Column", "label": "Field (unit)", "block": "Block",
+            "present": st.column_config.CheckboxColumn("In file"),
+            "missing": st.column_config.NumberColumn("Empty cells (n)", format="%d"),
+            "missing_pct": st.column_config.ProgressColumn(
+                "Empty cells (%)", format="%.1f%%", min_value=0.0, max_value=100.0),
+            "criteria": "Criteria reading it",
+        },
+    )
+
+
+def not_assessed(ctx: S.Context) -> None:
+    ev = ctx.current
+    catalog = ev.catalog
+    present = ctx.cohort.present
+    rows = []
+    for uid in ev.not_assessed:
+        unit = catalog.unit_by_id[uid]
+        absent = sorted(catalog.fields_of(unit.rule, ctx.scenario.params) - set(present))
+        rows.append({"criterion": uid, "text": unit.text,
+                     "reason": "column(s) absent from the file: " + ", ".join(absent)})
+    if not rows:
+        st.success("Every criterion can be assessed with the columns in this file.",
+                   icon=":material/check_circle:")
+    else:
+        st.warning(f"{len(rows)} criterion part(s) are **not assessed** for this cohort: they neither "
+                   "fail nor make anyone pending. Eligible counts are therefore optimistic for them.",
+                   icon=":material/visibility_off:")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="ov_not_assessed",
+                     column_config={"criterion": "Criterion", "text": "Protocol text", "reason": "Why"})
+    if ev.disabled:
+        st.info("Switched off in the what-if scenario: " + ", ".join(ev.disabled), icon=":material/tune:")
+
+
+def downloads(ctx: S.Context) -> None:
+    res = results(ctx)
+    mask = disease_mask(ctx, res)
+    sub = res if ctx.disease is None else res[mask]
+    suffix = "" if ctx.disease is None else f"_{ctx.disease}"
+    st.caption(f"{len(sub):,} rows ({scope_text(ctx)}), one per input row in file order, with "
+               "status, first reason, all failing and unknown criteria, and criteria not assessed"
+               + ("" if ctx.is_baseline else " — under the active what-if scenario") + ".")
+    c1, c2 = st.columns(2)
+    c1.download_button("Results as CSV (Excel-safe)", data=lambda: export.to_csv_bytes(sub),
+                       file_name=f"screening_results{suffix}.csv", mime="text/csv",
+                       on_click="ignore", icon=":material/download:", key="ov_dl_csv")
+    c2.download_button("Results as Parquet", data=lambda: export.to_parquet_bytes(sub),
+                       file_name=f"screening_results{suffix}.parquet",
+                       mime="application/vnd.apache.parquet",
+                       on_click="ignore", icon=":material/download:", key="ov_dl_parquet")
+
+
+ctx = S.context()
+st.title("Screening overview")
+scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
+st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)}")
+
+with guard("the headline counts"):
+    headline(ctx)
+with guard("the status chart"):
+    status_chart(ctx)
+
+st.subheader("Data quality")
+tab_report, tab_missing, tab_na = st.tabs(["Validation report", "Missing data", "Not assessed"])
+with tab_report, guard("the validation report"):
+    validation_report(ctx)
+with tab_missing, guard("the missing-data summary"):
+    missing_data(ctx)
+with tab_na, guard("the list of criteria not assessed"):
+    not_assessed(ctx)
+
+st.subheader("Download results")
+with guard("the downloads"):
+    downloads(ctx)

@@ -1,0 +1,261 @@
+"""Patients: a filterable, paged results table, a per-patient explanation and near misses."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from eligibility import export
+from eligibility.explain import explain_patient, near_misses
+from eligibility.fields import DISEASE_NAMES
+from eligibility.figures.patients import (
+    OUTCOME_ORDER,
+    OUTCOME_STYLE,
+    near_miss_by_cause,
+    outcome_label,
+    patient_outcomes,
+)
+from eligibility.screen import results_frame
+from pages import _shared as S
+
+PAGE_SIZES = (100, 500, 1_000)  # rows sent to the browser at once; never the whole cohort
+STATUS_ICONS = {"eligible": "✓ eligible", "pending": "◐ pending", "ineligible": "✗ ineligible"}
+EMPTY = "(empty)"
+
+_log = logging.getLogger(__name__)
+
+
+@contextmanager
+def guard(what: str):
+    """Show a plain message instead of a traceback if one panel fails."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - never show users a traceback
+        # Server log: where it failed, without the message (it may quote patient values).
+        _log.error("%s failed: %s\n%s", what, type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
+        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
+                 icon=":material/error:")
+
+
+def cohort_label(ctx: S.Context) -> str:
+    return "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
+
+
+def results(ctx: S.Context) -> pd.DataFrame:
+    """Per-patient results of the active scenario in input order, memoised with the evaluation."""
+    memo = ctx.current._memo
+    if "page:results" not in memo:
+        memo["page:results"] = results_frame(ctx.current, ctx.cohort.frame)
+    return memo["page:results"]
+
+
+def _contains(col: pd.Series, text: str) -> np.ndarray:
+    return col.astype("string").str.contains(text.strip(), case=False, regex=False).fillna(False).to_numpy(bool)
+
+
+def filters(ctx: S.Context, res: pd.DataFrame) -> pd.DataFrame:
+    """The filter controls; returns the matching rows (input order, index = input row)."""
+    order = {u.id: i for i, u in enumerate(ctx.current.catalog.units)}
+    c1, c2, c3 = st.columns(3)
+    statuses = c1.multiselect("Status", list(STATUS_ICONS), default=list(STATUS_ICONS), key="pt_status",
+                              format_func=STATUS_ICONS.get)
+    disease = res["disease"].astype("string").fillna(EMPTY)
+    if ctx.disease is None:
+        options = sorted(disease.unique().tolist(), key=lambda d: (d not in DISEASE_NAMES, d))
+        diseases = c2.multiselect("Disease", options, default=[], key="pt_disease",
+                                  placeholder="All diseases")
+    else:
+        c2.text_input("Disease", f"{ctx.disease} (sidebar filter)", disabled=True, key="pt_disease_fixed")
+        diseases = [ctx.disease]
+    reasons = sorted((r for r in res["first_reason"].unique() if r), key=lambda r: order.get(r, 10**6))
+    first = c3.multiselect("First reason", reasons, default=[], key="pt_first", placeholder="Any")
+    c4, c5, c6 = st.columns(3)
+    failed = c4.text_input("Failed criteria contain", key="pt_failed", placeholder="e.g. EXC-2 or INC-3.alt")
+    unknown = c5.text_input("Unknown criteria contain", key="pt_unknown", placeholder="e.g. SSC-INC-4")
+    pid = c6.text_input("Patient ID contains", key="pt_search", placeholder="e.g. 000123")
+
+    mask = np.array(res["status"].isin(statuses).to_numpy(bool), copy=True)  # writable (copy-on-write)
+    if diseases:
+        mask &= disease.isin(diseases).to_numpy(bool)
+    if first:
+        mask &= res["first_reason"].isin(first).to_numpy(bool)
+    if failed.strip():
+        mask &= _contains(res["failed"], failed)
+    if unknown.strip():
+        mask &= _contains(res["unknown"], unknown)
+    if pid.strip():
+        mask &= _contains(res["patient_id"], pid)
+    return res[mask]
+
+
+def _remember_selection() -> None:
+    """Table row picked → that patient goes into the explanation box."""
+    state = st.session_state.get("pt_table")
+    rows = state["selection"]["rows"] if state else []
+    ids = st.session_state.get("_pt_page_ids", [])
+    if rows and rows[0] < len(ids) and ids[rows[0]] is not None:
+        st.session_state["pt_explain_id"] = ids[rows[0]]
+
+
+def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
+    n = len(shown)
+    top = st.columns([3, 1, 1], vertical_alignment="bottom")
+    by_status = shown["status"].value_counts()
+    top[0].markdown(f"**{n:,}** of {total:,} patients match · "
+                    + " · ".join(f"{STATUS_ICONS[s]} {int(by_status.get(s, 0)):,}" for s in STATUS_ICONS))
+    size = top[1].selectbox("Rows per page", PAGE_SIZES, index=len(PAGE_SIZES) - 1, key="pt_page_size")
+    pages = max(1, -(-n // size))
+    if st.session_state.get("pt_page", 1) > pages:
+        st.session_state["pt_page"] = pages
+    top[2].download_button("Export filtered (CSV)", data=lambda: export.to_csv_bytes(shown),
+                           file_name="patients_filtered.csv", mime="text/csv", on_click="ignore",
+                           icon=":material/download:", key="pt_dl_filtered",
+                           help="All matching rows (not only this page), Excel-safe UTF-8 CSV.")
+    page = st.pagination(pages, key="pt_page") if pages > 1 else 1
+    start = (page - 1) * size
+    view = shown.iloc[start:start + size].copy()
+    st.session_state["_pt_page_ids"] = [None if pd.isna(x) else str(x) for x in view["patient_id"]]
+    view.insert(0, "row", view.index + 1)
+    view["status"] = view["status"].map(STATUS_ICONS)
+    st.caption(f"Rows {start + 1 if n else 0:,}–{min(start + size, n):,} of {n:,}; page {page} of {pages}. "
+               "Select a row to explain it below. Row = 1-based data row in the file.")
+    st.dataframe(
+        view.drop(columns=["not_assessed"]), hide_index=True, key="pt_table",
+        on_select=_remember_selection, selection_mode="single-row",
+        column_config={
+            "row": st.column_config.NumberColumn("Row", format="%d"),
+            "patient_id": "Patient ID", "disease": "Disease", "status": "Status",
+            "first_reason": st.column_config.TextColumn("First reason", help="First failing criterion in "
+                                                        "attrition order (DX, INC, EXC, disease block)"),
+            "failed": st.column_config.TextColumn("All failing", help="Every failing criterion / part"),
+            "unknown": st.column_config.TextColumn("Unknown", help="Parts that cannot be decided (missing values)"),
+        },
+    )
+    if ctx.current.not_assessed:
+        st.caption("Not assessed for this file (same for every patient): " + ", ".join(ctx.current.not_assessed))
+
+
+def _style_outcomes(df: pd.DataFrame, outcomes: pd.Series):
+    """Tint each row by its outcome (the Outcome column also says it in words and an icon)."""
+    tints = {o: c + "22" for o, (c, _, _) in OUTCOME_STYLE.items()}
+    raw = outcomes.to_numpy()
+
+    def row_style(row):
+        return [f"background-color: {tints.get(raw[row.name], '')}"] * len(row)
+
+    return df.style.apply(row_style, axis=1)
+
+
+def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
+    st.subheader("Explain one patient")
+    pid = st.text_input("Patient ID", key="pt_explain_id",
+                        placeholder="Select a row in the table above, or type an exact patient ID")
+    if not pid.strip():
+        st.info("Pick a patient: select a row in the table or type a patient ID.", icon=":material/touch_app:")
+        return
+    ids = res["patient_id"].astype("string")
+    hit = np.flatnonzero((ids == pid.strip()).fillna(False).to_numpy(bool))
+    if not len(hit):
+        hit = np.flatnonzero((ids.str.strip().str.lower() == pid.strip().lower()).fillna(False).to_numpy(bool))
+    if not len(hit):
+        st.warning(f"No patient with ID “{pid.strip()}” in this cohort.", icon=":material/search_off:")
+        return
+    row = int(hit[0])
+    rec = res.iloc[row]
+    expl = explain_patient(ctx.data.evaluator, row, ctx.scenario, ev=ctx.current)
+    c1, c2 = st.columns([2, 3])
+    with c1:
+        st.markdown(f"**{pid.strip()}** · row {row + 1} · disease **{EMPTY if pd.isna(rec['disease']) else rec['disease']}**")
+        st.markdown(f"Status: **{STATUS_ICONS.get(rec['status'], rec['status'])}**"
+                    + (f" · first reason **{rec['first_reason']}**" if rec["first_reason"] else ""))
+        if rec["failed"]:
+            st.markdown(f"Failing: {rec['failed'].replace(';', ', ')}")
+        if rec["unknown"]:
+            st.markdown(f"Unknown (missing values): {rec['unknown'].replace(';', ', ')}")
+    with c2:
+        st.plotly_chart(patient_outcomes(expl, title="This patient's criteria by outcome"),
+                        key="pt_outcome_chart", config={"displaylogo": False})
+    only = st.toggle("Only failing and unknown criteria", value=False, key="pt_only_problems")
+    show = expl[expl["outcome"].isin(["fail", "unknown"])] if only else expl
+    # failing first, then unknown, then the rest; catalog order within each
+    rank = show["outcome"].map({o: i for i, o in enumerate(OUTCOME_ORDER)}).fillna(len(OUTCOME_ORDER))
+    show = show.assign(_rank=rank).sort_values("_rank", kind="stable")
+    has_value = show["value"] != ""
+    distance = [("" if pd.isna(d) else f"{d:+.4g} {u}".strip()) for d, u in zip(show["distance"], show["unit"], strict=True)]
+    view = pd.DataFrame({
+        "Criterion": show["criterion"],
+        "Kind": show["kind"],
+        "Outcome": show["outcome"].map(outcome_label),
+        "Condition tested": show["condition"],
+        "Patient value": (show["value"] + " " + show["unit"]).str.strip().where(has_value, "— (empty)"),
+        "Threshold": (show["threshold"] + " " + show["unit"].where(show["threshold"] != "", "")).str.strip(),
+        "Condition holds": show["result"].replace("", "—"),
+        "Value − threshold": distance,
+    }).reset_index(drop=True)
+    st.dataframe(_style_outcomes(view, show["outcome"].reset_index(drop=True)), hide_index=True,
+                 key="pt_explain_table",
+                 column_config={"Value − threshold": st.column_config.TextColumn(
+                     help="How far the value is from the threshold, in the field's unit "
+                          "(for a failing limit: the distance to passing).")})
+    st.caption("Outcome per criterion (✓ passes, ✗ fails, ? unknown, – not assessed). An exclusion criterion "
+               "fails when its condition holds. A condition with an empty value is unknown; an empty "
+               "`days since` cell means the event never happened.")
+
+
+def near_miss_panel(ctx: S.Context) -> None:
+    st.markdown("Ineligible patients whose **only** failing cause is a numeric limit they miss narrowly: "
+                "the cheapest candidates for a re-test or an amendment.")
+    pct = st.slider("Missed by at most (% of the threshold)", 1, 50, 10, key="pt_near_pct", format="%d%%")
+    near = near_misses(ctx.current, ctx.cohort.frame, max_relative=pct / 100.0)
+    if ctx.disease is not None:
+        near = near[near["disease"] == ctx.disease]
+    if near.empty:
+        st.info(f"No near misses within {pct}% of a threshold"
+                + ("" if ctx.disease is None else f" for {ctx.disease}") + ".", icon=":material/info:")
+        return
+    st.caption(f"{len(near):,} patients within {pct}% of one limit"
+               + ("" if ctx.disease is None else f" ({ctx.disease})") + ".")
+    st.plotly_chart(near_miss_by_cause(near, title="Near misses by limit"), key="pt_near_chart",
+                    config={"displaylogo": False})
+    view = near.head(1_000)
+    st.dataframe(
+        view, hide_index=True, key="pt_near_table",
+        column_config={
+            "row": st.column_config.NumberColumn("Row", format="%d"), "patient_id": "Patient ID",
+            "disease": "Disease", "cause": "Failing limit", "field": "Column", "unit": "Unit",
+            "value": st.column_config.NumberColumn("Value", format="%.4g"),
+            "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+            "distance": st.column_config.NumberColumn("Value − threshold", format="%+.4g"),
+            "relative": st.column_config.NumberColumn("Missed by (% of threshold)", format="percent"),
+        },
+    )
+    if len(near) > len(view):
+        st.caption(f"Showing the {len(view):,} closest; the export holds all {len(near):,}.")
+    st.download_button("Export near misses (CSV)", data=lambda: export.to_csv_bytes(near),
+                       file_name="near_misses.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:", key="pt_dl_near")
+
+
+ctx = S.context()
+st.title("Patients")
+scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
+scope = "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
+st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope}")
+
+tab_list, tab_near = st.tabs(["Patient list", "Near misses"])
+with tab_list:
+    res = None
+    with guard("the patient table"):
+        res = results(ctx)
+        shown = filters(ctx, res)
+        table(ctx, shown, len(res) if ctx.disease is None else int((res["disease"] == ctx.disease).sum()))
+    if res is not None:
+        with guard("the explanation of this patient"):
+            explanation(ctx, res)
+with tab_near, guard("the near misses"):
+    near_miss_panel(ctx)
