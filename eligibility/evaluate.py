@@ -7,6 +7,7 @@ units that read the changed parameter.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +104,7 @@ class Evaluator:
         self.columns = Columns(frame, present)
         self._params_of = {u.id: tuple(sorted(self.catalog.params_of(u.rule))) for u in self.catalog.units}
         self._cache: dict[str, OrderedDict] = {u.id: OrderedDict() for u in self.catalog.units}
+        self._lock = threading.RLock()
 
     @classmethod
     def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
@@ -121,28 +123,43 @@ class Evaluator:
             for p in self._params_of[unit.id]
         )
         cache = self._cache[unit.id]
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
+        with self._lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         sl = self.columns.bounds[unit.block]
         truth = RuleEvaluator(self.catalog, self.columns, sl, params)(unit.rule)
         ok = truth if unit.kind == "incl" else TRUE - truth
-        cache[key] = ok  # truth codes FALSE/UNKNOWN/TRUE equal FAIL/UNKNOWN/PASS
-        if len(cache) > _CACHE_PER_UNIT:
-            cache.popitem(last=False)
+        with self._lock:  # one Evaluator serves every browser session of the server
+            cache[key] = ok  # truth codes FALSE/UNKNOWN/TRUE equal FAIL/UNKNOWN/PASS
+            if len(cache) > _CACHE_PER_UNIT:
+                cache.popitem(last=False)
         return ok
 
-    def evaluate(self, scenario: Resolved | None = None) -> Evaluation:
-        scenario = scenario or baseline(self.catalog)
-        params = scenario.params
+    def _partition(self, scenario: Resolved) -> tuple[list[Unit], list[str], list[str]]:
         active, not_assessed, disabled = [], [], []
         for u in self.catalog.units:
             if u.id in scenario.disabled:
                 disabled.append(u.id)
-            elif not self.assessed(u, params):
+            elif not self.assessed(u, scenario.params):
                 not_assessed.append(u.id)
             else:
                 active.append(u)
+        return active, not_assessed, disabled
+
+    def status(self, scenario: Resolved) -> np.ndarray:
+        """Status codes only (evaluation order): what sweeps need, without the outcome matrix."""
+        active, _, _ = self._partition(scenario)
+        status = np.full(len(self.columns), ELIGIBLE, np.uint8)
+        for u in active:
+            sl = self.columns.bounds[u.block]
+            np.minimum(status[sl], self.unit_outcome(u, scenario.params), out=status[sl])
+        return status
+
+    def evaluate(self, scenario: Resolved | None = None) -> Evaluation:
+        scenario = scenario or baseline(self.catalog)
+        params = scenario.params
+        active, not_assessed, disabled = self._partition(scenario)
         n = len(self.columns)
         outcomes = np.full((len(active), n), NOT_APPLICABLE, np.uint8)
         status = np.full(n, ELIGIBLE, np.uint8)

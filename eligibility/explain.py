@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .attribution import _cause_index, sole_cause
-from .catalog import OP_TEXT, Catalog, Compare, Flag, In, Not, ParamTrue, UlnLimit, Within
+from .catalog import OP_TEXT, AllOf, Catalog, Compare, Flag, In, Not, ParamTrue, UlnLimit, Within
 from .evaluate import INELIGIBLE, OUTCOME_NAMES, Evaluation, Evaluator
 from .fields import field
-from .rules import RuleEvaluator, uln_limit
+from .rules import RuleEvaluator, compare, uln_limit
 from .scenario import Resolved
 
 TRUTH_NAMES = ("no", "unknown", "yes")
@@ -130,14 +130,26 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
     return pd.DataFrame(rows)
 
 
-def _simple_numeric(catalog: Catalog, rule):
-    """The single numeric leaf of a rule like `x ≥ t`, `NOT (x ≤ k×ULN)`; else None."""
+def _numeric_leaves(catalog: Catalog, rule) -> list | None:
+    """The numeric limits of a rule like `x ≥ t`, `NOT (x ≤ k×ULN)` or a range
+    `lo ≤ x ≤ hi` (all on one field); None for anything else."""
     node = catalog.resolve(rule)
     if isinstance(node, Not):
         node = catalog.resolve(node.item)
     if isinstance(node, Compare | UlnLimit):
-        return node
+        return [node]
+    if isinstance(node, AllOf):
+        leaves = [catalog.resolve(c) for c in node.of]
+        if all(isinstance(x, Compare) for x in leaves) and len({x.field for x in leaves}) == 1:
+            return leaves
     return None
+
+
+def _limit(leaf, cols, params, pos) -> np.ndarray:
+    if isinstance(leaf, UlnLimit):
+        row_uln = cols.number(leaf.uln_field)[pos] if cols.has(leaf.uln_field) else None
+        return np.broadcast_to(uln_limit(params[leaf.max_param], row_uln, params[leaf.default_param]), pos.shape)
+    return np.full(pos.shape, float(_threshold(leaf, params)))
 
 
 def near_misses(ev: Evaluation, frame: pd.DataFrame, max_relative: float = 0.1) -> pd.DataFrame:
@@ -149,19 +161,19 @@ def near_misses(ev: Evaluation, frame: pd.DataFrame, max_relative: float = 0.1) 
     out = []
     for k, cause in enumerate(names):
         members = [ev.units[i] for i in np.flatnonzero(cause_idx == k)]
-        leaves = [_simple_numeric(catalog, m.rule) for m in members]
-        if any(leaf is None for leaf in leaves):
+        found = [_numeric_leaves(catalog, m.rule) for m in members]
+        if any(f is None for f in found):
             continue
+        leaves = found[0]  # merged parts test the same limit
         leaf = leaves[0]
         pos = np.flatnonzero((sole == k) & (ev.status == INELIGIBLE))
         if not len(pos):
             continue
         values = cols.number(leaf.field)[pos]
-        if isinstance(leaf, UlnLimit):
-            row_uln = cols.number(leaf.uln_field)[pos] if cols.has(leaf.uln_field) else None
-            threshold = np.broadcast_to(uln_limit(params[leaf.max_param], row_uln, params[leaf.default_param]), values.shape)
-        else:
-            threshold = np.full(values.shape, float(_threshold(leaf, params)))
+        threshold = _limit(leaf, cols, params, pos).copy()
+        for other in leaves[1:]:  # a range: the limit is the bound the value is outside
+            ok_first = compare(values, leaf.op, threshold) == 2
+            threshold = np.where(ok_first, _limit(other, cols, params, pos), threshold)
         with np.errstate(divide="ignore", invalid="ignore"):
             relative = np.abs(values - threshold) / np.abs(threshold)
         keep = relative <= max_relative

@@ -71,10 +71,11 @@ def status_change(before: Evaluation, after: Evaluation, frame: pd.DataFrame) ->
     pos, rows_in = pos[sort], rows_in[sort]
     ids_a, ids_b = before.unit_ids, after.unit_ids
     fa, fb = before.first_failed_index()[pos], after.first_failed_index()[pos]
+    picked = frame.iloc[rows_in]
     patients = pd.DataFrame({
         "row": rows_in + 1,
-        "patient_id": frame["patient_id"].astype("string").to_numpy()[rows_in],
-        "disease": frame["disease"].astype("string").to_numpy()[rows_in],
+        "patient_id": picked["patient_id"].astype("string").to_numpy(),
+        "disease": picked["disease"].astype("string").to_numpy(),
         "status_before": STATUS_NAMES[a[pos]],
         "status_after": STATUS_NAMES[b[pos]],
         "first_reason_before": np.array([*ids_a, ""], dtype=object)[np.where(fa >= 0, fa, len(ids_a))],

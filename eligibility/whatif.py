@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .attribution import group_slice
 from .catalog import Catalog, Parameter
 from .evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluator
 from .fields import DISEASES
@@ -53,8 +52,8 @@ def sweep(evaluator: Evaluator, scenario: Resolved, param: str, values=None,
     for v in values:
         params = {**base.parameters, param: int(v) if p.type == "count" else float(v)}
         r = resolve({"name": base.name, "parameters": params, "disabled": base.disabled}, catalog)
-        ev = evaluator.evaluate(r)
-        c = np.bincount(ev.status[group_slice(ev, group)], minlength=3)
+        sl = slice(0, len(evaluator)) if group in (None, "All") else evaluator.columns.bounds[group]
+        c = np.bincount(evaluator.status(r)[sl], minlength=3)
         rows.append({"value": float(v), "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
                      "ineligible": int(c[INELIGIBLE])})
     df = pd.DataFrame(rows)

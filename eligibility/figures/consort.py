@@ -1,0 +1,299 @@
+"""CONSORT-style screening flow: data, a box layout, and two renderings (plotly, SVG).
+
+    assessed ─┬─> excluded by reason group (first failing criterion)
+              └─> per disease: assessed → excluded (by reason group) → eligible / pending
+                                                                       └─> dose levels (optional)
+
+`consort_data` is a pure function of an Evaluation; `consort_layout` turns it into
+boxes and arrows; `consort_figure` (plotly shapes + annotations) and `consort_svg`
+(a hand-written SVG string) draw the same layout, so both show the same numbers.
+No Streamlit, no kaleido, no network: `consort_html` embeds plotly.js.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..attribution import ALL, group_slices
+from ..evaluate import ELIGIBLE, PENDING, Evaluation
+from ..fields import DISEASE_NAMES
+from . import FONT, SERIES_COLORS, STATUS_COLORS
+
+REASON_GROUPS = (
+    "diagnosis",
+    "common inclusion",
+    "common exclusion",
+    "disease-specific inclusion",
+    "disease-specific exclusion",
+)
+SHORT = {"diagnosis": "diagnosis", "common inclusion": "common incl.", "common exclusion": "common excl.",
+         "disease-specific inclusion": "disease incl.", "disease-specific exclusion": "disease excl."}
+GROUP_LABELS = {**DISEASE_NAMES, "other": "Other diagnosis", "missing": "Diagnosis missing", ALL: "All"}
+
+
+def reason_group(unit) -> str:
+    """Which CONSORT reason group a criterion unit belongs to."""
+    if unit.criterion.startswith("DX"):
+        return "diagnosis"
+    if unit.block == "common":
+        return "common inclusion" if unit.kind == "incl" else "common exclusion"
+    return "disease-specific inclusion" if unit.kind == "incl" else "disease-specific exclusion"
+
+
+def consort_data(ev: Evaluation) -> pd.DataFrame:
+    """Per disease group (and All): assessed, excluded by reason group (first reason),
+    excluded, eligible, pending. assessed = excluded + eligible + pending on every row."""
+    groups = np.array([REASON_GROUPS.index(reason_group(u)) for u in ev.units], np.int32)
+    first = ev.first_failed_index()
+    rows = []
+    for g, sl in group_slices(ev).items():
+        f = first[sl]
+        by = np.bincount(groups[f[f >= 0]], minlength=len(REASON_GROUPS)) if len(groups) else np.zeros(5, int)
+        st = np.bincount(ev.status[sl], minlength=3)
+        row = {"group": g, "label": GROUP_LABELS.get(g, g), "assessed": int(sl.stop - sl.start)}
+        row.update({r: int(by[i]) for i, r in enumerate(REASON_GROUPS)})
+        row.update(excluded=int(by.sum()), eligible=int(st[ELIGIBLE]), pending=int(st[PENDING]))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("group")
+
+
+# -- layout ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Box:
+    x: float  # left
+    y: float  # top (y grows downwards, as in SVG)
+    w: float
+    h: float
+    lines: list[str]
+    dashed: bool = False
+    fill: str = "#FFFFFF"
+    kind: str = ""  # assessed, excluded, disease, eligible, pending, dose
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+
+@dataclass
+class Layout:
+    width: float
+    height: float
+    boxes: list[Box] = field(default_factory=list)
+    arrows: list[tuple[float, float, float, float]] = field(default_factory=list)
+    lines: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+LINE_H = 16
+PAD = 8
+COL_W = 190
+GAP = 18
+
+
+def _h(lines: list[str]) -> float:
+    return PAD * 2 + LINE_H * len(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, cur = [], ""
+    for word in text.split():
+        if cur and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}".strip()
+    return [*lines, cur] if cur else lines
+
+
+def _n(x: int) -> str:
+    return f"n = {x:,}"
+
+
+def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
+                   dose_levels: pd.DataFrame | None = None) -> Layout:
+    """Boxes and arrows for the flow. `groups`: disease columns to draw (default: every
+    row except All). `dose_levels` (hook for the dose-cohort page): rows with `level`
+    (label) and `n` (patients), optionally `group` (a disease; drawn under it) — else the
+    levels are drawn in one row under all eligible boxes."""
+    groups = [g for g in (groups or [g for g in data.index if g != ALL]) if g in data.index]
+    k = max(len(groups), 1)
+    width = k * COL_W + (k + 1) * GAP
+    lay = Layout(width=width, height=0)
+    total = data.loc[ALL] if ALL in data.index else data.loc[groups].sum(numeric_only=True)
+    scope = data.loc[groups].sum(numeric_only=True) if groups else total
+
+    # assessed (all) and the excluded summary to its right
+    top_lines = ["Assessed for eligibility", _n(int(scope["assessed"]))]
+    y = GAP
+    box_w = min(260, width / 2 - GAP)
+    top = Box(width / 2 - box_w - GAP / 2, y, box_w, _h(top_lines), top_lines, kind="assessed")
+    excl_lines = [f"Excluded ({_n(int(scope['excluded']))})", "by first failing criterion:"]
+    excl_lines += [f"• {r}: {int(scope[r]):,}" for r in REASON_GROUPS]
+    excl = Box(width / 2 + GAP / 2, y, box_w, _h(excl_lines), excl_lines, fill="#F7F7F7", kind="excluded")
+    lay.boxes += [top, excl]
+    lay.arrows.append((top.x + top.w, top.y + top.h / 2, excl.x, top.y + top.h / 2))
+    y = max(top.y + top.h, excl.y + excl.h) + GAP * 2
+
+    # a bus line from the assessed box down to each disease column
+    bus_y = y - GAP
+    lay.lines.append((top.cx, top.y + top.h, top.cx, bus_y))
+    xs = [GAP + i * (COL_W + GAP) for i in range(len(groups))]
+    if xs:
+        lay.lines.append((xs[0] + COL_W / 2, bus_y, xs[-1] + COL_W / 2, bus_y))
+    cols: dict[str, list[Box]] = {}
+    # per column: disease box; a trunk down its left edge with the excluded box branching
+    # off to the right; the trunk then splits into eligible | pending side by side.
+    heads = {}
+    for g in groups:
+        r = data.loc[g]
+        name = str(r.get("label", g))
+        head = [g, *_wrap(name, 22)] if name != g else [g]
+        head.append(f"assessed {_n(int(r['assessed']))}")
+        heads[g] = head
+    head_h = max((_h(h) for h in heads.values()), default=_h([""]))
+    excl_h = _h([""] * (1 + len(REASON_GROUPS)))
+    half = (COL_W - GAP / 2) / 2
+    for g, x in zip(groups, xs, strict=True):
+        r = data.loc[g]
+        head = Box(x, y, COL_W, head_h, heads[g], kind="disease")
+        trunk = x + 10
+        ex_lines = [f"Excluded ({_n(int(r['excluded']))})"]
+        ex_lines += [f"• {SHORT[rg]}: {int(r[rg]):,}" for rg in REASON_GROUPS]
+        ex = Box(x + 22, head.y + head.h + GAP, COL_W - 22, excl_h, ex_lines, fill="#F7F7F7", kind="excluded")
+        split_y = ex.y + ex.h + GAP / 2
+        low_y = split_y + GAP / 2 + 2
+        el = Box(x, low_y, half, _h(["", ""]), ["Eligible", _n(int(r["eligible"]))], fill="#E6F5EF",
+                 kind="eligible")
+        pe = Box(x + half + GAP / 2, low_y, half, _h(["", ""]), ["Pending", _n(int(r["pending"]))],
+                 dashed=True, fill="#FDF3E1", kind="pending")
+        lay.boxes += [head, ex, el, pe]
+        lay.arrows.append((head.cx, bus_y, head.cx, head.y))
+        lay.lines.append((trunk, head.y + head.h, trunk, split_y))
+        lay.arrows.append((trunk, ex.y + ex.h / 2, ex.x, ex.y + ex.h / 2))
+        lay.lines.append((trunk, split_y, pe.cx, split_y))
+        lay.arrows.append((el.cx, split_y, el.cx, el.y))
+        lay.arrows.append((pe.cx, split_y, pe.cx, pe.y))
+        cols[g] = [head, ex, el, pe]
+    y = y + head_h + GAP + excl_h + GAP + 2 + _h(["", ""]) + GAP * 2
+
+    if dose_levels is not None and len(dose_levels):
+        y = _dose_boxes(lay, dose_levels, groups, cols, xs, y)
+    lay.height = y + GAP / 2
+    return lay
+
+
+def _dose_boxes(lay: Layout, dose: pd.DataFrame, groups, cols, xs, y: float) -> float:
+    """Boxes for dose levels below the eligible boxes (hook for the dose-cohort engineer)."""
+    labels = dose["label"] if "label" in dose else dose["level"].map(lambda v: f"Dose level {v}")
+    per_group = "group" in dose and set(dose["group"]).issubset(set(groups))
+    h = _h(["", ""])
+    if per_group:
+        bottom = y
+        for g in groups:
+            sub = dose[dose["group"] == g]
+            eligible_box = cols[g][2]
+            yy, above = y, eligible_box.y + eligible_box.h
+            for lab, n in zip(labels[sub.index], sub["n"], strict=True):
+                b = Box(eligible_box.x, yy, COL_W, h, [str(lab), _n(int(n))], fill="#EAF2FA", kind="dose")
+                lay.boxes.append(b)
+                lay.arrows.append((eligible_box.cx, above, eligible_box.cx, b.y))
+                above = b.y + b.h
+                yy += h + GAP
+            bottom = max(bottom, yy)
+        return bottom
+    k = len(dose)
+    w = min(COL_W, (lay.width - GAP * (k + 1)) / max(k, 1))
+    start = (lay.width - (k * w + (k - 1) * GAP)) / 2
+    for i, (lab, n) in enumerate(zip(labels, dose["n"], strict=True)):
+        b = Box(start + i * (w + GAP), y, w, h, [str(lab), _n(int(n))], fill="#EAF2FA", kind="dose")
+        lay.boxes.append(b)
+        lay.arrows.append((b.cx, y - GAP, b.cx, b.y))
+    if groups:
+        firsts = [cols[g][2] for g in groups]
+        for e in firsts:
+            lay.lines.append((e.cx, e.y + e.h, e.cx, y - GAP))
+        left = min([e.cx for e in firsts] + [start + w / 2])
+        right = max([e.cx for e in firsts] + [start + (k - 1) * (w + GAP) + w / 2])
+        lay.lines.append((left, y - GAP, right, y - GAP))
+    return y + h + GAP
+
+
+# -- renderings ------------------------------------------------------------------------------
+
+BORDER = {"assessed": SERIES_COLORS[0], "excluded": "#4D4D4D", "disease": SERIES_COLORS[0],
+          "eligible": STATUS_COLORS["eligible"], "pending": STATUS_COLORS["pending"], "dose": SERIES_COLORS[0]}
+
+
+def consort_figure(lay: Layout, title: str = "") -> go.Figure:
+    fig = go.Figure()
+    shapes, annotations = [], []
+    for b in lay.boxes:
+        shapes.append(dict(type="rect", x0=b.x, x1=b.x + b.w, y0=b.y, y1=b.y + b.h, fillcolor=b.fill,
+                           line=dict(color=BORDER.get(b.kind, "#4D4D4D"), width=1.5,
+                                     dash="dash" if b.dashed else "solid"), layer="below"))
+        text = "<br>".join([f"<b>{escape(b.lines[0])}</b>", *(escape(t) for t in b.lines[1:])])
+        annotations.append(dict(x=b.x + PAD, y=b.y + PAD, xanchor="left", yanchor="top", text=text,
+                                showarrow=False, align="left", font=dict(size=12, color="#1A1A1A")))
+    for x0, y0, x1, y1 in lay.lines:
+        shapes.append(dict(type="line", x0=x0, y0=y0, x1=x1, y1=y1, line=dict(color="#4D4D4D", width=1.2)))
+    for x0, y0, x1, y1 in lay.arrows:
+        annotations.append(dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
+                                showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1.2,
+                                arrowcolor="#4D4D4D", text=""))
+    fig.update_layout(
+        shapes=shapes, annotations=annotations, title=title or None, font=FONT,
+        template="plotly_white", height=int(lay.height) + (60 if title else 20), width=int(lay.width) + 20,
+        margin=dict(l=10, r=10, t=50 if title else 10, b=10), showlegend=False,
+    )
+    fig.update_xaxes(range=[0, lay.width], visible=False, fixedrange=True)
+    # Drawn at its natural size (text does not scale with the figure): show it with
+    # st.plotly_chart(width="content").
+    fig.update_yaxes(range=[lay.height, 0], visible=False, fixedrange=True)
+    return fig
+
+
+def consort_html(fig: go.Figure) -> str:
+    """A self-contained HTML page (plotly.js embedded; opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+                       config={"displaylogo": False})
+
+
+def consort_svg(lay: Layout, title: str = "") -> str:
+    """The same layout as a standalone SVG document (well-formed XML)."""
+    top = 30 if title else 0
+    w, h = lay.width, lay.height + top
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
+        f'viewBox="0 0 {w:.0f} {h:.0f}" font-family="Arial, Helvetica, sans-serif" font-size="12">',
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" "
+        "markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" "
+        "fill=\"#4D4D4D\"/></marker></defs>",
+        f'<rect x="0" y="0" width="{w:.0f}" height="{h:.0f}" fill="#FFFFFF"/>',
+    ]
+    if title:
+        out.append(f'<text x="{w / 2:.1f}" y="20" text-anchor="middle" font-size="15" '
+                   f'font-weight="bold">{escape(title)}</text>')
+    out.append(f'<g transform="translate(0,{top})">')
+    for x0, y0, x1, y1 in lay.lines:
+        out.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="#4D4D4D" '
+                   'stroke-width="1.2"/>')
+    for x0, y0, x1, y1 in lay.arrows:
+        out.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="#4D4D4D" '
+                   'stroke-width="1.2" marker-end="url(#arrow)"/>')
+    for b in lay.boxes:
+        dash = ' stroke-dasharray="6 4"' if b.dashed else ""
+        out.append(f'<rect x="{b.x:.1f}" y="{b.y:.1f}" width="{b.w:.1f}" height="{b.h:.1f}" rx="3" '
+                   f'fill="{b.fill}" stroke="{BORDER.get(b.kind, "#4D4D4D")}" stroke-width="1.5"{dash}/>')
+        out.append(f'<text x="{b.x + PAD:.1f}" y="{b.y + PAD:.1f}" fill="#1A1A1A">')
+        for i, line in enumerate(b.lines):
+            weight = ' font-weight="bold"' if i == 0 else ""
+            out.append(f'<tspan x="{b.x + PAD:.1f}" dy="{LINE_H if i else 13}"{weight}>{escape(line)}</tspan>')
+        out.append("</text>")
+    out.append("</g></svg>")
+    return "\n".join(out)

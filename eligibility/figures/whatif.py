@@ -1,0 +1,93 @@
+"""What-if figures and tables: threshold sweep chart and the baseline-vs-scenario summary.
+
+Pure functions of engine outputs (`whatif.sweep`, `screen.status_change`,
+`attribution.status_counts`); no Streamlit.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from . import STATUS_COLORS, base_layout
+
+NEUTRAL = "#4D4D4D"
+
+
+@cache
+def parameter_users(catalog) -> dict[str, tuple[str, ...]]:
+    """Parameter name → IDs of the criterion parts that read it (computed once per catalog)."""
+    out: dict[str, list[str]] = {name: [] for name in catalog.parameters}
+    for u in catalog.units:
+        for name in sorted(catalog.params_of(u.rule)):
+            out.setdefault(name, []).append(u.id)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def fmt_value(value, unit: str = "") -> str:
+    """A parameter value for people: 65 years, 2.5 ×10⁹/L, {limited}, yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, frozenset | set | list | tuple):
+        return "{" + ", ".join(sorted(value)) + "}" if value else "(none)"
+    if isinstance(value, int | float | np.integer | np.floating):
+        v = float(value)
+        text = f"{v:,.0f}" if v.is_integer() else f"{v:,.2f}".rstrip("0").rstrip(".")
+    else:
+        text = str(value)
+    return f"{text} {unit}".strip() if unit else text
+
+
+def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
+    """Eligible and pending counts across a parameter's what-if range, with the protocol
+    default and the scenario's current value marked (dashed / solid vertical lines)."""
+    label, unit = df.attrs.get("label", df.attrs.get("param", "value")), df.attrs.get("unit", "")
+    default, current = df.attrs.get("default"), df.attrs.get("current")
+    x = df["value"].to_numpy(float)
+    xtitle = f"{label} ({unit})" if unit else label
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=x, y=df["eligible"], mode="lines+markers", name="Eligible",
+        line=dict(color=STATUS_COLORS["eligible"], width=2.5), marker=dict(symbol="circle", size=7),
+        hovertemplate=f"{label} %{{x}} {unit}<br>eligible: %{{y:,}} patients<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=x, y=df["pending"], mode="lines+markers", name="Pending (data missing)",
+        line=dict(color=STATUS_COLORS["pending"], width=2, dash="dash"), marker=dict(symbol="square", size=7),
+        hovertemplate=f"{label} %{{x}} {unit}<br>pending: %{{y:,}} patients<extra></extra>",
+    ))
+    ymax = float(max(df["eligible"].max(), df["pending"].max(), 1)) if len(df) else 1.0
+
+    def mark(v, text: str, dash: str, yshift: float) -> None:
+        if v is None or not len(x):
+            return
+        v = float(v)
+        i = int(np.argmin(np.abs(x - v)))
+        at = f" — {int(df['eligible'].iloc[i]):,} eligible" if np.isclose(x[i], v) else ""
+        fig.add_vline(x=v, line=dict(color=NEUTRAL, width=1.5, dash=dash))
+        fig.add_annotation(x=v, y=ymax * yshift, text=f"{text}: {fmt_value(v, unit)}{at}", showarrow=False,
+                           xanchor="left", xshift=4, bgcolor="rgba(255,255,255,0.85)", font=dict(size=12))
+
+    same = default is not None and current is not None and np.isclose(float(default), float(current))
+    if same:
+        mark(default, "protocol = scenario", "dash", 1.12)
+    else:
+        mark(default, "protocol", "dash", 1.12)
+        mark(current, "scenario", "solid", 1.02)
+    base_layout(fig, title, height=400)
+    fig.update_layout(margin=dict(t=95 if title else 50))  # room for the title above the legend
+    fig.update_xaxes(title=xtitle)
+    fig.update_yaxes(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.2])
+    return fig
+
+
+def delta_table(change: pd.DataFrame, base_counts: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """Per group: eligible before/after, gained, lost, net, pending before/after, changed status."""
+    out = change[["eligible_before", "eligible_after", "gained", "lost", "net", "changed"]].copy()
+    out.insert(5, "pending_before", base_counts["pending"].reindex(out.index).fillna(0).astype(int))
+    out.insert(6, "pending_after", counts["pending"].reindex(out.index).fillna(0).astype(int))
+    out.insert(0, "screened", counts["screened"].reindex(out.index).fillna(0).astype(int))
+    return out.reset_index()

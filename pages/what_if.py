@@ -1,0 +1,483 @@
+"""What-if: move protocol thresholds, switch criteria off, and see who gains or loses eligibility.
+
+The session's scenario is the plain dict in st.session_state["scenario"] (see
+pages/_shared.py); it is the single source of truth. Every control here is
+initialised from it on each run and writes back into it through an on_change
+callback (callbacks run before the script, so app.py evaluates and encodes the new
+scenario in the URL before this page draws). Values equal to the protocol default
+are removed, so the URL stays minimal. Widget keys start with "wi_" (app.py's
+"Reset to protocol" deletes them).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from eligibility import export
+from eligibility.attribution import status_counts
+from eligibility.catalog import Parameter
+from eligibility.fields import DISEASE_NAMES
+from eligibility.figures.whatif import delta_table, fmt_value, parameter_users, sweep_figure
+from eligibility.scenario import (
+    ScenarioError,
+    dump_scenario,
+    parse_scenario_text,
+    resolve,
+    to_scenario,
+)
+from eligibility.screen import status_change
+from eligibility.whatif import GROUP_TITLES, parameter_groups, sweep, sweep_values
+from pages import _shared as S
+
+CAT = S.catalog()
+MAX_ROWS = 1_000  # changed patients sent to the browser at once
+BIG_COHORT = 200_000  # above this many patients the sweep uses fewer points
+ORDER = {u.id: i for i, u in enumerate(CAT.units)}
+for _c in CAT.criteria:
+    ORDER.setdefault(_c.id, min(ORDER[u.id] for u in CAT.units if u.criterion == _c.id) - 0.5)
+
+
+@contextmanager
+def guard(what: str):
+    """A plain message instead of a traceback if one panel fails."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - users never see a traceback
+        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
+                 icon=":material/error:")
+
+
+def offered(p: Parameter) -> bool:
+    """Parameters with a what-if control: numbers/counts with a range, every bool and set."""
+    return p.type in ("bool", "set") or (p.type in ("number", "count") and p.range is not None)
+
+
+def groups() -> dict[str, list[Parameter]]:
+    return {g: [p for p in ps if offered(p)] for g, ps in parameter_groups(CAT).items()}
+
+
+# -- widget <-> scenario dict ------------------------------------------------------------------
+
+
+def param_key(name: str) -> str:
+    return f"wi_p_{name}"
+
+
+def crit_key(cid: str) -> str:
+    return f"wi_on_{cid}"
+
+
+def _decimals(step: float) -> int:
+    return 0 if step >= 1 else min(6, math.ceil(-math.log10(step) - 1e-9))
+
+
+def _step(p: Parameter) -> float:
+    return float(p.step) if p.step else 1.0
+
+
+def widget_value(p: Parameter, value):
+    """A parameter value (as resolved) in the form its widget holds."""
+    if p.type == "number":
+        return round(float(value), _decimals(_step(p)) + 3)
+    if p.type == "count":
+        return int(value)
+    if p.type == "bool":
+        return bool(value)
+    return [c for c in p.choices if c in set(value)]
+
+
+def scenario_value(p: Parameter, value):
+    """A widget value in the form stored in the scenario dict (JSON-friendly, minimal)."""
+    if p.type == "number":
+        v = round(float(value), _decimals(_step(p)) + 3)
+        return int(v) if float(v).is_integer() else v
+    if p.type == "count":
+        return int(value)
+    if p.type == "bool":
+        return bool(value)
+    return sorted(value)
+
+
+def is_default(p: Parameter, value) -> bool:
+    if p.type in ("number", "count"):
+        return math.isclose(float(value), float(p.default), abs_tol=1e-9)
+    if p.type == "set":
+        return set(value) == set(p.default)
+    return bool(value) == bool(p.default)
+
+
+SHOWN = "wi__shown"  # widget key → value this page last drew (dropped with the wi_ keys on reset)
+
+
+def _stale(key: str) -> bool:
+    """A change event for a widget this page has not drawn since the scenario was reset.
+    (After "Reset to protocol" deletes the wi_ keys, the browser's last values can come back
+    once as "changes"; they must not undo the reset.)"""
+    return key not in st.session_state.get(SHOWN, {})
+
+
+def on_param(name: str) -> None:
+    if _stale(param_key(name)):
+        return
+    p = CAT.parameters[name]
+    data = S.scenario_dict()
+    params = dict(data["parameters"])
+    value = st.session_state[param_key(name)]
+    if is_default(p, value):
+        params.pop(name, None)
+    else:
+        params[name] = scenario_value(p, value)
+    S.set_scenario({**data, "parameters": params})
+
+
+def on_criterion(cid: str) -> None:
+    if _stale(crit_key(cid)):
+        return
+    data = S.scenario_dict()
+    disabled = [d for d in data["disabled"] if d != cid]
+    if not st.session_state[crit_key(cid)]:
+        disabled.append(cid)
+    disabled.sort(key=lambda d: ORDER.get(d, 1e9))
+    S.set_scenario({**data, "disabled": disabled})
+
+
+def on_name() -> None:
+    data = S.scenario_dict()
+    S.set_scenario({**data, "name": str(st.session_state.get("wi_name", "")).strip()})
+
+
+def on_upload() -> None:
+    """Load a scenario file; on any problem keep the current scenario and say which key is bad."""
+    f = st.session_state.get("wi_upload")
+    if f is None:
+        return
+    fmt = "yaml" if f.name.lower().endswith((".yaml", ".yml")) else "json"
+    try:
+        sc = parse_scenario_text(f.getvalue().decode("utf-8-sig"), fmt)
+        resolve(sc, CAT)
+    except ScenarioError as e:
+        st.session_state["wi_load_msg"] = (
+            "error", f"“{f.name}” was not loaded: {e}. The current scenario is unchanged.")
+        return
+    except UnicodeDecodeError:
+        st.session_state["wi_load_msg"] = (
+            "error", f"“{f.name}” was not loaded: it is not UTF-8 text. The current scenario is unchanged.")
+        return
+    S.set_scenario(sc.model_dump(include={"name", "parameters", "disabled"}))
+    n = len(sc.parameters) + len(sc.disabled)
+    st.session_state["wi_load_msg"] = ("success", f"Loaded “{f.name}”: {n} change(s) from the protocol.")
+
+
+def sync_widget(key: str, want) -> bool:
+    """Make a widget show the scenario's value (set before the widget is created).
+    True if the state was written in this run (then the widget must get no `value=`)."""
+    st.session_state.setdefault(SHOWN, {})[key] = want
+    if key not in st.session_state or st.session_state[key] != want:
+        st.session_state[key] = want
+        return True
+    return False
+
+
+# -- controls -----------------------------------------------------------------------------------
+
+
+def param_control(p: Parameter, value) -> None:
+    key = param_key(p.name)
+    want = widget_value(p, value)
+    written = sync_widget(key, want)
+    # Passing value= when the state already holds it spares Streamlit a scan of the whole
+    # session state per slider; passing it right after writing the state would warn.
+    initial = None if written else want
+    label = f"{p.label} ({p.unit})" if p.unit else p.label
+    used_by = ", ".join(parameter_users(CAT)[p.name])
+    help_text = (f"Protocol default: **{fmt_value(p.default, p.unit)}**. From the protocol: “{p.source}”. "
+                 f"Parameter `{p.name}`; used by {used_by}.")
+    if p.type == "number":
+        lo, hi = (float(x) for x in p.range)
+        step = _step(p)
+        st.slider(label, min_value=min(lo, want), max_value=max(hi, want), value=initial, step=step,
+                  key=key, format=f"%.{_decimals(step)}f", help=help_text, on_change=on_param,
+                  args=(p.name,))
+    elif p.type == "count":
+        lo, hi = (int(x) for x in p.range)
+        st.slider(label, min_value=min(lo, want), max_value=max(hi, want), value=initial, step=1,
+                  key=key, help=help_text, on_change=on_param, args=(p.name,))
+    elif p.type == "bool":
+        st.toggle(label, key=key, help=help_text, on_change=on_param, args=(p.name,))
+    else:
+        st.multiselect(label, options=list(p.choices), key=key, help=help_text, on_change=on_param,
+                       args=(p.name,), placeholder="(none)")
+    changed = not is_default(p, value)
+    st.caption(("**Changed** · " if changed else "")
+               + f"Protocol: {fmt_value(p.default, p.unit)} · “{p.source}”")
+
+
+def criteria_controls(block: str, disabled: set[str]) -> None:
+    crits = [c for c in CAT.criteria if c.block == block]
+    if not crits:
+        return
+    for c in crits:
+        on = c.id not in disabled
+        sync_widget(crit_key(c.id), on)
+        kind = "inclusion" if c.kind == "incl" else "exclusion"
+        st.toggle(f"{c.id} — {_short(c.text)}", key=crit_key(c.id), on_change=on_criterion, args=(c.id,),
+                  help=f"{kind.capitalize()} criterion: “{c.text}”. Off = not applied to anyone.")
+        for part in c.parts:
+            uid = f"{c.id}.{part.id}"
+            sync_widget(crit_key(uid), on and uid not in disabled)
+            st.toggle(f"↳ {uid} — {_short(part.text)}", key=crit_key(uid), disabled=not on,
+                      on_change=on_criterion, args=(uid,),
+                      help=f"Part of {c.id}: “{part.text}”." + ("" if on else f" {c.id} is switched off."))
+
+
+def _short(text: str, n: int = 70) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def controls(ctx: S.Context) -> None:
+    data = S.scenario_dict()
+    params = ctx.scenario.params
+    disabled = set(ctx.scenario.disabled_given)  # as applied (the protocol if the session's is invalid)
+    st.markdown("**Thresholds** — each control shows its protocol default and source")
+    for g, ps in groups().items():
+        n_changed = sum(1 for p in ps if not is_default(p, params[p.name]))
+        title = GROUP_TITLES.get(g, g) + (f" ({n_changed} changed)" if n_changed else "")
+        with st.expander(title, expanded=bool(n_changed) or g == "common"):
+            if g == "refractory":
+                st.caption("The refractory/relapsed definition (RR-A) is used by SSC-INC-4, IIM-INC-4, "
+                           "AAV-INC-5 and SJS-INC-4.")
+            for p in ps:
+                param_control(p, params[p.name])
+    st.markdown("**Criteria** — switch a criterion, or one part of it, off")
+    for block in dict.fromkeys(c.block for c in CAT.criteria):
+        n_off = sum(1 for d in disabled if CAT.unit_by_id.get(d, CAT.criterion_by_id.get(d)).block == block)
+        title = ("Common criteria (DX, INC, EXC)" if block == "common" else GROUP_TITLES.get(block, block)) \
+            + (f" ({n_off} off)" if n_off else "")
+        with st.expander(title, expanded=bool(n_off)):
+            criteria_controls(block, disabled)
+    hidden = sorted(k for k in data["parameters"] if k in CAT.parameters and not offered(CAT.parameters[k]))
+    if hidden:
+        st.info("Also set by the scenario (no control here): "
+                + ", ".join(f"`{k}` = {fmt_value(params[k], CAT.parameters[k].unit)}" for k in hidden),
+                icon=":material/info:")
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+def memo(ctx: S.Context, key: tuple, build):
+    store = ctx.current._memo
+    if key not in store:
+        store[key] = build()
+    return store[key]
+
+
+def changes(ctx: S.Context) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return memo(ctx, ("wi:change", ctx.base.scenario.key),
+                lambda: status_change(ctx.base, ctx.current, ctx.cohort.frame))
+
+
+def group_label(g: str) -> str:
+    """Short metric label: the disease code (full names are in the table below)."""
+    return {"All": "All diseases", "other": "Other dx", "missing": "No dx"}.get(g, g)
+
+
+def deltas(ctx: S.Context) -> None:
+    change, _ = changes(ctx)
+    compare = not ctx.is_baseline
+    base_counts, counts = status_counts(ctx.base), status_counts(ctx.current)
+    order = ["All", *[g for g in change.index if g != "All"]]
+    st.markdown("**Eligible patients under this scenario**"
+                + (" (change vs protocol)" if compare else " (= protocol)"))
+    cols = st.columns(len(order))
+    for col, g in zip(cols, order, strict=True):
+        r = change.loc[g]
+        with col.container(key=f"whatif_metric_{g}"):
+            st.metric(
+                group_label(g), f"{int(r['eligible_after']):,}",
+                delta=f"{int(r['net']):+,}" if compare else None, border=True,
+                delta_description="vs protocol" if compare else None,
+                help=(f"Protocol: {int(r['eligible_before']):,} eligible. This scenario: "
+                      f"+{int(r['gained']):,} gained, −{int(r['lost']):,} lost. Pending "
+                      f"{int(base_counts.loc[g, 'pending']):,} → {int(counts.loc[g, 'pending']):,}."),
+            )
+    table = delta_table(change, base_counts, counts)
+    names = {"All": "All diseases", "other": "Other diagnosis (not an indication)", "missing": "Diagnosis missing"}
+    table["group"] = table["group"].map(lambda g: f"{g} — {DISEASE_NAMES[g]}" if g in DISEASE_NAMES
+                                        else names.get(g, g))
+    n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
+        ("screened", "Screened (n)"), ("eligible_before", "Eligible, protocol (n)"),
+        ("eligible_after", "Eligible, scenario (n)"), ("gained", "Gained (n)"), ("lost", "Lost (n)"),
+        ("net", "Net change (n)"), ("pending_before", "Pending, protocol (n)"),
+        ("pending_after", "Pending, scenario (n)"), ("changed", "Any status change (n)")]}
+    st.dataframe(table, hide_index=True, key="wi_delta_table", column_config={"group": "Disease", **n})
+    if not compare:
+        st.caption("The scenario equals the protocol as registered: move a control on the left to see changes.")
+    else:
+        st.caption("Gained: not eligible under the protocol, eligible under the scenario; lost: the reverse. "
+                   "Net = gained − lost.")
+
+
+def changed_patients(ctx: S.Context) -> None:
+    _, patients = changes(ctx)
+    if ctx.disease is not None:
+        patients = patients[(patients["disease"] == ctx.disease).fillna(False).to_numpy(bool)]
+    if patients.empty:
+        st.caption("No patient changes status under this scenario"
+                   + ("" if ctx.disease is None else f" ({ctx.disease})") + ".")
+        return
+    shown = patients.head(MAX_ROWS).copy()
+    shown.insert(5, "change", shown["status_before"] + " → " + shown["status_after"])
+    moves = (patients["status_before"] + " → " + patients["status_after"]).value_counts()
+    st.caption(f"{len(patients):,} patient(s) change status"
+               + ("" if ctx.disease is None else f" ({ctx.disease})") + ": "
+               + ", ".join(f"{m} {k:,}" for m, k in moves.items())
+               + (f". Showing the first {MAX_ROWS:,} (download for all)." if len(patients) > MAX_ROWS else "."))
+    st.dataframe(
+        shown, hide_index=True, key="wi_changed_table", height=300,
+        column_order=["row", "patient_id", "disease", "change", "first_reason_before", "first_reason_after"],
+        column_config={
+            "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file"),
+            "patient_id": "Patient ID", "disease": "Disease", "change": "Status: protocol → scenario",
+            "first_reason_before": st.column_config.TextColumn(
+                "First reason, protocol", help="First failing criterion under the protocol (empty if none)"),
+            "first_reason_after": st.column_config.TextColumn(
+                "First reason, scenario", help="First failing criterion under the scenario (empty if none)"),
+        },
+    )
+    st.download_button("Download the patients who change (CSV)", data=lambda: export.to_csv_bytes(patients),
+                       file_name="status_changes.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:", key="wi_dl_changed")
+
+
+SWEEP_CACHE = 16  # sweeps remembered per cohort
+
+
+def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame:
+    """whatif.sweep, remembered per cohort under the scenario *without* the swept parameter
+    (the curve does not depend on its own current value): moving the slider of the swept
+    parameter only moves the "scenario" marker. Kept with the protocol evaluation, which
+    is held process-wide per cohort."""
+    items, disabled = ctx.scenario.key
+    key = ("wi:sweep", name, ctx.disease, points, tuple(i for i in items if i[0] != name), disabled)
+    store = ctx.base._memo.setdefault("wi:sweeps", {})
+    df = store.get(key)
+    if df is None:
+        df = sweep(ctx.data.evaluator, ctx.scenario, name, values=sweep_points(CAT.parameters[name], points),
+                   group=ctx.disease)
+        store[key] = df
+        for old in list(store)[:-SWEEP_CACHE]:
+            store.pop(old, None)
+    out = df.copy()
+    out.attrs = {**df.attrs, "current": ctx.scenario.params[name]}
+    return out
+
+
+def sweep_points(p: Parameter, points: int) -> np.ndarray:
+    """whatif.sweep_values, on the control's step grid (ages without a step sweep whole years)."""
+    values = sweep_values(p, points)
+    if p.type == "number" and not p.step:
+        values = np.unique(np.round(values / _step(p)) * _step(p))
+    return values
+
+
+def numeric_params() -> list[Parameter]:
+    return [p for ps in groups().values() for p in ps if p.type in ("number", "count")]
+
+
+@st.fragment
+def sweep_panel(ctx: S.Context) -> None:
+    """Its own fragment: choosing another parameter reruns only this panel."""
+    with guard("the threshold sweep"):
+        _sweep(ctx)
+
+
+def _sweep(ctx: S.Context) -> None:
+    params = numeric_params()
+    names = [p.name for p in params]
+    if st.session_state.get("wi_sweep_param") not in names:
+        changed = [n for n in S.scenario_dict()["parameters"] if n in names]
+        st.session_state["wi_sweep_param"] = changed[0] if changed else "age_max"
+    name = st.selectbox(
+        "Parameter to sweep", names, key="wi_sweep_param",
+        format_func=lambda n: f"{CAT.parameters[n].label} ({GROUP_TITLES.get(CAT.parameters[n].group, '')})",
+        help="Counts across the parameter's what-if range, with every other setting held at the scenario.",
+    )
+    p = CAT.parameters[name]
+    # Each point evaluates the whole cohort: on large cohorts sweep fewer points of the same range.
+    points = 21 if len(ctx.cohort) <= BIG_COHORT else 11
+    df = cached_sweep(ctx, name, points)
+    scope = "all diseases" if ctx.disease is None else ctx.disease
+    fig = sweep_figure(df, title=f"{p.label} — eligible and pending patients ({scope})")
+    st.plotly_chart(fig, key="whatif_sweep_chart", config={"displaylogo": False},
+                    alt=f"Line chart of eligible and pending patients as {p.label} varies.")
+    st.caption(f"Solid green line with circles: eligible; dashed orange line with squares: pending. "
+               f"Dashed vertical line: protocol default ({fmt_value(p.default, p.unit)}); solid: this "
+               f"scenario ({fmt_value(ctx.scenario.params[name], p.unit)}). Source: “{p.source}”.")
+    with st.expander("Sweep values (table)"):
+        st.dataframe(df, hide_index=True, key="wi_sweep_table", column_config={
+            "value": st.column_config.NumberColumn(f"{p.label} ({p.unit})" if p.unit else p.label),
+            "eligible": st.column_config.NumberColumn("Eligible (n)", format="%d"),
+            "pending": st.column_config.NumberColumn("Pending (n)", format="%d"),
+            "ineligible": st.column_config.NumberColumn("Ineligible (n)", format="%d"),
+        })
+
+
+def save_load(ctx: S.Context) -> None:
+    msg = st.session_state.pop("wi_load_msg", None)
+    if msg:
+        (st.error if msg[0] == "error" else st.success)(msg[1])
+    sync_widget("wi_name", S.scenario_dict().get("name", ""))
+    st.text_input("Scenario name", key="wi_name", on_change=on_name, placeholder="e.g. relax age to 70",
+                  help="Saved in the scenario file and shown in the sidebar.")
+    sc = to_scenario(ctx.scenario, CAT)
+    stem = "".join(ch if ch.isalnum() else "_" for ch in (sc.name or "scenario")).strip("_") or "scenario"
+    c1, c2 = st.columns(2)
+    c1.download_button("Save scenario (JSON)", data=dump_scenario(sc, "json"), file_name=f"{stem}.json",
+                       mime="application/json", on_click="ignore", icon=":material/download:",
+                       key="wi_dl_json")
+    c2.download_button("Save scenario (YAML)", data=dump_scenario(sc, "yaml"), file_name=f"{stem}.yaml",
+                       mime="application/yaml", on_click="ignore", icon=":material/download:",
+                       key="wi_dl_yaml")
+    st.file_uploader("Load a scenario (JSON or YAML)", type=["json", "yaml", "yml"], key="wi_upload",
+                     on_change=on_upload,
+                     help='{"name": "…", "parameters": {"age_max": 70}, "disabled": ["INC-7"]} — '
+                          "the same format as the batch command's --scenario file.")
+    st.caption("The scenario is also in this page's address (parameter `s`): copy the link to share it.")
+
+
+# -- page ---------------------------------------------------------------------------------------
+
+ctx = S.context()
+st.title("What-if: protocol amendments")
+label = "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
+data = S.scenario_dict()
+n_changes = len(data["parameters"]) + len(data["disabled"])
+st.caption(f"Cohort: **{label}** · {len(ctx.cohort):,} patients · "
+           + ("protocol as registered" if n_changes == 0 else
+              f"scenario “{data.get('name') or 'What-if'}”: {len(data['parameters'])} parameter change(s), "
+              f"{len(data['disabled'])} criterion/part(s) switched off")
+           + " · every count below is against the protocol as registered.")
+
+with guard("the eligible counts"):
+    deltas(ctx)
+
+left, right = st.columns([5, 7], gap="large")
+with left:
+    st.subheader("Controls")
+    with guard("the controls"):
+        controls(ctx)
+with right:
+    st.subheader("Threshold sweep")
+    sweep_panel(ctx)
+    st.subheader("Patients who change status")
+    with guard("the list of patients who change"):
+        changed_patients(ctx)
+    st.subheader("Save, load and share")
+    with guard("saving and loading"):
+        save_load(ctx)
