@@ -13,6 +13,7 @@ commands:
   synth      generate a synthetic candidate cohort
   dose-sim   simulate a dose-escalation design (3+3, BOIN, i3+3)
   bench      run the speed benchmarks
+  import-synthea  turn a Synthea export (CSV folder or FHIR R4 bundles) into a cohort file
 """
 
 
@@ -96,8 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         from .dose.cli import main as dose_main
 
         return dose_main(rest)
+    if cmd == "import-synthea":
+        from .importers.synthea import main as import_synthea_main
+
+        return import_synthea_main(rest)
     if cmd == "bench":
         from .bench import main as bench_main
 
         return bench_main(rest)
-    return _err(f"unknown command {cmd!r}; use screen, synth, dose-sim or bench")
+    return _err(f"unknown command {cmd!r}; use screen, synth, dose-sim, import-synthea or bench")

@@ -8,6 +8,8 @@ import streamlit as st
 
 from eligibility import attribution as A
 from eligibility import export
+from eligibility.dose import DoseSettings, assign_cohorts
+from eligibility.dose.view import consort_dose_step, screening_frame
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
@@ -113,6 +115,21 @@ def combinations(ctx: S.Context) -> None:
     )
 
 
+def dose_step(ctx: S.Context):
+    """Eligible patients per dose level under the default dose plan, for the flow's last step."""
+
+    def build():
+        frame, statuses = ctx.cohort.frame, ctx.current.status_labels()
+        if ctx.disease is not None:
+            mask = (frame["disease"].astype("string") == ctx.disease).fillna(False).to_numpy(bool)
+            frame, statuses = frame[mask], statuses[mask]
+        plan = DoseSettings()
+        step = consort_dose_step(assign_cohorts(screening_frame(frame, statuses), plan), plan.labels)
+        return step.rename(columns={"dose_level": "level", "eligible": "n"})
+
+    return memo(ctx, ("sf:dose", ctx.group), build)
+
+
 def consort(ctx: S.Context, dose_levels=None) -> None:
     data = memo(ctx, ("sf:consort",), lambda: C.consort_data(ctx.current))
     groups = None if ctx.disease is None else [ctx.disease]
@@ -154,4 +171,7 @@ with tab_t, guard("the per-criterion table"):
 with tab_u, guard("the failure combinations"):
     combinations(ctx)
 with tab_c, guard("the CONSORT flow"):
-    consort(ctx)
+    consort(ctx, dose_levels=dose_step(ctx) if st.toggle(
+        "Add the dose-level step (default plan: DL1–DL3, 3+3, pooled)", value=True, key="sf_dose_step",
+        help="Eligible patients in screening-date order fill the planned dose cohorts (2 cohorts of 3 "
+             "per level). Change the plan on the Dose cohorts page.") else None)

@@ -41,7 +41,9 @@ Choice rules: per patient and code, the observation with the latest time at or
 before ``as_of`` wins; at equal times, the more preferred unit (table order),
 then the first in file order. If the winner has an unknown unit or no usable
 number (text value, ``<``/``>`` comparator), the cell stays EMPTY -- an older
-value is not substituted -- and the count is reported in the notes.
+value is not substituted -- and the count is reported in the notes. Converted
+values (factor != 1) are rounded to 6 decimals (float noise only); values taken
+as is are not touched.
 
 Patients deceased at or before ``as_of`` (``DEATHDATE`` / ``deceasedDateTime``,
 or ``deceasedBoolean: true`` without a date) and patients born after ``as_of``
@@ -247,12 +249,14 @@ def _assemble(
         notes.append(f"{int(dup.sum())} repeated patient id(s) left out (the first record is used)")
         patients = patients[~dup]
     n_in = len(patients)
-    death = patients["death"]
+    death = [d if isinstance(d, _dt.date) else None for d in patients["death"]]
+    birth = [b if isinstance(b, _dt.date) else None for b in patients["birth"]]
     died = patients["dead_undated"].to_numpy(dtype=bool) | np.array(
         [d is not None and d <= as_of for d in death], dtype=bool
     )
     later_death = np.array([d is not None and d > as_of for d in death], dtype=bool)
-    unborn = np.array([b is not None and b > as_of for b in patients["birth"]], dtype=bool) & ~died
+    unborn = np.array([b is not None and b > as_of for b in birth], dtype=bool) & ~died
+    patients = patients.assign(birth=pd.Series(birth, index=patients.index, dtype=object))
     if died.any():
         notes.append(f"{int(died.sum())} deceased patient(s) (death at or before as_of) left out")
     if later_death.any():
@@ -262,7 +266,7 @@ def _assemble(
     cand = patients[~died & ~unborn].reset_index(drop=True)
     notes.append(f"{len(cand)} of {n_in} patient(s) imported as candidates")
 
-    n_nobirth = int(cand["birth"].isna().sum())
+    n_nobirth = sum(b is None for b in cand["birth"])
     if n_nobirth:
         notes.append(f"{n_nobirth} candidate(s) without a readable birth date: age_years empty")
     sex = cand["gender"].fillna("").str.lower().map(_SEX)
