@@ -122,7 +122,7 @@ def test_missingness_bars_empty():
 def test_near_miss_by_cause_counts(small):
     cohort, _, ev = small
     near = near_misses(ev, cohort.frame, max_relative=0.1)
-    assert set(near["patient_id"]) == {"P001", "P005"}
+    assert set(near["patient_id"]) == {"P001", "P004", "P005"}  # P004: age 70, 7.7 % past 65
     fig = near_miss_by_cause(near, title="Near")
     (bar,) = fig.data
     got = dict(zip(bar.y, bar.x, strict=True))
