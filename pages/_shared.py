@@ -8,7 +8,10 @@ cohort it looks at, its scenario as a plain dict, its filter.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from eligibility.scenario import (
     encode_for_url,
     resolve,
 )
+from eligibility.screen import results_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "data" / "cohort.parquet"
@@ -205,3 +209,32 @@ def cohort_error_message(e: Exception) -> str:
     if isinstance(e, CohortError):
         return f"This file cannot be used: {e}. The previous cohort is still loaded."
     return f"This file cannot be used ({type(e).__name__}). The previous cohort is still loaded."
+
+
+# -- helpers every page uses ------------------------------------------------------------
+
+_log = logging.getLogger("eligibility.dashboard")
+
+
+@contextmanager
+def guard(what: str):
+    """Show a plain message instead of a traceback if one panel fails; the rest still renders."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - never show users a traceback
+        # Server log: where it failed, without the message (it may quote patient values).
+        _log.error("%s failed: %s\n%s", what, type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
+        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
+                 icon=":material/error:")
+
+
+def cohort_label(ctx: Context) -> str:
+    return "bundled synthetic cohort" if ctx.data.key == BUNDLED_KEY else ctx.data.name
+
+
+def results(ctx: Context):
+    """Per-patient results of the active scenario in input order, memoised with the evaluation."""
+    memo = ctx.current._memo
+    if "page:results" not in memo:
+        memo["page:results"] = results_frame(ctx.current, ctx.cohort.frame)
+    return memo["page:results"]

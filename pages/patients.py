@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import traceback
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,38 +16,12 @@ from eligibility.figures.patients import (
     outcome_label,
     patient_outcomes,
 )
-from eligibility.screen import results_frame
 from pages import _shared as S
+from pages._shared import cohort_label, guard, results
 
 PAGE_SIZES = (100, 500, 1_000)  # rows sent to the browser at once; never the whole cohort
 STATUS_ICONS = {"eligible": "✓ eligible", "pending": "◐ pending", "ineligible": "✗ ineligible"}
 EMPTY = "(empty)"
-
-_log = logging.getLogger(__name__)
-
-
-@contextmanager
-def guard(what: str):
-    """Show a plain message instead of a traceback if one panel fails."""
-    try:
-        yield
-    except Exception as e:  # noqa: BLE001 - never show users a traceback
-        # Server log: where it failed, without the message (it may quote patient values).
-        _log.error("%s failed: %s\n%s", what, type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
-        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
-                 icon=":material/error:")
-
-
-def cohort_label(ctx: S.Context) -> str:
-    return "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
-
-
-def results(ctx: S.Context) -> pd.DataFrame:
-    """Per-patient results of the active scenario in input order, memoised with the evaluation."""
-    memo = ctx.current._memo
-    if "page:results" not in memo:
-        memo["page:results"] = results_frame(ctx.current, ctx.cohort.frame)
-    return memo["page:results"]
 
 
 def _contains(col: pd.Series, text: str) -> np.ndarray:

@@ -3,9 +3,6 @@ readings of unclear protocol text, the cohort contract and what this cohort cann
 
 from __future__ import annotations
 
-import logging
-import traceback
-from contextlib import contextmanager
 from importlib import resources
 
 import pandas as pd
@@ -16,6 +13,7 @@ from eligibility.catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, Pa
 from eligibility.explain import describe
 from eligibility.fields import DERIVED, DISEASE_NAMES, FIELDS, field
 from pages import _shared as S
+from pages._shared import cohort_label, guard
 
 # Readings of unclear protocol text, as documented in the spec (criteria.md,
 # "Readings of unclear protocol text"); the engine implements them as written.
@@ -63,24 +61,6 @@ REF_TITLES = {
     "rr_gc": "RR-A(gc): refractory/relapsed on conventional therapy incl. glucocorticoid dose",
 }
 BLOCK_TITLES = {"common": "Common (all diseases)", **{d: f"{d} — {n}" for d, n in DISEASE_NAMES.items()}}
-
-_log = logging.getLogger(__name__)
-
-
-@contextmanager
-def guard(what: str):
-    """Show a plain message instead of a traceback if one panel fails."""
-    try:
-        yield
-    except Exception as e:  # noqa: BLE001 - never show users a traceback
-        # Server log: where it failed, without the message (it may quote patient values).
-        _log.error("%s failed: %s\n%s", what, type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
-        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
-                 icon=":material/error:")
-
-
-def cohort_label(ctx: S.Context) -> str:
-    return "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
 
 
 def decisions() -> list[tuple[str, str]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import streamlit as st
 
 from eligibility import attribution as A
@@ -14,18 +12,9 @@ from eligibility.fields import DISEASE_NAMES
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
 from pages import _shared as S
+from pages._shared import guard
 
 CHART_CONFIG = {"displaylogo": False}
-
-
-@contextmanager
-def guard(what: str):
-    """A plain message instead of a traceback if one panel fails; the rest of the page still renders."""
-    try:
-        yield
-    except Exception as e:  # noqa: BLE001 - users never see a traceback
-        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
-                 icon=":material/error:")
 
 
 def scope_text(ctx: S.Context) -> str:

@@ -12,7 +12,6 @@ are removed, so the URL stays minimal. Widget keys start with "wi_" (app.py's
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -33,6 +32,7 @@ from eligibility.scenario import (
 from eligibility.screen import status_change
 from eligibility.whatif import GROUP_TITLES, parameter_groups, sweep, sweep_values
 from pages import _shared as S
+from pages._shared import guard
 
 CAT = S.catalog()
 MAX_ROWS = 1_000  # changed patients sent to the browser at once
@@ -40,16 +40,6 @@ BIG_COHORT = 200_000  # above this many patients the sweep uses fewer points
 ORDER = {u.id: i for i, u in enumerate(CAT.units)}
 for _c in CAT.criteria:
     ORDER.setdefault(_c.id, min(ORDER[u.id] for u in CAT.units if u.criterion == _c.id) - 0.5)
-
-
-@contextmanager
-def guard(what: str):
-    """A plain message instead of a traceback if one panel fails."""
-    try:
-        yield
-    except Exception as e:  # noqa: BLE001 - users never see a traceback
-        st.error(f"Could not show {what} ({type(e).__name__}). The rest of the page is unaffected.",
-                 icon=":material/error:")
 
 
 def offered(p: Parameter) -> bool:
