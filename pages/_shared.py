@@ -238,3 +238,24 @@ def results(ctx: Context):
     if "page:results" not in memo:
         memo["page:results"] = results_frame(ctx.current, ctx.cohort.frame)
     return memo["page:results"]
+
+
+def remember(**defaults) -> None:
+    """Keep these widgets' values when the user visits another page and comes back
+    (Streamlit forgets a widget's state once it is not drawn). Call before drawing the
+    widgets, give them no `value=` (their first value is the default given here) and
+    `on_change=keep(key)`. This is Streamlit's documented shadow-key pattern."""
+    for k, default in defaults.items():
+        shadow = f"_keep_{k}"
+        if shadow not in st.session_state:
+            st.session_state[shadow] = default
+        st.session_state[k] = st.session_state[shadow]
+
+
+def keep(key: str):
+    """on_change callback that records a remembered widget's new value."""
+
+    def _store() -> None:
+        st.session_state[f"_keep_{key}"] = st.session_state[key]
+
+    return _store

@@ -113,6 +113,8 @@ def _group_name(g: str) -> str:
 
 def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[DoseSettings | None, dict]:
     st.subheader("Planning assumptions")
+    S.remember(dose_design="3+3", dose_cohort_size=3, dose_target=0.30, dose_max_n=30, dose_window=28,
+               dose_rate=None, dose_start=default_start, dose_pooling="pooled", dose_screen_during=False)
     st.caption("The registry gives no dose levels, rule or DLT window: everything below is an editable "
                "planning assumption (defaults from related CD19 CAR-NK trials).")
     table = st.data_editor(
@@ -131,7 +133,7 @@ def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[
                "The assumed true DLT rates drive only the simulation.")
     c1, c2, c3, c4 = st.columns(4)
     design = c1.selectbox("Design", ["3+3", "boin", "i3+3"], format_func=V.DESIGN_LABELS.get,
-                          key="dose_design", help="3+3: classic rule. BOIN (Liu & Yuan 2015) and "
+                          key="dose_design", on_change=S.keep("dose_design"), help="3+3: classic rule. BOIN (Liu & Yuan 2015) and "
                           "i3+3 (Ji et al. 2020): interval designs with a target DLT rate.")
     if design == "3+3":
         cohort_size = c2.number_input("Cohort size (patients)", value=3, disabled=True,
@@ -141,26 +143,26 @@ def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[
         max_n = c4.number_input("Max sample size (patients)", value=6 * len(table), disabled=True,
                                 key="dose_max_n_33", help="3+3: at most 6 patients per level (6K).")
     else:
-        cohort_size = c2.number_input("Cohort size (patients)", min_value=0, value=3, step=1,
-                                      key="dose_cohort_size")
-        target = c3.number_input("Target DLT rate", min_value=0.0, max_value=1.0, value=0.30, step=0.05,
-                                 format="%.2f", key="dose_target")
-        max_n = c4.number_input("Max sample size (patients)", min_value=1, value=30, step=1,
-                                key="dose_max_n", help="The trial stops after this many patients.")
+        cohort_size = c2.number_input("Cohort size (patients)", min_value=0, step=1,
+                                      key="dose_cohort_size", on_change=S.keep("dose_cohort_size"))
+        target = c3.number_input("Target DLT rate", min_value=0.0, max_value=1.0, step=0.05,
+                                 format="%.2f", key="dose_target", on_change=S.keep("dose_target"))
+        max_n = c4.number_input("Max sample size (patients)", min_value=1, step=1,
+                                key="dose_max_n", on_change=S.keep("dose_max_n"), help="The trial stops after this many patients.")
     c1, c2, c3, c4 = st.columns(4)
-    window = c1.number_input("DLT window (days)", min_value=0, value=28, step=1, key="dose_window",
+    window = c1.number_input("DLT window (days)", min_value=0, step=1, key="dose_window", on_change=S.keep("dose_window"),
                              help="The next cohort opens only after the current cohort's window closes.")
     rate = c2.number_input(
-        "Screening rate (patients/month)", min_value=0.0, value=None, step=1.0, format="%.1f",
-        key="dose_rate", placeholder="derived" if derived_rate is None else f"{derived_rate:.1f}",
+        "Screening rate (patients/month)", min_value=0.0, step=1.0, format="%.1f",
+        key="dose_rate", on_change=S.keep("dose_rate"), placeholder="derived" if derived_rate is None else f"{derived_rate:.1f}",
         help="Patients screened per month (eligible or not). Empty: derived from the cohort's "
              "screening dates.")
-    start = c3.date_input("Escalation starts", value=default_start, key="dose_start",
+    start = c3.date_input("Escalation starts", key="dose_start", on_change=S.keep("dose_start"),
                           help="Default: the day after the last screening date in the cohort.")
     pooling = c4.selectbox("Escalation", ["pooled", "per-disease"], format_func=POOLING_LABELS.get,
-                           key="dose_pooling", help="Pooled: one escalation across the five diseases. "
+                           key="dose_pooling", on_change=S.keep("dose_pooling"), help="Pooled: one escalation across the five diseases. "
                            "Per disease: a separate escalation for each disease.")
-    during = st.checkbox("Keep screening during DLT windows", key="dose_screen_during",
+    during = st.checkbox("Keep screening during DLT windows", key="dose_screen_during", on_change=S.keep("dose_screen_during"),
                          help="Off (the spec): screening for the next cohort starts when the current "
                               "window closes. On: patients found during a window wait for the next cohort.")
     derived_text = "unknown (no usable screening dates)" if derived_rate is None else \

@@ -254,3 +254,18 @@ def test_upload_without_dates_and_empty_disease_filter():
     pool = table(at, "eligible_fraction").set_index("group")
     assert pool.loc["pooled", "screened"] == 0
     assert any("No eligible patients" in i.value for i in at.info)
+
+
+def test_settings_survive_a_visit_to_another_page():
+    at = open_page()
+    at.selectbox(key="dose_design").select("boin").run()
+    at.number_input(key="dose_window").set_value(35).run()
+    at.number_input(key="dose_max_n").set_value(24).run()
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/dose_cohorts.py").run()
+    assert not at.exception
+    assert at.selectbox(key="dose_design").value == "boin"
+    assert at.number_input(key="dose_window").value == 35
+    assert at.number_input(key="dose_max_n").value == 24
+    at.number_input(key="dose_max_n").set_value(21).run()
+    assert at.number_input(key="dose_max_n").value == 21
