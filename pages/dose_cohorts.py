@@ -117,8 +117,11 @@ def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[
                dose_rate=None, dose_start=default_start, dose_pooling="pooled", dose_screen_during=False)
     st.caption("The registry gives no dose levels, rule or DLT window: everything below is an editable "
                "planning assumption (defaults from related CD19 CAR-NK trials).")
+    # The edited levels survive a visit to another page: each visit starts from the last edit.
+    if "dose_levels_editor" not in st.session_state:
+        st.session_state["_dose_levels_start"] = st.session_state.get("_keep_dose_levels", V.default_levels_table())
     table = st.data_editor(
-        V.default_levels_table(), key="dose_levels_editor", num_rows="dynamic", hide_index=True,
+        st.session_state["_dose_levels_start"], key="dose_levels_editor", num_rows="dynamic", hide_index=True,
         column_config={
             "label": st.column_config.TextColumn(V.LEVEL_COLUMN_LABELS["label"], required=True),
             "dose": st.column_config.NumberColumn(V.LEVEL_COLUMN_LABELS["dose"], format="%.2f",
@@ -129,6 +132,7 @@ def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[
                      "for the simulation (operating characteristics, expected numbers)."),
         },
     )
+    st.session_state["_keep_dose_levels"] = table
     st.caption("1–8 dose levels, lowest first; add or delete rows to change the number of levels. "
                "The assumed true DLT rates drive only the simulation.")
     c1, c2, c3, c4 = st.columns(4)
@@ -349,6 +353,7 @@ def main() -> None:
     default_start = (last + pd.Timedelta(days=1)).date() if last is not None else dt.date.today()
 
     settings, opts = settings_panel(derived, default_start)
+    st.session_state["dose_plan"] = settings  # the CONSORT flow's dose step uses the same plan
     if settings is None:
         st.info("Fix the setting above to see assignment, sample size, screening need and timeline.")
         return

@@ -104,19 +104,18 @@ def combinations(ctx: S.Context) -> None:
     )
 
 
-def dose_step(ctx: S.Context):
-    """Eligible patients per dose level under the default dose plan, for the flow's last step."""
+def dose_step(ctx: S.Context, plan: DoseSettings):
+    """Eligible patients per dose level under a dose plan, for the flow's last step."""
 
     def build():
         frame, statuses = ctx.cohort.frame, ctx.current.status_labels()
         if ctx.disease is not None:
             mask = (frame["disease"].astype("string") == ctx.disease).fillna(False).to_numpy(bool)
             frame, statuses = frame[mask], statuses[mask]
-        plan = DoseSettings()
         step = consort_dose_step(assign_cohorts(screening_frame(frame, statuses), plan), plan.labels)
         return step.rename(columns={"dose_level": "level", "eligible": "n"})
 
-    return memo(ctx, ("sf:dose", ctx.group), build)
+    return memo(ctx, ("sf:dose", ctx.group, plan.model_dump_json()), build)
 
 
 def consort(ctx: S.Context, dose_levels=None) -> None:
@@ -160,7 +159,10 @@ with tab_t, guard("the per-criterion table"):
 with tab_u, guard("the failure combinations"):
     combinations(ctx)
 with tab_c, guard("the CONSORT flow"):
-    consort(ctx, dose_levels=dose_step(ctx) if st.toggle(
-        "Add the dose-level step (default plan: DL1–DL3, 3+3, pooled)", value=True, key="sf_dose_step",
-        help="Eligible patients in screening-date order fill the planned dose cohorts (2 cohorts of 3 "
-             "per level). Change the plan on the Dose cohorts page.") else None)
+    plan = st.session_state.get("dose_plan") or DoseSettings()
+    plan_text = "the plan from the Dose cohorts page" if st.session_state.get("dose_plan") else \
+        "default plan: DL1–DL3, 3+3, pooled"
+    consort(ctx, dose_levels=dose_step(ctx, plan) if st.toggle(
+        f"Add the dose-level step ({plan_text})", value=True, key="sf_dose_step",
+        help="Eligible patients in screening-date order fill the planned dose cohorts up to their "
+             "capacity. Change the plan on the Dose cohorts page.") else None)

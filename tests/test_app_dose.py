@@ -269,3 +269,16 @@ def test_settings_survive_a_visit_to_another_page():
     assert at.number_input(key="dose_max_n").value == 24
     at.number_input(key="dose_max_n").set_value(21).run()
     assert at.number_input(key="dose_max_n").value == 21
+
+
+def test_edited_levels_survive_and_feed_the_consort_step():
+    at = open_page()
+    edit(at, edited={"1": {"label": "DL2b", "dose": 2.5}}, deleted=[2])
+    assert at.session_state["dose_plan"].labels == ["DL1", "DL2b"]
+    at.switch_page("pages/screen_failures.py").run()
+    assert not at.exception
+    assert any("plan from the Dose cohorts page" in t.label for t in at.toggle)
+    at.switch_page("pages/dose_cohorts.py").run()
+    assert not at.exception
+    assert at.session_state["dose_plan"].labels == ["DL1", "DL2b"]
+    assert [lv.dose for lv in at.session_state["dose_plan"].levels] == [1.0, 2.5]
