@@ -247,11 +247,15 @@ class Catalog:
 
     def fields_of(self, node, params: dict[str, Any] | None = None) -> set[str]:
         """Contract columns a rule needs. Optional per-row ULN columns are not counted;
-        a clause switched off by a false boolean parameter needs nothing."""
+        a clause switched off by a false boolean parameter, or a count threshold at its
+        lower bound (e.g. min_immunomodulators = 0), needs nothing."""
         node = self.resolve(node)
         if isinstance(node, Implies) and isinstance(node.if_, ParamTrue) and params is not None:
             if not params[node.if_.param]:
                 return set()
+        if isinstance(node, Compare) and params is not None and node.lower_bound is not None and node.param:
+            if node.op == "ge" and params[node.param] <= node.lower_bound:
+                return set()  # holds whatever the count: the column is not needed
         if isinstance(node, Flag | Compare | UlnLimit | Within | In):
             return {source_field(node.field)}
         out: set[str] = set()

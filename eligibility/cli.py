@@ -29,6 +29,30 @@ def _err(message: str) -> int:
     return 2
 
 
+def _report_issues(cohort, ev) -> None:
+    """Cell errors and warnings on standard error (row, patient_id, column, value). A column
+    absent from the file is described by what it leaves unassessed under this scenario."""
+    not_assessed = set(ev.not_assessed)
+    for issue in cohort.issues:
+        if issue.severity not in ("error", "warning"):
+            continue
+        problem = issue.problem
+        if issue.kind == "missing_column":
+            units = [u for u in ev.catalog.units_reading_field(issue.column) if u in not_assessed]
+            if not units and ev.catalog.units_reading_field(issue.column):
+                continue  # the scenario no longer needs this column
+            if units:
+                problem = f"column absent from the file: {', '.join(units)} not assessed for everyone"
+        if issue.row:
+            who = f"patient_id {issue.patient_id}" if issue.patient_id else "no patient_id"
+            where = f"row {issue.row} ({who})"
+        else:
+            where = "file"
+        col = f", column {issue.column}" if issue.column else ""
+        val = f", value {issue.value!r}" if issue.value is not None else ""
+        print(f"{issue.severity}: {where}{col}{val}: {problem}", file=sys.stderr)
+
+
 def screen_main(argv: list[str]) -> int:
     p = _Parser(prog="python -m eligibility screen", description="Screen a cohort file for NCT06614270.")
     p.add_argument("input", help="cohort file: .csv, .parquet or .xlsx")
@@ -56,22 +80,23 @@ def screen_main(argv: list[str]) -> int:
         cohort = load_cohort(args.input, sheet=args.sheet)
     except CohortError as e:
         return _err(str(e))
-    for issue in cohort.issues:
-        if issue.severity in ("error", "warning"):
-            where = f"row {issue.row} (patient_id {issue.patient_id})" if issue.row else "file"
-            col = f", column {issue.column}" if issue.column else ""
-            val = f", value {issue.value!r}" if issue.value is not None else ""
-            print(f"{issue.severity}: {where}{col}{val}: {issue.problem}", file=sys.stderr)
     ev = Evaluator.for_cohort(cohort).evaluate(scenario)
+    _report_issues(cohort, ev)
     results = results_frame(ev, cohort.frame)
-    if out.suffix.lower() == ".csv":
-        from .export import excel_safe
+    try:
+        if out.suffix.lower() == ".csv":
+            from .export import to_csv_bytes
 
-        excel_safe(results).to_csv(out, index=False, encoding="utf-8")
-    else:
-        results.to_parquet(out, index=False)
-    if args.report:
-        write_report(cohort, args.report)
+            data = to_csv_bytes(results)  # UTF-8 with BOM, formula-like cells neutralised
+        else:
+            from .export import to_parquet_bytes
+
+            data = to_parquet_bytes(results)
+        out.write_bytes(data)
+        if args.report:
+            write_report(cohort, args.report)
+    except OSError as e:
+        return _err(f"cannot write {e.filename or out}: {e.strerror or e}")
     c = ev.counts()
     print(
         f"screened {c['screened']}: {c['eligible']} eligible, {c['pending']} pending, "

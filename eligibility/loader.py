@@ -639,18 +639,22 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
             nonblank |= fut.result()
     prog(0.8, "checking values")
 
-    # --- fully empty rows are skipped (and reported) -----------------------
-    keep: np.ndarray | None = None
-    if not nonblank.all():
-        keep = nonblank
-        for r in np.flatnonzero(~nonblank).tolist():
-            issues.append(Issue(r + 1, None, None, None, "empty row; skipped", "info", "empty_row"))
-    row_numbers = np.arange(1, n_raw + 1, dtype=np.int64)
-    if keep is not None:
-        row_numbers = row_numbers[keep]
-    n = len(row_numbers)
-    if n == 0:
+    # --- empty rows between data rows are kept (each output row matches an input row);
+    # empty rows after the last data row are spreadsheet leftovers: ignored, and said so.
+    if not nonblank.any():
         raise CohortError(f"{where}: no data rows (only a header)")
+    last = int(np.flatnonzero(nonblank)[-1])
+    keep: np.ndarray | None = None
+    if last + 1 < n_raw:
+        keep = np.arange(n_raw) <= last
+        issues.append(Issue(None, None, None, None,
+                            f"{n_raw - last - 1} empty row(s) after the last data row ignored",
+                            "info", "empty_row"))
+    for r in np.flatnonzero(~nonblank[: last + 1]).tolist():
+        issues.append(Issue(r + 1, None, None, None, "empty row: kept, every value is missing",
+                            "warning", "empty_row"))
+    row_numbers = np.arange(1, last + 2, dtype=np.int64)
+    n = len(row_numbers)
 
     # --- patient ids -------------------------------------------------------
     id_pos = next(p for p, nm in mapping.items() if nm == "patient_id")
@@ -667,7 +671,8 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
     for pos in order:
         name = mapping[pos]
         for mask, problem, severity, kind in parsed[pos].checks:
-            idx = np.flatnonzero(mask if keep is None else mask & keep)
+            # An empty row is reported once as such, not once per column.
+            idx = np.flatnonzero(mask & nonblank)
             if not len(idx):
                 continue
             values = [_cell_text(v) for v in cols[pos].take(idx).astype(object).tolist()]

@@ -170,3 +170,46 @@ def test_module_entry_point_and_unknown_command(tmp_path):
     assert proc.returncode == 2 and "unknown command" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "eligibility", "screen"], capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def test_empty_rows_between_patients_are_kept(tmp_path, capsys):
+    src = tmp_path / "c.csv"
+    src.write_text("patient_id,disease,age_years\nP1,SSc,40\n,,\nP3,SSc,30\n")
+    out = tmp_path / "r.csv"
+    assert main(["screen", str(src), "-o", str(out)]) == 0
+    res = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert res["patient_id"].tolist() == ["P1", "", "P3"]
+    assert res["status"].tolist()[1] == "pending"  # nothing known, DX-1 unknown
+    assert "row 2 (no patient_id): empty row" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
+    src = _write(tmp_path, _cohort(n_bad=False))
+    assert main(["screen", str(src), "-o", str(tmp_path / "no" / "such" / "r.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: cannot write") and "Traceback" not in "".join(err)
+
+
+def test_csv_output_has_bom_for_excel(tmp_path):
+    rows = _cohort(n_bad=False)
+    rows[0]["patient_id"] = "张三"
+    src = _write(tmp_path, rows)
+    out = tmp_path / "r.csv"
+    assert main(["screen", str(src), "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert pd.read_csv(out, encoding="utf-8-sig", dtype=str)["patient_id"].iloc[0] == "张三"
+
+
+def test_absent_column_message_follows_the_scenario(tmp_path, capsys):
+    rows = _cohort(n_bad=False)
+    for r in rows:
+        r.pop("prior_cyclophosphamide")
+    src = _write(tmp_path, rows)
+    assert main(["screen", str(src), "-o", str(tmp_path / "a.csv")]) == 0
+    assert "column prior_cyclophosphamide: column absent from the file: SSC-INC-4" in capsys.readouterr().err
+    scen = tmp_path / "s.json"
+    scen.write_text(json.dumps({"parameters": {"require_cyclophosphamide": False}}))
+    assert main(["screen", str(src), "--scenario", str(scen), "-o", str(tmp_path / "b.csv")]) == 0
+    assert "prior_cyclophosphamide" not in capsys.readouterr().err
+    res = pd.read_csv(tmp_path / "b.csv", dtype=str, keep_default_na=False)
+    assert "SSC-INC-4" not in res["not_assessed"].iloc[0]

@@ -877,3 +877,19 @@ def test_empty_included_set_fails_even_with_empty_category():
     # "subtype ∈ {}" is false whatever the subtype: the inclusion fails, not unknown.
     rec = _one(eligible_row("AAV", aav_subtype=None), {"parameters": {"aav_included_subtypes": []}})
     assert ids(rec["failed"]) == {"AAV-INC-1"}
+
+
+def test_zero_immunomodulators_needs_no_drug_column():
+    """With min_immunomodulators = 0 the drug-count clause holds for everyone, so a file
+    without prior_immunomodulators is still assessed for the refractory criteria."""
+    from eligibility.fields import FIELD_NAMES
+
+    present = [f for f in FIELD_NAMES if f not in ("patient_id", "disease", "prior_immunomodulators")]
+    rows = [eligible_row("SSc", disease_course="responding"), eligible_row("IIM")]
+    cohort = make_cohort(rows, present=present)
+    base = screen_frame(cohort, resolve({}))
+    assert "SSC-INC-4" in base["not_assessed"].iloc[0] and base["status"].tolist() == ["eligible", "eligible"]
+    relaxed = screen_frame(cohort, resolve({"parameters": {"min_immunomodulators": 0}}))
+    assert "SSC-INC-4" not in relaxed["not_assessed"].iloc[0]
+    assert relaxed["status"].tolist() == ["ineligible", "eligible"]
+    assert relaxed["failed"].iloc[0] == "SSC-INC-4"

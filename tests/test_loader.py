@@ -221,19 +221,21 @@ def test_xlsx_title_rows_and_empty_rows():
         [None, "   "],
     ]
     c = load_cohort(_xlsx({"s": rows}), filename="c.xlsx")
-    assert list(c.frame["patient_id"]) == ["P1", "P2", "1003"]
-    assert len(c) == 3
+    # Empty rows between data rows are kept (no row lost); trailing ones are leftovers.
+    assert c.frame["patient_id"].tolist()[::2] == ["P1", "P2", "1003"]
+    assert len(c) == 5 and c.frame["patient_id"].isna().tolist() == [False, True, False, True, False]
     assert "row 3" in kinds(c, "sheet")[0].problem
-    empty_rows = [i.row for i in kinds(c, "empty_row")]
-    assert 2 in empty_rows and 4 in empty_rows
-    assert list(c.row_numbers) == [1, 3, 5]
+    empty = kinds(c, "empty_row")
+    assert [i.row for i in empty if i.row] == [2, 4] and all(i.severity == "warning" for i in empty if i.row)
+    assert any(i.row is None and "after the last data row" in i.problem for i in empty)
+    assert list(c.row_numbers) == [1, 2, 3, 4, 5]
 
 
 def test_csv_title_rows_and_empty_rows():
     text = "Export,,\n,,\npatient_id,disease,age_years\nP1,SSc,40\n,,\nP2,SSc,x\n , ,\n"
     c = load_csv(text)
-    assert list(c.frame["patient_id"]) == ["P1", "P2"]
-    assert [i.row for i in kinds(c, "empty_row")] == [2, 4]
+    assert c.frame["patient_id"].tolist()[::2] == ["P1", "P2"] and len(c) == 3
+    assert [i.row for i in kinds(c, "empty_row")] == [None, 2]
     (err,) = kinds(c, "cell_error")
     assert (err.row, err.patient_id, err.value) == (3, "P2", "x")
 

@@ -169,6 +169,9 @@ class Oracle:
             return self.needs(SPEC["definitions"][node["name"]])
         if kind == "implies" and node["if"]["kind"] == "param_true" and not self.p[node["if"]["param"]]:
             return set()  # clause switched off
+        if kind == "cmp" and node.get("op") == "ge" and "lower_bound" in node and "param" in node \
+                and self.p[node["param"]] <= node["lower_bound"]:
+            return set()  # a count at or above its lower bound: holds whatever the data
         if "field" in node:
             return {"prior_immunomodulators" if node["field"] == "n_prior_immunomodulators" else node["field"]}
         out = set()
