@@ -60,16 +60,11 @@ def coerce_value(p: Parameter, value: Any) -> Any:
     if p.type == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise ScenarioError(bad + "true or false")
+        raise ScenarioError(bad + "true or false (a JSON/YAML boolean)")
     if p.type in ("number", "count"):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise ScenarioError(bad + "a number")
-        try:
-            x = float(value)
-        except ValueError:
-            raise ScenarioError(bad + "a number") from None
+        x = float(value)
         if not math.isfinite(x) or x < 0:
             raise ScenarioError(bad + "a non-negative number")
         if p.type == "count":
