@@ -42,6 +42,7 @@ def attribute_all(ev) -> None:
 
 
 def run_size(n: int, repeat: int, seed: int = 7) -> dict:
+    from .columns import unreadable_cells
     from .evaluate import Evaluator
     from .loader import load_cohort
     from .reference import screen_row
@@ -87,6 +88,9 @@ def run_size(n: int, repeat: int, seed: int = 7) -> dict:
 
     sample = min(n, 2000)
     rows = cohort.frame.iloc[:sample].to_dict("records")
+    for column, mask in unreadable_cells(cohort).items():
+        for i in np.flatnonzero(mask[:sample]):
+            rows[i].setdefault("_unreadable", set()).add(column)
     params = base.scenario.params
     present = cohort.present
     t0 = time.perf_counter()

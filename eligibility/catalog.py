@@ -63,11 +63,14 @@ class UlnLimit(_Node):
 
 
 class Within(_Node):
-    """An event happened less than `param` units ago (`days_since < W`); empty = never."""
+    """An event happened less than `param` units ago (`days_since < W`); empty = never.
+    A cell that could not be read is unknown rather than "never" while the boolean
+    parameter `unreadable` is on: a typo must not clear an exclusion."""
 
     kind: Literal["within"]
     field: str
     param: str
+    unreadable: str | None = None
 
 
 class In(_Node):
@@ -266,7 +269,7 @@ class Catalog:
     def params_of(self, node) -> set[str]:
         out: set[str] = set()
         for n in self.walk(node):
-            for attr in ("param", "max_param", "default_param"):
+            for attr in ("param", "max_param", "default_param", "unreadable"):
                 name = getattr(n, attr, None)
                 if name:
                     out.add(name)

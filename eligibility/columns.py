@@ -19,6 +19,24 @@ MISSING_DISEASE = len(DISEASES) + 1
 GROUP_NAMES = (*DISEASES, "other", "missing")
 
 
+def unreadable_cells(cohort) -> dict[str, np.ndarray]:
+    """Per column, which rows had a cell error (from the loader's report)."""
+    n = len(cohort.frame)
+    rows_of = getattr(cohort, "row_numbers", None)
+    out: dict[str, np.ndarray] = {}
+    for issue in getattr(cohort, "issues", ()):
+        if issue.kind != "cell_error" or issue.row is None or issue.column is None:
+            continue
+        if rows_of is not None and len(rows_of) == n:
+            idx = int(np.searchsorted(rows_of, issue.row))
+            if idx >= n or rows_of[idx] != issue.row:
+                continue
+        else:
+            idx = issue.row - 1
+        out.setdefault(issue.column, np.zeros(n, bool))[idx] = True
+    return out
+
+
 def disease_groups(disease: pd.Series) -> np.ndarray:
     codes = np.full(len(disease), OTHER_DISEASE, np.int8)
     values = disease.astype("string")
@@ -31,9 +49,11 @@ def disease_groups(disease: pd.Series) -> np.ndarray:
 class Columns:
     """Typed cohort columns as numpy arrays in evaluation order, converted on first use."""
 
-    def __init__(self, frame: pd.DataFrame, present: Iterable[str]):
+    def __init__(self, frame: pd.DataFrame, present: Iterable[str],
+                 unreadable: dict[str, np.ndarray] | None = None):
         self.frame = frame
         self.present = frozenset(present)
+        self._unreadable = unreadable or {}  # column → bool mask (input order) of cells that could not be read
         groups = disease_groups(frame["disease"]) if "disease" in frame else np.full(len(frame), MISSING_DISEASE, np.int8)
         self.order = np.argsort(groups, kind="stable")  # eval position → input row
         self.group = groups[self.order]
@@ -69,6 +89,13 @@ class Columns:
             return s.to_numpy(np.float64, na_value=np.nan)
 
         return self._take("num", name, sl or slice(0, len(self)), raw)
+
+    def unreadable(self, name: str, sl: slice) -> np.ndarray | None:
+        """Cells of a column that held a value the loader could not read (None: none)."""
+        mask = self._unreadable.get(name)
+        if mask is None:
+            return None
+        return self._take("bad", name, sl, lambda: mask)
 
     def kleene(self, name: str, sl: slice | None = None) -> np.ndarray:
         """A yes/no column as truth codes: 0 no, 1 empty, 2 yes."""

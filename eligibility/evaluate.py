@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, Unit, default_catalog
-from .columns import GROUP_NAMES, Columns
+from .columns import GROUP_NAMES, Columns, unreadable_cells
 from .rules import TRUE, RuleEvaluator
 from .scenario import Resolved, baseline
 
@@ -99,16 +99,17 @@ class Evaluation:
 class Evaluator:
     """Evaluates scenarios over one cohort, reusing unit results that a change does not touch."""
 
-    def __init__(self, frame: pd.DataFrame, present, catalog: Catalog | None = None):
+    def __init__(self, frame: pd.DataFrame, present, catalog: Catalog | None = None,
+                 unreadable: dict[str, np.ndarray] | None = None):
         self.catalog = catalog or default_catalog()
-        self.columns = Columns(frame, present)
+        self.columns = Columns(frame, present, unreadable)
         self._params_of = {u.id: tuple(sorted(self.catalog.params_of(u.rule))) for u in self.catalog.units}
         self._cache: dict[str, OrderedDict] = {u.id: OrderedDict() for u in self.catalog.units}
         self._lock = threading.RLock()
 
     @classmethod
     def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
-        return cls(cohort.frame, cohort.present, catalog)
+        return cls(cohort.frame, cohort.present, catalog, unreadable_cells(cohort))
 
     def __len__(self) -> int:
         return len(self.columns)

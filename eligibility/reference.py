@@ -56,7 +56,10 @@ def truth(node, row: dict, params: dict, catalog: Catalog) -> int:
         return T if _OPS[node.op](v, round(params[node.max_param] * uln, 9)) else F
     if isinstance(node, Within):
         v = row.get(node.field)
-        return F if _missing(v) else (T if v < params[node.param] else F)
+        if _missing(v):
+            unreadable = node.unreadable and params[node.unreadable] and node.field in row.get("_unreadable", ())
+            return U if unreadable else F
+        return T if v < params[node.param] else F
     if isinstance(node, In):
         v = row.get(node.field)
         allowed = {a.lower() for a in (params[node.param] if node.param else node.values)}

@@ -102,7 +102,12 @@ class RuleEvaluator:
         if isinstance(node, Within):
             v = self.num(node.field)
             with np.errstate(invalid="ignore"):
-                return np.where(v < p[node.param], TRUE, FALSE)  # NaN (never) → FALSE
+                out = np.where(v < p[node.param], TRUE, FALSE)  # NaN (never) → FALSE
+            if node.unreadable and p[node.unreadable]:
+                bad = self.cols.unreadable(node.field, self.sl)
+                if bad is not None:
+                    out[bad] = UNKNOWN
+            return out
         if isinstance(node, In):
             allowed = p[node.param] if node.param else node.values
             return self.cols.membership(node.field, allowed, self.sl)

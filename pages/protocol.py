@@ -40,22 +40,6 @@ READINGS: list[tuple[str, str]] = [
      "Uses apl_medium_high_titer."),
 ]
 
-# The project's own decisions where the spec is silent (README, "Decisions where the spec is
-# silent"). A `decisions.yaml` in eligibility/protocol (list of {topic, decision}) replaces them.
-DECISIONS: list[tuple[str, str]] = [
-    ("Count thresholds at or below zero",
-     "A count threshold at or below zero (min_immunomodulators = 0, bvas_min_major_items = 0) "
-     "holds even when the count is empty: no value can fail it."),
-    ("Cyclophosphamide requirement switched off",
-     "Switching require_cyclophosphamide off also means the prior_cyclophosphamide column is no "
-     "longer needed, so a file without it is still assessed for the refractory criteria."),
-    ("Near misses",
-     "A near miss is an ineligible patient whose only failing cause is a numeric limit missed by "
-     "at most 10 % of the threshold (adjustable on the Patients page)."),
-    ("Readings of unclear protocol text",
-     "Implemented as written in the specification and listed on this page."),
-]
-
 REF_TITLES = {
     "rr_no_gc": "RR-A: refractory/relapsed on conventional therapy",
     "rr_gc": "RR-A(gc): refractory/relapsed on conventional therapy incl. glucocorticoid dose",
@@ -64,14 +48,9 @@ BLOCK_TITLES = {"common": "Common (all diseases)", **{d: f"{d} — {n}" for d, n
 
 
 def decisions() -> list[tuple[str, str]]:
-    try:
-        path = resources.files("eligibility.protocol").joinpath("decisions.yaml")
-        if path.is_file():
-            items = yaml.safe_load(path.read_text("utf-8")) or []
-            return [(str(d["topic"]), str(d["decision"])) for d in items]
-    except Exception:  # noqa: BLE001 - fall back to the list above
-        pass
-    return DECISIONS
+    """The project's own decisions (eligibility/protocol/decisions.yaml)."""
+    text = resources.files("eligibility.protocol").joinpath("decisions.yaml").read_text("utf-8")
+    return [(str(d["topic"]), str(d["decision"])) for d in yaml.safe_load(text)]
 
 
 def render_rule(catalog: Catalog, node, params: dict) -> str:

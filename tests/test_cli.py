@@ -213,3 +213,23 @@ def test_absent_column_message_follows_the_scenario(tmp_path, capsys):
     assert "prior_cyclophosphamide" not in capsys.readouterr().err
     res = pd.read_csv(tmp_path / "b.csv", dtype=str, keep_default_na=False)
     assert "SSC-INC-4" not in res["not_assessed"].iloc[0]
+
+
+def test_unreadable_washout_is_unknown_not_never(tmp_path):
+    src = tmp_path / "c.csv"
+    pd.DataFrame([
+        {**eligible_row("SSc", patient_id="A"), "days_since_investigational_drug": "2 weeks"},
+        {**eligible_row("SSc", patient_id="B"), "days_since_investigational_drug": 10},
+        {**eligible_row("SSc", patient_id="C"), "days_since_investigational_drug": None},
+    ]).to_csv(src, index=False)
+    out = tmp_path / "r.csv"
+    assert main(["screen", str(src), "-o", str(out)]) == 0
+    res = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("patient_id")
+    assert res.loc["A", "status"] == "pending" and res.loc["A", "unknown"] == "EXC-9"
+    assert res.loc["B", "first_reason"] == "EXC-9"
+    assert res.loc["C", "status"] == "eligible"  # empty = no such event
+    literal = tmp_path / "s.json"
+    literal.write_text(json.dumps({"parameters": {"unreadable_event_unknown": False}}))
+    assert main(["screen", str(src), "--scenario", str(literal), "-o", str(out)]) == 0
+    res = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("patient_id")
+    assert res.loc["A", "status"] == "eligible"  # the contract's literal reading

@@ -417,6 +417,8 @@ def _polarities() -> dict[str, set[int]]:
             out.setdefault(node["default_param"], set()).add(pol * up)
         elif kind == "within":
             out.setdefault(node["param"], set()).add(pol * +1)
+            if "unreadable" in node:  # on: an unreadable cell is unknown instead of "never" (false)
+                out.setdefault(node["unreadable"], set()).add(pol * +1)
         elif kind == "at_least":
             out.setdefault(node["param"], set()).add(pol * -1)
             for ch in node["of"]:
@@ -460,7 +462,7 @@ def test_polarity_derivation():
         "dlco_decline_pct": -1, "iim_prob_min_pct": -1, "core_set_min_abnormal": -1, "phga_min_cm": -1,
         "haq_min": -1, "enzyme_min_x_uln": -1, "bvas_min": -1, "bvas_min_major_items": -1,
         "sjs_score_min": -1, "essdai_min": -1, "apl_min_positive_count": -1, "apl_min_interval_weeks": -1,
-        "caps_min_organs": -1,
+        "caps_min_organs": -1, "unreadable_event_unknown": -1,
     }
     for name, direction in expected.items():
         assert RELAX[name] == direction, name

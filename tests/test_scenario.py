@@ -44,6 +44,7 @@ SPEC_DEFAULTS = {
     "haq_min": 0.25, "enzyme_min_x_uln": 1.5, "aav_included_subtypes": frozenset({"GPA", "MPA"}),
     "bvas_min": 15, "sjs_score_min": 4, "essdai_min": 5, "apl_min_positive_count": 2,
     "apl_min_interval_weeks": 12, "caps_min_organs": 3, "bvas_min_major_items": 1, "bvas_min_minor_items": 3,
+    "unreadable_event_unknown": True,  # project decision, not in criteria.md (see README)
 }
 # criteria.md: parameters without a what-if range are not offered as controls
 NO_RANGE = {"default_alt_uln_u_l", "default_ast_uln_u_l", "default_tbil_uln_umol_l", "default_inr_uln",
