@@ -169,7 +169,7 @@ def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[
     during = st.checkbox("Keep screening during DLT windows", key="dose_screen_during", on_change=S.keep("dose_screen_during"),
                          help="Off (the spec): screening for the next cohort starts when the current "
                               "window closes. On: patients found during a window wait for the next cohort.")
-    derived_text = "unknown (no usable screening dates)" if derived_rate is None else \
+    derived_text = "unknown (needs screening dates spread over at least two days)" if derived_rate is None else \
         f"{derived_rate:.1f} patients/month"
     st.caption(f"Screening rate derived from the cohort's screening dates: {derived_text}"
                + ("; the rate entered above replaces it." if rate is not None else "."))
@@ -304,7 +304,7 @@ def timeline_section(settings: DoseSettings, run: SimulationRun, fractions: dict
     rate = rates.get(escalation)
     frac = fractions.get(escalation)
     if rate is None:
-        st.info("The screening rate is unknown (no usable screening dates): enter one above to project the "
+        st.info("The screening rate is unknown (needs screening dates spread over at least two days): enter one above to project the "
                 "timeline.", icon=":material/info:")
         return escalation, None
     if frac is None or frac == 0:
