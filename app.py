@@ -40,7 +40,12 @@ def _cohort_source() -> S.Loaded:
     if upload is None and st.session_state.get("cohort_upload_id"):
         st.session_state["cohort_upload_id"] = None
         current_key = S.BUNDLED_KEY
-    current = S.loaded(current_key) or S.bundled()
+    current = S.loaded(current_key)
+    if current is None:
+        if current_key != S.BUNDLED_KEY:  # released to make room for newer uploads on this server
+            st.session_state["cohort_error"] = ("Your uploaded cohort is no longer held by the server "
+                                                "(newer uploads replaced it); upload it again.")
+        current = S.bundled()
     st.session_state["cohort_key"] = current.key
     if st.session_state.get("cohort_error"):
         sb.error(st.session_state["cohort_error"], icon=":material/error:")
