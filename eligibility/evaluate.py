@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, Unit, default_catalog
-from .columns import GROUP_NAMES, Columns, unreadable_cells
+from .columns import Columns, unreadable_cells
 from .rules import TRUE, RuleEvaluator
 from .scenario import Resolved, baseline
 
@@ -171,7 +171,3 @@ class Evaluator:
             np.minimum(status[sl], res, out=status[sl])
         return Evaluation(self.catalog, scenario, self.columns, tuple(active), outcomes, status,
                           tuple(not_assessed), tuple(disabled))
-
-
-def group_names() -> tuple[str, ...]:
-    return GROUP_NAMES

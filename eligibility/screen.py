@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .attribution import ALL, group_slices, row_keys
+from .attribution import group_slices, row_keys
 from .evaluate import ELIGIBLE, STATUS_NAMES, Evaluation, Evaluator
 from .scenario import Resolved
 
@@ -81,5 +81,4 @@ def status_change(before: Evaluation, after: Evaluation, frame: pd.DataFrame) ->
         "first_reason_before": np.array([*ids_a, ""], dtype=object)[np.where(fa >= 0, fa, len(ids_a))],
         "first_reason_after": np.array([*ids_b, ""], dtype=object)[np.where(fb >= 0, fb, len(ids_b))],
     })
-    summary.attrs["all"] = ALL
     return summary, patients
