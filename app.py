@@ -37,9 +37,8 @@ def _cohort_source() -> S.Loaded:
             st.session_state.pop("cohort_error", None)
         except Exception as e:  # noqa: BLE001 - any unreadable file becomes a message, never a traceback
             st.session_state["cohort_error"] = S.cohort_error_message(e)
-    if upload is None and st.session_state.get("cohort_upload_id"):
-        st.session_state["cohort_upload_id"] = None
-        current_key = S.BUNDLED_KEY
+    # An emptied uploader (the user removed the file, or is replacing it) keeps the loaded
+    # cohort: only a good new file or the button below changes it.
     current = S.loaded(current_key)
     if current is None:
         if current_key != S.BUNDLED_KEY:  # released to make room for newer uploads on this server
@@ -53,6 +52,11 @@ def _cohort_source() -> S.Loaded:
     n_warn = sum(1 for i in current.cohort.issues if i.severity == "warning")
     label = "bundled synthetic cohort" if current.key == S.BUNDLED_KEY else current.name
     sb.caption(f"**{label}** · {len(current.cohort):,} patients · {n_err} cell errors · {n_warn} warnings")
+    if current.key != S.BUNDLED_KEY and sb.button("Use the bundled cohort", key="use_bundled",
+                                                  icon=":material/undo:"):
+        st.session_state["cohort_key"] = S.BUNDLED_KEY
+        st.session_state.pop("cohort_error", None)
+        st.rerun()
     return current
 
 

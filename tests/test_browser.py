@@ -449,3 +449,24 @@ def test_overview_shows_deltas_under_a_linked_scenario(page, server):
         "[data-testid='stMetricDelta']").inner_text()
     assert as_int(delta.replace("+", "").split()[0]) == what_if["eligible"] - base["eligible"]
     screenshot(page, "overview_what_if")
+
+
+def test_a_bad_second_upload_keeps_the_good_first_one(page, server, tmp_path):
+    """Replacing a loaded upload with an unusable file shows a plain message and keeps the
+    loaded cohort (not the bundled one)."""
+    good, n_rows, _ = _bad_cohort(tmp_path)
+    open_page(page, server, "Overview")
+    upload_cohort(page, good)
+    assert as_int(metric_value(page, "Screened")) == n_rows
+    dup = tmp_path / "duplicate_ids.csv"
+    dup.write_text("patient_id,disease\nX1,SSc\nX1,IIM\n", "utf-8")
+    page.locator(".st-key-cohort_upload input[type='file']").set_input_files(str(dup))
+    page.locator("[data-testid='stSidebar'] [data-testid='stAlertContentError']").first.wait_for(
+        timeout=IDLE_TIMEOUT_MS)
+    wait_idle(page)
+    message = page.locator("[data-testid='stSidebar'] [data-testid='stAlertContentError']").first.inner_text()
+    assert "duplicate patient_id" in message and "X1" in message
+    assert_no_exception(page)
+    assert as_int(metric_value(page, "Screened")) == n_rows
+    assert page.locator("[data-testid='stSidebar']", has_text=f"{good.name} ·").count() == 1
+    screenshot(page, "upload_bad_second_file")
