@@ -104,8 +104,8 @@ def validation_report(ctx: S.Context) -> None:
     severities = sorted(report["severity"].dropna().unique().tolist(),
                         key=lambda s: {"error": 0, "warning": 1, "info": 2}.get(s, 3))
     kinds = sorted(report["kind"].dropna().unique().tolist())
-    chosen_sev = c1.multiselect("Severity", severities, default=severities, key="ov_issue_severity")
-    chosen_kind = c2.multiselect("Kind", kinds, default=kinds, key="ov_issue_kind",
+    chosen_sev = c1.multiselect("Severity", severities, default=severities, key=f"ov_issue_severity_{ctx.data.key}")
+    chosen_kind = c2.multiselect("Kind", kinds, default=kinds, key=f"ov_issue_kind_{ctx.data.key}",
                                  format_func=lambda k: k.replace("_", " "))
     shown = report[report["severity"].isin(chosen_sev) & report["kind"].isin(chosen_kind)
                    & _issue_rows_in_scope(ctx, report)]

@@ -128,7 +128,7 @@ def test_overview_data_quality_and_downloads(engine):
     assert list(shown.columns[:6]) == ["row", "patient_id", "column", "value", "problem", "severity"]
     assert len(shown) == min(len(report), 1000)
     # filter by severity: only errors
-    at.multiselect(key="ov_issue_severity").set_value(["error"]).run()
+    at.multiselect(key="ov_issue_severity_bundled").set_value(["error"]).run()
     shown = _frame(at, "problem", "severity")
     assert len(shown) == int((report["severity"] == "error").sum())
     assert set(shown["severity"]) <= {"error"}

@@ -94,6 +94,7 @@ LINE_H = 16
 PAD = 8
 COL_W = 190
 GAP = 18
+MIN_W = 4 * COL_W + 5 * GAP
 
 
 def _h(lines: list[str]) -> float:
@@ -123,7 +124,9 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
     levels are drawn in one row under all eligible boxes."""
     groups = [g for g in (groups or [g for g in data.index if g != ALL]) if g in data.index]
     k = max(len(groups), 1)
-    width = k * COL_W + (k + 1) * GAP
+    content = k * COL_W + (k + 1) * GAP
+    width = max(content, MIN_W)  # one disease alone still leaves room for the top and dose boxes
+    x0 = (width - content) / 2
     lay = Layout(width=width, height=0)
     total = data.loc[ALL] if ALL in data.index else data.loc[groups].sum(numeric_only=True)
     scope = data.loc[groups].sum(numeric_only=True) if groups else total
@@ -143,9 +146,10 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
     # a bus line from the assessed box down to each disease column
     bus_y = y - GAP
     lay.lines.append((top.cx, top.y + top.h, top.cx, bus_y))
-    xs = [GAP + i * (COL_W + GAP) for i in range(len(groups))]
-    if xs:
-        lay.lines.append((xs[0] + COL_W / 2, bus_y, xs[-1] + COL_W / 2, bus_y))
+    xs = [x0 + GAP + i * (COL_W + GAP) for i in range(len(groups))]
+    if xs:  # the bus reaches the assessed box's line and every column
+        left, right = min(xs[0] + COL_W / 2, top.cx), max(xs[-1] + COL_W / 2, top.cx)
+        lay.lines.append((left, bus_y, right, bus_y))
     cols: dict[str, list[Box]] = {}
     # per column: disease box; a trunk down its left edge with the excluded box branching
     # off to the right; the trunk then splits into eligible | pending side by side.
