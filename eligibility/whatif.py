@@ -57,6 +57,7 @@ def sweep(evaluator: Evaluator, scenario: Resolved, param: str, values=None,
         rows.append({"value": float(v), "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
                      "ineligible": int(c[INELIGIBLE])})
     df = pd.DataFrame(rows)
+    others = {k for k in base.parameters if k != param}
     df.attrs.update(param=param, label=p.label, unit=p.unit, default=p.default,
-                    current=scenario.params[param])
+                    current=scenario.params[param], held=bool(others or base.disabled))
     return df

@@ -98,3 +98,15 @@ def test_near_misses_find_single_numeric_causes(cohort):
     young = make_cohort([eligible_row("SSc", age_years=17.5)])
     nm_young = near_misses(Evaluator.for_cohort(young).evaluate(), young.frame)
     assert nm_young["threshold"].tolist() == [18] and nm_young["distance"].tolist() == [-0.5]
+
+
+def test_sweep_marks_when_other_changes_are_held(cohort):
+    from eligibility.figures.whatif import sweep_figure
+
+    ev = Evaluator.for_cohort(cohort)
+    alone = sweep(ev, resolve({"parameters": {"hb_min_g_l": 70}}), "hb_min_g_l", values=[50, 60, 70])
+    held = sweep(ev, resolve({"parameters": {"hb_min_g_l": 70, "age_max": 70}}), "hb_min_g_l", values=[50, 60, 70])
+    assert not alone.attrs["held"] and held.attrs["held"]
+    texts = [a.text for a in sweep_figure(held).layout.annotations]
+    assert any(t.startswith("protocol:") and "other what-if changes kept" in t for t in texts)
+    assert not any("other what-if changes kept" in a.text for a in sweep_figure(alone).layout.annotations)

@@ -67,20 +67,24 @@ def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
         v = float(v)
         i = int(np.argmin(np.abs(x - v)))
         at = f" — {int(df['eligible'].iloc[i]):,} eligible" if np.isclose(x[i], v) else ""
+        if at and held and text == "protocol":
+            at += " (other what-if changes kept)"
         fig.add_vline(x=v, line=dict(color=NEUTRAL, width=1.5, dash=dash))
         fig.add_annotation(x=v, y=ymax * yshift, text=f"{text}: {fmt_value(v, unit)}{at}", showarrow=False,
                            xanchor="left", xshift=4, bgcolor="rgba(255,255,255,0.85)", font=dict(size=12))
 
+    held = bool(df.attrs.get("held"))  # the scenario changes other parameters or criteria too
     same = default is not None and current is not None and np.isclose(float(default), float(current))
+    # Labels sit above the curves (the y range leaves them a band) so they hide no data.
     if same:
-        mark(default, "protocol = scenario", "dash", 1.12)
+        mark(default, "protocol = scenario", "dash", 1.3)
     else:
-        mark(default, "protocol", "dash", 1.12)
-        mark(current, "scenario", "solid", 1.02)
+        mark(default, "protocol", "dash", 1.3)
+        mark(current, "scenario", "solid", 1.18)
     base_layout(fig, title, height=400)
     fig.update_layout(margin=dict(t=95 if title else 50))  # room for the title above the legend
     fig.update_xaxes(title=xtitle)
-    fig.update_yaxes(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.2])
+    fig.update_yaxes(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.4])
     return fig
 
 
