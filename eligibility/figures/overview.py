@@ -67,6 +67,8 @@ def status_by_group(counts: pd.DataFrame, groups: list[str] | None = None, title
     if title:  # title on its own line above the legend
         fig.update_layout(margin=dict(t=90), title=dict(y=0.98, yanchor="top"))
     fig.update_yaxes(title_text="Patients (n)", range=[0, max(top, 1.0) * 1.22], tickformat=",d")
+    if top < 10:  # whole patients: no repeated 0, 1, 1, 2 ticks on a small cohort
+        fig.update_yaxes(dtick=1)
     fig.update_xaxes(title_text="Disease group")
     return fig
 
