@@ -292,6 +292,7 @@ def deltas(ctx: S.Context) -> None:
                 group_label(g), f"{int(r['eligible_after']):,}",
                 delta=f"{int(r['net']):+,}" if compare else None, border=True,
                 delta_color="off" if int(r["net"]) == 0 else "normal",  # no green arrow for "no change"
+                delta_arrow="off" if int(r["net"]) == 0 else "auto",
                 delta_description="vs protocol" if compare else None,
                 help=(f"Protocol: {int(r['eligible_before']):,} eligible. This scenario: "
                       f"+{int(r['gained']):,} gained, −{int(r['lost']):,} lost. Pending "
