@@ -81,12 +81,20 @@ def _scenario_status() -> None:
 
 
 def _disease_filter() -> str | None:
+    """Sidebar disease filter; kept in the URL (`?d=SSc`) so that a shared link opens filtered."""
     options = ["All", *DISEASES]
+    if "disease_filter" not in st.session_state and st.query_params.get("d") in DISEASES:
+        st.session_state["disease_filter"] = st.query_params["d"]
     choice = st.sidebar.selectbox(
         "Disease", options, key="disease_filter",
         format_func=lambda d: "All diseases" if d == "All" else f"{d} — {DISEASE_NAMES[d]}",
     )
-    return None if choice == "All" else choice
+    if choice == "All":
+        if "d" in st.query_params:
+            del st.query_params["d"]
+        return None
+    st.query_params["d"] = choice
+    return choice
 
 
 def build_context() -> S.Context:

@@ -245,3 +245,15 @@ def test_protocol_shows_scenario_values_and_disease_block(engine):
     assert "age_max = 70 (protocol 65)" in row["parameters"]
     params = _frame(at, "what_if_range")
     assert params.set_index("parameter").loc["age_max", "changed"]
+
+
+def test_disease_filter_travels_in_the_url():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["d"] = "AAV"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="disease_filter").value == "AAV"
+    at.sidebar.selectbox(key="disease_filter").select("SjS").run()
+    assert at.query_params["d"] == ["SjS"] or at.query_params["d"] == "SjS"
+    at.sidebar.selectbox(key="disease_filter").select("All").run()
+    assert "d" not in at.query_params
