@@ -160,7 +160,7 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     view = pd.DataFrame({
         "Criterion": show["criterion"],
         "Kind": show["kind"],
-        "Outcome": show["outcome"].map(outcome_label),
+        "Criterion outcome": show["outcome"].map(outcome_label),
         "Condition tested": show["condition"],
         "Patient value": (show["value"] + " " + show["unit"]).str.strip().where(has_value, "— (empty)"),
         "Threshold": (show["threshold"] + " " + show["unit"].where(show["threshold"] != "", "")).str.strip(),

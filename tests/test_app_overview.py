@@ -195,7 +195,7 @@ def test_patients_explanation(engine):
     at.text_input(key="pt_explain_id").input(str(target["patient_id"])).run()
     assert not at.exception and not at.error
     expl = _frame(at, "Condition tested")
-    assert "✗ fails" in set(expl["Outcome"])
+    assert "✗ fails" in set(expl["Criterion outcome"])
     first = target["first_reason"]
     assert first in set(expl["Criterion"])
     md = " ".join(m.value for m in at.markdown)
