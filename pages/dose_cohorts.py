@@ -226,9 +226,11 @@ def assignment_section(settings: DoseSettings, assignment: CohortAssignment) -> 
 def sample_size_section(settings: DoseSettings, run: SimulationRun, n_escalations: int) -> dict:
     st.subheader("Sample size")
     summary = sample_size_summary(settings, run)
-    st.dataframe(V.sample_size_table(summary, settings), key="dose_sample_size", hide_index=True,
+    table = V.sample_size_table(summary, settings)
+    table["patients"] = table["patients"].round(1)  # whole patients show without decimals ("plain")
+    st.dataframe(table, key="dose_sample_size", hide_index=True,
                  column_config={"quantity": "Patients treated", "patients": st.column_config.NumberColumn(
-                     "Patients (n)", format="%.1f"), "source": "From"})
+                     "Patients (n)", format="plain"), "source": "From"})
     if settings.pooling == "per-disease" and n_escalations > 1:
         st.caption(f"Per escalation; with a separate escalation for each of {n_escalations} diseases, "
                    f"the expected total is {n_escalations} × {summary['expected']:.1f} = "
@@ -244,7 +246,8 @@ def screening_need_section(settings: DoseSettings, run: SimulationRun, fractions
     needed = patients_needed_per_level(settings, basis, run=run)
     need = screening_need_table(needed, {g: fractions.get(g) for g in groups})
     wide = V.screening_need_view(need)
-    cfg = {"dose_level": "Dose level", "needed": st.column_config.NumberColumn("Needed (patients)", format="%.1f")}
+    wide["needed"] = wide["needed"].round(1)
+    cfg = {"dose_level": "Dose level", "needed": st.column_config.NumberColumn("Needed (patients)", format="plain")}
     cfg.update({g: st.column_config.NumberColumn(f"{'Pooled' if g == POOLED else g} (to screen)")
                 for g in groups})
     st.dataframe(wide, key="dose_need_table", hide_index=True, column_config=cfg)
