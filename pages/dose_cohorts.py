@@ -378,8 +378,11 @@ def main() -> None:
     m[2].metric("Screened per month", "unknown" if total_rate is None else f"{total_rate:.1f}",
                 help="Patients screened per month, "
                 + ("as entered" if opts["rate_entered"] else "derived from the cohort's screening dates"))
-    m[3].metric("Expected patients", f"{oc['mean_n_total']:.1f}",
-                help=f"p10–p90: {oc['n_total_p10']:.0f}–{oc['n_total_p90']:.0f} patients (per escalation)")
+    per_disease = settings.pooling == "per-disease"
+    m[3].metric("Expected patients per escalation" if per_disease else "Expected patients",
+                f"{oc['mean_n_total']:.1f}",
+                help=f"p10–p90: {oc['n_total_p10']:.0f}–{oc['n_total_p90']:.0f} patients (per escalation"
+                     + ("; one escalation per disease" if per_disease else "") + ")")
 
     assignment_section(settings, assignment)
     n_esc = int(sum(1 for g in groups if g != POOLED and (fractions.get(g) or 0) > 0))

@@ -136,6 +136,8 @@ def timeline_figure(timeline, title: str = "", start_date=None) -> go.Figure:
         xs = [at(iv["p10_day"]), at(iv["p50_day"]), at(iv["p90_day"])]
         labels = [f"p10 {_fmt_date(iv['p10_date'])}", f"median {_fmt_date(iv['p50_date'])}",
                   f"p90 {_fmt_date(iv['p90_date'])}"]
+        if iv["p10_day"] == iv["p90_day"]:  # one date for all three: say it once, not three times on top
+            labels = ["", f"p10 = median = p90 {_fmt_date(iv['p50_date'])}", ""]
         fig.add_trace(go.Scatter(
             name=END_SIM_NAME, x=xs, y=[row] * 3, mode="lines+markers+text",
             marker=dict(symbol=["line-ns-open", "diamond", "line-ns-open"], size=[16, 12, 16],
