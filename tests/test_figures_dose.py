@@ -135,7 +135,10 @@ def test_timeline_one_bar_pair_per_cohort_and_end_marker(design):
     iv = tl.interval
     assert [pd.Timestamp(x).round("s") for x in sim.x] == [
         (pd.Timestamp("2026-03-01") + pd.Timedelta(days=iv[k])).round("s") for k in ("p10_day", "p50_day", "p90_day")]
-    assert sim.text[0].startswith("p10 ") and sim.text[2].startswith("p90 ")
+    if iv["p10_day"] == iv["p90_day"]:  # one date: labelled once, in the middle
+        assert list(sim.text) == ["", f"p10 = median = p90 {iv['p50_date']:%Y-%m-%d}", ""]
+    else:
+        assert sim.text[0].startswith("p10 ") and sim.text[2].startswith("p90 ")
     assert fig.layout.xaxis.type == "date" and fig.layout.xaxis.title.text == "Date"
 
 
