@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,12 +118,18 @@ class Evaluator:
     def assessed(self, unit: Unit, params: dict[str, Any]) -> bool:
         return all(f in self.columns.present for f in self.catalog.fields_of(unit.rule, params))
 
-    def unit_outcome(self, unit: Unit, params: dict[str, Any]) -> np.ndarray:
-        """Outcome codes of one unit on its block's slice (cached)."""
-        key = tuple(
+    def _key(self, unit: Unit, params: dict[str, Any]) -> tuple:
+        return tuple(
             (p, tuple(sorted(params[p])) if isinstance(params[p], frozenset) else params[p])
             for p in self._params_of[unit.id]
         )
+
+    def _cached(self, unit: Unit, params: dict[str, Any]) -> bool:
+        return self._key(unit, params) in self._cache[unit.id]
+
+    def unit_outcome(self, unit: Unit, params: dict[str, Any]) -> np.ndarray:
+        """Outcome codes of one unit on its block's slice (cached)."""
+        key = self._key(unit, params)
         cache = self._cache[unit.id]
         with self._lock:
             if key in cache:
@@ -164,6 +171,12 @@ class Evaluator:
         n = len(self.columns)
         outcomes = np.full((len(active), n), NOT_APPLICABLE, np.uint8)
         status = np.full(n, ELIGIBLE, np.uint8)
+        # Units not yet cached (a freshly loaded cohort) are computed on both cores: numpy
+        # releases the GIL in the column gathers and comparisons that dominate this step.
+        missing = [u for u in active if not self._cached(u, params)]
+        if len(missing) > 8 and n >= 100_000:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda u: self.unit_outcome(u, params), missing))
         for i, u in enumerate(active):
             sl = self.columns.bounds[u.block]
             res = self.unit_outcome(u, params)
