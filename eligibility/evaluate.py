@@ -29,6 +29,7 @@ STATUS_NAMES = np.array(["ineligible", "pending", "eligible"], dtype=object)
 OUTCOME_NAMES = np.array(["fail", "unknown", "pass", "n/a"], dtype=object)
 
 _CACHE_PER_UNIT = 6  # parameter settings remembered per unit (baseline + recent what-ifs)
+PARALLEL_MIN_ROWS = 100_000  # below this, threads cost more than they save
 
 
 @dataclass
@@ -174,7 +175,7 @@ class Evaluator:
         # Units not yet cached (a freshly loaded cohort) are computed on both cores: numpy
         # releases the GIL in the column gathers and comparisons that dominate this step.
         missing = [u for u in active if not self._cached(u, params)]
-        if len(missing) > 8 and n >= 100_000:
+        if len(missing) > 8 and n >= PARALLEL_MIN_ROWS:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(lambda u: self.unit_outcome(u, params), missing))
         for i, u in enumerate(active):

@@ -48,3 +48,12 @@ def test_cached_results_equal_fresh_ones():
         a = warm.evaluate(scen)
         b = Evaluator.for_cohort(cohort).evaluate(scen)
         assert (a.status == b.status).all() and (a.outcomes == b.outcomes).all()
+
+
+def test_parallel_first_evaluation_equals_serial(monkeypatch):
+    rows = [eligible_row(d, hemoglobin_g_l=h) for d in ("SSc", "IIM", "AAV", "SjS", "APS") for h in (50, 70, None)]
+    cohort = make_cohort(rows)
+    serial = Evaluator.for_cohort(cohort).evaluate()
+    monkeypatch.setattr(E, "PARALLEL_MIN_ROWS", 0)
+    parallel = Evaluator.for_cohort(cohort).evaluate()
+    assert (serial.outcomes == parallel.outcomes).all() and (serial.status == parallel.status).all()
