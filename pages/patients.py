@@ -31,23 +31,33 @@ def _contains(col: pd.Series, text: str) -> np.ndarray:
 def filters(ctx: S.Context, res: pd.DataFrame) -> pd.DataFrame:
     """The filter controls; returns the matching rows (input order, index = input row)."""
     order = {u.id: i for i, u in enumerate(ctx.current.catalog.units)}
-    c1, c2, c3 = st.columns(3)
-    statuses = c1.multiselect("Status", list(STATUS_ICONS), default=list(STATUS_ICONS), key="pt_status",
-                              format_func=STATUS_ICONS.get)
     disease = res["disease"].astype("string").fillna(EMPTY)
+    options = sorted(disease.unique().tolist(), key=lambda d: (d not in DISEASE_NAMES, d))
+    reasons = sorted((r for r in res["first_reason"].unique() if r), key=lambda r: order.get(r, 10**6))
+    # The filters survive a visit to another page; remembered choices that this cohort or
+    # scenario no longer offers are dropped.
+    S.remember(pt_status=list(STATUS_ICONS), pt_disease=[], pt_first=[], pt_failed="", pt_unknown="",
+               pt_search="")
+    for key, offered in (("pt_disease", options), ("pt_first", reasons)):
+        st.session_state[key] = [v for v in st.session_state[key] if v in offered]
+    c1, c2, c3 = st.columns(3)
+    statuses = c1.multiselect("Status", list(STATUS_ICONS), key="pt_status", on_change=S.keep("pt_status"),
+                              format_func=STATUS_ICONS.get)
     if ctx.disease is None:
-        options = sorted(disease.unique().tolist(), key=lambda d: (d not in DISEASE_NAMES, d))
-        diseases = c2.multiselect("Disease", options, default=[], key="pt_disease",
+        diseases = c2.multiselect("Disease", options, key="pt_disease", on_change=S.keep("pt_disease"),
                                   placeholder="All diseases")
     else:
         c2.text_input("Disease", f"{ctx.disease} (sidebar filter)", disabled=True, key="pt_disease_fixed")
         diseases = [ctx.disease]
-    reasons = sorted((r for r in res["first_reason"].unique() if r), key=lambda r: order.get(r, 10**6))
-    first = c3.multiselect("First reason", reasons, default=[], key="pt_first", placeholder="Any")
+    first = c3.multiselect("First reason", reasons, key="pt_first", on_change=S.keep("pt_first"),
+                           placeholder="Any")
     c4, c5, c6 = st.columns(3)
-    failed = c4.text_input("Failed criteria contain", key="pt_failed", placeholder="e.g. EXC-2 or INC-3.alt")
-    unknown = c5.text_input("Unknown criteria contain", key="pt_unknown", placeholder="e.g. SSC-INC-4")
-    pid = c6.text_input("Patient ID contains", key="pt_search", placeholder="e.g. 000123")
+    failed = c4.text_input("Failed criteria contain", key="pt_failed", on_change=S.keep("pt_failed"),
+                           placeholder="e.g. EXC-2 or INC-3.alt")
+    unknown = c5.text_input("Unknown criteria contain", key="pt_unknown", on_change=S.keep("pt_unknown"),
+                            placeholder="e.g. SSC-INC-4")
+    pid = c6.text_input("Patient ID contains", key="pt_search", on_change=S.keep("pt_search"),
+                        placeholder="e.g. 000123")
 
     mask = np.array(res["status"].isin(statuses).to_numpy(bool), copy=True)  # writable (copy-on-write)
     if diseases:

@@ -257,3 +257,16 @@ def test_disease_filter_travels_in_the_url():
     assert at.query_params["d"] == ["SjS"] or at.query_params["d"] == "SjS"
     at.sidebar.selectbox(key="disease_filter").select("All").run()
     assert "d" not in at.query_params
+
+
+def test_patient_filters_survive_a_visit_to_another_page():
+    at = _open("pages/patients.py")
+    at.multiselect(key="pt_status").set_value(["ineligible"]).run()
+    at.text_input(key="pt_failed").set_value("EXC-3").run()
+    shown = [m.value for m in at.markdown if "patients match" in m.value]
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/patients.py").run()
+    assert not at.exception
+    assert at.multiselect(key="pt_status").value == ["ineligible"]
+    assert at.text_input(key="pt_failed").value == "EXC-3"
+    assert [m.value for m in at.markdown if "patients match" in m.value] == shown
