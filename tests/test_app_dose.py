@@ -4,12 +4,12 @@ the dose engine's, recomputed when the design, a DLT rate or the what-if scenari
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
+import apptest_support
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
+from apptest_support import APP, BUNDLED, ROOT
 from streamlit.testing.v1 import AppTest
 
 from eligibility.dose import (
@@ -24,35 +24,14 @@ from eligibility.evaluate import Evaluator
 from eligibility.loader import load_cohort
 from eligibility.scenario import Scenario, resolve
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"
 PAGE = "pages/dose_cohorts.py"
-BUNDLED = ROOT / "data" / "cohort.parquet"
 EDITOR = "dose_levels_editor"
 
 pytestmark = pytest.mark.skipif(not BUNDLED.exists(), reason="bundled cohort data/cohort.parquet not built")
 
 
-@pytest.fixture(autouse=True)
-def _navigation_only(monkeypatch):
-    """Run app.py (the router) on every AppTest run: with a `pages/` folder present AppTest
-    otherwise takes Streamlit's legacy v1 multipage path after a page switch and runs the
-    page file alone (no sidebar, a stale context)."""
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def open_page(**kw) -> AppTest:
+    return apptest_support.open_page(PAGE, **kw)
 
 
 def edit(at: AppTest, edited=None, deleted=None) -> AppTest:

@@ -7,9 +7,9 @@ computed here independently from data/cohort.parquet for the same scenario.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from apptest_support import BUNDLED, as_int, metrics, open_page
 from streamlit.testing.v1 import AppTest
 
 from eligibility.attribution import status_counts
@@ -17,10 +17,6 @@ from eligibility.evaluate import Evaluator
 from eligibility.loader import load_cohort
 from eligibility.scenario import Scenario, baseline, decode_from_url, encode_for_url, resolve
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-BUNDLED = ROOT / "data" / "cohort.parquet"
-TIMEOUT = 60
 ALL = "All diseases"  # label of the all-diseases eligible metric
 
 pytestmark = pytest.mark.skipif(not BUNDLED.exists(), reason="data/cohort.parquet (the bundled cohort) is missing")
@@ -38,37 +34,13 @@ def eligible(evaluator: Evaluator, scenario: dict | None = None) -> dict[str, in
     return {g: int(n) for g, n in counts["eligible"].items()}
 
 
-def _int(text) -> int:
-    return int(str(text).replace(",", "").replace("+", "").replace("−", "-").strip())
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def open_page(page: str, *, query: dict | None = None, scenario: dict | None = None,
-              disease: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if query:
-        at.query_params.update(query)
-    if scenario is not None:
-        at.session_state["scenario"] = {"name": "", "parameters": {}, "disabled": [], **scenario}
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    if disease is not None:
-        at.sidebar.selectbox(key="disease_filter").select(disease).run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def assert_counts(at: AppTest, expected: dict[str, int]) -> None:
     shown = metrics(at)
-    assert _int(shown[ALL]) == expected["All"]
+    assert as_int(shown[ALL]) == expected["All"]
     for g, n in expected.items():
         label = {"All": ALL, "other": "Other dx", "missing": "No dx"}.get(g, g)
         if label in shown:
-            assert _int(shown[label]) == n, g
+            assert as_int(shown[label]) == n, g
 
 
 def table_with(at: AppTest, *columns: str):
@@ -144,7 +116,7 @@ def test_moving_a_slider_changes_eligible_to_the_engine_count(engine, param, val
     assert_counts(at, expected)
     base = eligible(engine)
     delta = next(m.delta for m in at.metric if m.label == ALL)
-    assert _int(delta) == expected["All"] - base["All"]
+    assert as_int(delta) == expected["All"] - base["All"]
     # the URL carries the scenario
     assert decode_from_url(at.query_params["s"]).parameters == {param: value}
 

@@ -7,10 +7,10 @@ independently from data/cohort.parquet.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from apptest_support import APP, BUNDLED, TIMEOUT, as_int, metrics, open_page
 from streamlit.testing.v1 import AppTest
 
 from eligibility.attribution import status_counts
@@ -19,11 +19,6 @@ from eligibility.explain import near_misses
 from eligibility.loader import load_cohort
 from eligibility.scenario import baseline, resolve
 from eligibility.screen import results_frame
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-BUNDLED = ROOT / "data" / "cohort.parquet"
-TIMEOUT = 60
 
 pytestmark = pytest.mark.skipif(not BUNDLED.exists(), reason="data/cohort.parquet (the bundled cohort) is missing")
 
@@ -35,10 +30,6 @@ def engine():
     return cohort, evaluator, evaluator.evaluate(baseline())
 
 
-def _int(text: str) -> int:
-    return int(str(text).replace(",", "").strip())
-
-
 def _frame(at: AppTest, *columns: str) -> pd.DataFrame:
     """The first table shown that has all these columns (tables without a widget key have no key)."""
     for d in at.dataframe:
@@ -48,30 +39,13 @@ def _frame(at: AppTest, *columns: str) -> pd.DataFrame:
     raise AssertionError(f"no table with columns {columns}")
 
 
-def _metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def _open(page: str, *, disease: str | None = None, scenario: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if scenario is not None:
-        at.session_state["scenario"] = {"name": "", "parameters": {}, "disabled": [], **scenario}
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    if disease is not None:
-        at.sidebar.selectbox(key="disease_filter").select(disease).run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _assert_headline(at: AppTest, row: pd.Series) -> None:
-    m = _metrics(at)
-    assert _int(m["Screened"]) == row["screened"]
-    assert _int(m["Eligible"]) == row["eligible"]
-    assert _int(m["Pending"]) == row["pending"]
-    assert _int(m["Ineligible"]) == row["ineligible"]
-    lo, hi = (_int(x) for x in m["Eligible range"].split("–"))
+    m = metrics(at)
+    assert as_int(m["Screened"]) == row["screened"]
+    assert as_int(m["Eligible"]) == row["eligible"]
+    assert as_int(m["Pending"]) == row["pending"]
+    assert as_int(m["Ineligible"]) == row["ineligible"]
+    lo, hi = (as_int(x) for x in m["Eligible range"].split("–"))
     assert (lo, hi) == (row["eligible_low"], row["eligible_high"]) == (row["eligible"], row["eligible"] + row["pending"])
 
 
@@ -79,7 +53,7 @@ def _assert_headline(at: AppTest, row: pd.Series) -> None:
 
 def test_overview_headline_equals_engine(engine):
     _, _, ev = engine
-    at = _open("pages/overview.py")
+    at = open_page("pages/overview.py")
     _assert_headline(at, status_counts(ev).loc["All"])
     assert all(m.delta in (None, "") for m in at.metric)  # no deltas without a what-if scenario
     assert not at.error
@@ -88,7 +62,7 @@ def test_overview_headline_equals_engine(engine):
 @pytest.mark.parametrize("disease", ["SSc", "APS"])
 def test_overview_respects_disease_filter(engine, disease):
     _, _, ev = engine
-    at = _open("pages/overview.py", disease=disease)
+    at = open_page("pages/overview.py", disease=disease)
     _assert_headline(at, status_counts(ev).loc[disease])
     caption = " ".join(c.value for c in at.caption)
     assert f"({disease})" in caption or disease in caption
@@ -97,7 +71,7 @@ def test_overview_respects_disease_filter(engine, disease):
 def test_overview_filter_changed_on_the_page(engine):
     """Change the sidebar filter while on the Overview: the numbers follow."""
     _, _, ev = engine
-    at = _open("pages/overview.py")
+    at = open_page("pages/overview.py")
     at.sidebar.selectbox(key="disease_filter").select("IIM").run()
     assert not at.exception
     _assert_headline(at, status_counts(ev).loc["IIM"])
@@ -108,19 +82,19 @@ def test_overview_filter_changed_on_the_page(engine):
 def test_overview_deltas_under_a_scenario(engine):
     _, evaluator, ev = engine
     scenario = {"name": "relax age", "parameters": {"age_max": 75, "hb_min_g_l": 50}}
-    at = _open("pages/overview.py", scenario=scenario)
+    at = open_page("pages/overview.py", scenario=scenario)
     what_if = status_counts(evaluator.evaluate(resolve(scenario))).loc["All"]
     base = status_counts(ev).loc["All"]
     _assert_headline(at, what_if)
     deltas = {m.label: m.delta for m in at.metric}
     for key, label in (("eligible", "Eligible"), ("pending", "Pending"), ("ineligible", "Ineligible")):
-        assert _int(str(deltas[label]).replace("+", "")) == what_if[key] - base[key]
+        assert as_int(str(deltas[label]).replace("+", "")) == what_if[key] - base[key]
     assert what_if["eligible"] > base["eligible"]
 
 
 def test_overview_data_quality_and_downloads(engine):
     cohort, _, ev = engine
-    at = _open("pages/overview.py")
+    at = open_page("pages/overview.py")
     report = cohort.report_frame()
     captions = " ".join(c.value for c in at.caption)
     assert f"{len(report):,} of {len(report):,} reported problems shown" in captions
@@ -148,7 +122,7 @@ def test_overview_lists_criteria_not_assessed_for_an_upload():
     at.sidebar.file_uploader(key="cohort_upload").upload("no_pft.csv", buf.getvalue(), "text/csv").run()
     at.switch_page("pages/overview.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert _int(_metrics(at)["Screened"]) == 50
+    assert as_int(metrics(at)["Screened"]) == 50
     na = _frame(at, "criterion", "reason")
     assert "EXC-2.fvc" in set(na["criterion"])
     assert na.set_index("criterion").loc["EXC-2.fvc", "reason"].endswith("fvc_pct_pred")
@@ -159,14 +133,14 @@ def test_overview_lists_criteria_not_assessed_for_an_upload():
 def _match_count(at: AppTest) -> int:
     for md in at.markdown:
         if "patients match" in md.value:
-            return _int(md.value.split("**")[1])
+            return as_int(md.value.split("**")[1])
     raise AssertionError("no match count shown")
 
 
 def test_patients_table_and_filters(engine):
     cohort, _, ev = engine
     res = results_frame(ev, cohort.frame)
-    at = _open("pages/patients.py")
+    at = open_page("pages/patients.py")
     assert _match_count(at) == len(res)
     table = _frame(at, "first_reason", "failed")
     assert len(table) == min(len(res), 1000)  # paged: never the whole cohort
@@ -181,7 +155,7 @@ def test_patients_table_and_filters(engine):
 def test_patients_respects_disease_filter(engine):
     cohort, _, ev = engine
     res = results_frame(ev, cohort.frame)
-    at = _open("pages/patients.py", disease="AAV")
+    at = open_page("pages/patients.py", disease="AAV")
     assert _match_count(at) == int((res["disease"] == "AAV").sum())
     table = _frame(at, "first_reason", "failed")
     assert set(table["disease"]) == {"AAV"}
@@ -191,7 +165,7 @@ def test_patients_explanation(engine):
     cohort, _, ev = engine
     res = results_frame(ev, cohort.frame)
     target = res[res["status"] == "ineligible"].iloc[0]
-    at = _open("pages/patients.py")
+    at = open_page("pages/patients.py")
     at.text_input(key="pt_explain_id").input(str(target["patient_id"])).run()
     assert not at.exception and not at.error
     expl = _frame(at, "Condition tested")
@@ -207,7 +181,7 @@ def test_patients_explanation(engine):
 def test_patients_near_misses(engine):
     cohort, _, ev = engine
     near = near_misses(ev, cohort.frame, max_relative=0.1)
-    at = _open("pages/patients.py")
+    at = open_page("pages/patients.py")
     if near.empty:
         assert any("No near misses" in i.value for i in at.info)
     else:
@@ -221,7 +195,7 @@ def test_patients_near_misses(engine):
 
 def test_protocol_page(engine):
     _, _, ev = engine
-    at = _open("pages/protocol.py")
+    at = open_page("pages/protocol.py")
     assert not at.error
     catalog = _frame(at, "rule", "this_cohort")
     assert len(catalog) == len(ev.catalog.units)
@@ -237,7 +211,7 @@ def test_protocol_page(engine):
 
 
 def test_protocol_shows_scenario_values_and_disease_block(engine):
-    at = _open("pages/protocol.py", disease="SSc", scenario={"parameters": {"age_max": 70}})
+    at = open_page("pages/protocol.py", disease="SSc", scenario={"parameters": {"age_max": 70}})
     catalog = _frame(at, "rule", "this_cohort")
     assert set(catalog["block"]) == {"common", "SSc"}
     row = catalog.set_index("id").loc["INC-1"]
@@ -260,7 +234,7 @@ def test_disease_filter_travels_in_the_url():
 
 
 def test_patient_filters_survive_a_visit_to_another_page():
-    at = _open("pages/patients.py")
+    at = open_page("pages/patients.py")
     at.multiselect(key="pt_status").set_value(["ineligible"]).run()
     at.text_input(key="pt_failed").set_value("EXC-3").run()
     shown = [m.value for m in at.markdown if "patients match" in m.value]

@@ -1,0 +1,38 @@
+"""Shared helpers for the AppTest (headless Streamlit) tests of the pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+BUNDLED = ROOT / "data" / "cohort.parquet"
+TIMEOUT = 60
+
+
+def open_page(page: str, *, query: dict | None = None, scenario: dict | None = None,
+              disease: str | None = None) -> AppTest:
+    """Run app.py (optionally with URL query, session scenario, sidebar disease), then go to `page`."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    if scenario is not None:
+        at.session_state["scenario"] = {"name": "", "parameters": {}, "disabled": [], **scenario}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if disease is not None:
+        at.sidebar.selectbox(key="disease_filter").select(disease).run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def as_int(text) -> int:
+    """A shown count ('1,234', '+12', '−3') as an int."""
+    return int(str(text).replace(",", "").replace("+", "").replace("−", "-").strip())
