@@ -13,7 +13,20 @@ import numpy as np
 import pandas as pd
 
 from .attribution import _cause_index, sole_cause
-from .catalog import OP_TEXT, AllOf, Catalog, Compare, Flag, In, Not, ParamTrue, UlnLimit, Within
+from .catalog import (
+    OP_TEXT,
+    AllOf,
+    Catalog,
+    Compare,
+    Flag,
+    In,
+    Not,
+    ParamTrue,
+    UlnLimit,
+    Within,
+    children,
+)
+from .columns import GROUP_NAMES
 from .evaluate import INELIGIBLE, OUTCOME_NAMES, Evaluation, Evaluator
 from .fields import field
 from .rules import RuleEvaluator, compare, uln_limit
@@ -68,8 +81,6 @@ def _leaves(catalog: Catalog, node, negated: bool = False):
     if isinstance(node, Not):
         yield from _leaves(catalog, node.item, not negated)
         return
-    from .catalog import children
-
     kids = children(node)
     if not kids:
         yield node, negated
@@ -85,8 +96,6 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
     ev = ev or evaluator.evaluate(scenario)
     pos = int(np.flatnonzero(cols.order == row)[0])
     group = cols.group[pos]
-    from .columns import GROUP_NAMES
-
     disease = GROUP_NAMES[group]
     frame = cols.frame
     active = {u.id: i for i, u in enumerate(ev.units)}

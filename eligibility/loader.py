@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eligibility import normalize as nz
+from eligibility.catalog import parts_reading_field
 from eligibility.fields import DERIVED, FIELD_BY_NAME, FIELDS, Field
 
 CSV_EXT = (".csv", ".txt", ".tsv")
@@ -446,12 +447,6 @@ def _native_ok(f: Field, s: pd.Series) -> bool:
     return False
 
 
-def _parts_reading(name: str) -> list[str]:
-    from eligibility.catalog import parts_reading_field
-
-    return list(parts_reading_field(name))
-
-
 # ---------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------
@@ -695,7 +690,7 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
     for f in FIELDS:
         if f.name in present or f.optional:
             continue
-        parts = _parts_reading(f.name)
+        parts = parts_reading_field(f.name)
         if parts:
             what, severity = f"{', '.join(parts)} not assessed for everyone", "warning"
         elif f.name == "screening_date":

@@ -232,12 +232,18 @@ def cohort_label(ctx: Context) -> str:
     return "bundled synthetic cohort" if ctx.data.key == BUNDLED_KEY else ctx.data.name
 
 
+def memo(ctx: Context, key: tuple, build):
+    """Memoise a page aggregate with the (process-wide memoised) evaluation it derives from,
+    so a rerun that changes nothing in the scenario recomputes nothing."""
+    store = ctx.current._memo
+    if key not in store:
+        store[key] = build()
+    return store[key]
+
+
 def results(ctx: Context):
-    """Per-patient results of the active scenario in input order, memoised with the evaluation."""
-    memo = ctx.current._memo
-    if "page:results" not in memo:
-        memo["page:results"] = results_frame(ctx.current, ctx.cohort.frame)
-    return memo["page:results"]
+    """Per-patient results of the active scenario in input order."""
+    return memo(ctx, ("page:results",), lambda: results_frame(ctx.current, ctx.cohort.frame))
 
 
 def remember(**defaults) -> None:

@@ -12,21 +12,13 @@ from eligibility.fields import DISEASE_NAMES
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
 from pages import _shared as S
-from pages._shared import guard
+from pages._shared import guard, memo
 
 CHART_CONFIG = {"displaylogo": False}
 
 
 def scope_text(ctx: S.Context) -> str:
     return "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
-
-
-def memo(ctx: S.Context, key: tuple, build):
-    """Memoise a page aggregate with the (process-wide memoised) evaluation it derives from."""
-    store = ctx.current._memo
-    if key not in store:
-        store[key] = build()
-    return store[key]
 
 
 def waterfall(ctx: S.Context) -> None:

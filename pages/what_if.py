@@ -32,7 +32,7 @@ from eligibility.scenario import (
 from eligibility.screen import status_change
 from eligibility.whatif import GROUP_TITLES, parameter_groups, sweep, sweep_values
 from pages import _shared as S
-from pages._shared import guard
+from pages._shared import guard, memo
 
 CAT = S.catalog()
 MAX_ROWS = 1_000  # changed patients sent to the browser at once
@@ -258,13 +258,6 @@ def controls(ctx: S.Context) -> None:
 
 
 # -- results ------------------------------------------------------------------------------------
-
-
-def memo(ctx: S.Context, key: tuple, build):
-    store = ctx.current._memo
-    if key not in store:
-        store[key] = build()
-    return store[key]
 
 
 def changes(ctx: S.Context) -> tuple[pd.DataFrame, pd.DataFrame]:
