@@ -193,16 +193,11 @@ def context() -> Context:
     """The context app.py built for this run (pages call this first)."""
     if PagesManager.uses_pages_directory:
         # Streamlit's legacy `pages/` auto-discovery ran this page without app.py (a fresh
-        # server opened on a page URL; every AppTest run): no router, wrong navigation, a
-        # stale context. Switch it off and rerun through app.py's st.navigation.
+        # server opened on a page URL, e.g. a shared scenario link; AppTest runs): no router,
+        # wrong navigation, a stale context. Switch it off and rerun through app.py.
         PagesManager.uses_pages_directory = False
         st.rerun()
-    ctx = st.session_state.get(CONTEXT_KEY)
-    if ctx is None:  # a page run on its own (tests): build it the same way app.py does
-        from app import build_context
-
-        ctx = build_context()
-    return ctx
+    return st.session_state[CONTEXT_KEY]
 
 
 def cohort_error_message(e: Exception) -> str:

@@ -286,7 +286,6 @@ def deltas(ctx: S.Context) -> None:
                 delta=f"{int(r['net']):+,}" if compare else None, border=True,
                 delta_color="off" if int(r["net"]) == 0 else "normal",  # no green arrow for "no change"
                 delta_arrow="off" if int(r["net"]) == 0 else "auto",
-                delta_description="vs protocol" if compare else None,
                 help=(f"Protocol: {int(r['eligible_before']):,} eligible. This scenario: "
                       f"+{int(r['gained']):,} gained, −{int(r['lost']):,} lost. Pending "
                       f"{int(base_counts.loc[g, 'pending']):,} → {int(counts.loc[g, 'pending']):,}."),

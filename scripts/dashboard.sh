@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python scripts/serve.py run app.py --server.address localhost --server.port "${PORT:-8501}" "$@"
+exec .venv/bin/streamlit run app.py --server.address localhost --server.port "${PORT:-8501}" "$@"
