@@ -48,8 +48,7 @@ def _cohort_source() -> S.Loaded:
     st.session_state["cohort_key"] = current.key
     if st.session_state.get("cohort_error"):
         sb.error(st.session_state["cohort_error"], icon=":material/error:")
-    n_err = sum(1 for i in current.cohort.issues if i.severity == "error")
-    n_warn = sum(1 for i in current.cohort.issues if i.severity == "warning")
+    n_err, n_warn = current.issue_counts.get("error", 0), current.issue_counts.get("warning", 0)
     label = "bundled synthetic cohort" if current.key == S.BUNDLED_KEY else current.name
     sb.caption(f"**{label}** · {len(current.cohort):,} patients · {n_err} cell errors · {n_warn} warnings")
     if current.key != S.BUNDLED_KEY and sb.button("Use the bundled cohort", key="use_bundled",

@@ -13,6 +13,7 @@ import threading
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import streamlit as st
@@ -43,6 +44,14 @@ class Loaded:
     name: str
     cohort: Cohort
     evaluator: Evaluator
+
+    @cached_property
+    def issue_counts(self) -> dict[str, int]:
+        """Problems per severity, counted once per loaded file (not on every rerun)."""
+        counts: dict[str, int] = {}
+        for issue in self.cohort.issues:
+            counts[issue.severity] = counts.get(issue.severity, 0) + 1
+        return counts
 
 
 @st.cache_resource(show_spinner=False)
