@@ -22,6 +22,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from eligibility.catalog import Catalog, default_catalog
 from eligibility.evaluate import Evaluation, Evaluator
 from eligibility.loader import Cohort, CohortError, load_cohort
+from eligibility.quality import missingness
 from eligibility.scenario import (
     Resolved,
     Scenario,
@@ -52,6 +53,18 @@ class Loaded:
         for issue in self.cohort.issues:
             counts[issue.severity] = counts.get(issue.severity, 0) + 1
         return counts
+
+    @cached_property
+    def report(self):
+        """The validation report as a table, built once per loaded file."""
+        return self.cohort.report_frame()
+
+    def missingness(self, disease: str | None):
+        """quality.missingness per disease filter, computed once per loaded file."""
+        cache = self.__dict__.setdefault("_missingness", {})
+        if disease not in cache:
+            cache[disease] = missingness(self.cohort, disease)
+        return cache[disease]
 
 
 @st.cache_resource(show_spinner=False)

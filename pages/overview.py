@@ -10,7 +10,6 @@ from eligibility import export
 from eligibility.attribution import status_counts
 from eligibility.fields import DISEASE_NAMES, FIELD_BY_NAME
 from eligibility.figures.overview import missingness_bars, status_by_group
-from eligibility.quality import missingness
 from pages import _shared as S
 from pages._shared import cohort_label, guard, results
 
@@ -90,13 +89,12 @@ def _issue_rows_in_scope(ctx: S.Context, report: pd.DataFrame) -> pd.Series:
     numbers = ctx.cohort.row_numbers
     if len(numbers) != len(frame):
         numbers = np.arange(1, len(frame) + 1)
-    in_scope = set(np.asarray(numbers)[disease_mask(ctx, frame)].tolist())
     rows = report["row"]
-    return rows.isna() | rows.map(lambda r: pd.notna(r) and int(r) in in_scope).astype(bool)
+    return rows.isna() | rows.isin(np.asarray(numbers)[disease_mask(ctx, frame)])
 
 
 def validation_report(ctx: S.Context) -> None:
-    report = ctx.cohort.report_frame()
+    report = ctx.data.report
     if report.empty:
         st.success("The loader reported no problems with this file.", icon=":material/check_circle:")
         return
@@ -134,7 +132,7 @@ def validation_report(ctx: S.Context) -> None:
 
 
 def missing_data(ctx: S.Context) -> None:
-    miss = missingness(ctx.cohort, ctx.disease)
+    miss = ctx.data.missingness(ctx.disease)
     absent = miss[~miss["present"]]
     st.caption("Empty cells per contract column. Common columns: % of all patients in scope; "
                "disease-specific columns: % of that disease's patients. An empty lab value makes its "
