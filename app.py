@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import _shared as S
 from eligibility.fields import DISEASE_NAMES, DISEASES
-from pages import _shared as S
 
 PAGES = [
-    ("pages/overview.py", "Overview", ":material/dashboard:"),
-    ("pages/screen_failures.py", "Screen failures", ":material/filter_alt:"),
-    ("pages/what_if.py", "What-if", ":material/tune:"),
-    ("pages/patients.py", "Patients", ":material/person_search:"),
-    ("pages/dose_cohorts.py", "Dose cohorts", ":material/science:"),
-    ("pages/protocol.py", "Protocol", ":material/menu_book:"),
+    ("app_pages/overview.py", "Overview", ":material/dashboard:"),
+    ("app_pages/screen_failures.py", "Screen failures", ":material/filter_alt:"),
+    ("app_pages/what_if.py", "What-if", ":material/tune:"),
+    ("app_pages/patients.py", "Patients", ":material/person_search:"),
+    ("app_pages/dose_cohorts.py", "Dose cohorts", ":material/science:"),
+    ("app_pages/protocol.py", "Protocol", ":material/menu_book:"),
 ]
 
 

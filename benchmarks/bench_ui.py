@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 APP = ROOT / "app.py"
-PAGE = "pages/what_if.py"
+PAGE = "app_pages/what_if.py"
 BUNDLED = ROOT / "data" / "cohort.parquet"
 TARGET_MS = {"bundled": 300.0, "big": 2000.0}
 # hb_min_g_l values visited in turn (each differs from the previous one and from the default 60)
@@ -67,7 +67,7 @@ def bench(path: Path, repeats: int, param: str = "hb_min_g_l", sweep_param: str 
     without it the sweep shows `param` itself (its curve is reused, only the marker moves)."""
     from streamlit.testing.v1 import AppTest
 
-    import pages._shared as S
+    import app_pages._shared as S
 
     S.BUNDLED = path  # the page's "bundled" cohort is this file
     S._store.clear()

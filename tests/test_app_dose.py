@@ -24,7 +24,7 @@ from eligibility.evaluate import Evaluator
 from eligibility.loader import load_cohort
 from eligibility.scenario import Scenario, resolve
 
-PAGE = "pages/dose_cohorts.py"
+PAGE = "app_pages/dose_cohorts.py"
 EDITOR = "dose_levels_editor"
 
 pytestmark = pytest.mark.skipif(not BUNDLED.exists(), reason="bundled cohort data/cohort.parquet not built")
@@ -240,8 +240,8 @@ def test_settings_survive_a_visit_to_another_page():
     at.selectbox(key="dose_design").select("boin").run()
     at.number_input(key="dose_window").set_value(35).run()
     at.number_input(key="dose_max_n").set_value(24).run()
-    at.switch_page("pages/overview.py").run()
-    at.switch_page("pages/dose_cohorts.py").run()
+    at.switch_page("app_pages/overview.py").run()
+    at.switch_page("app_pages/dose_cohorts.py").run()
     assert not at.exception
     assert at.selectbox(key="dose_design").value == "boin"
     assert at.number_input(key="dose_window").value == 35
@@ -254,10 +254,10 @@ def test_edited_levels_survive_and_feed_the_consort_step():
     at = open_page()
     edit(at, edited={"1": {"label": "DL2b", "dose": 2.5}}, deleted=[2])
     assert at.session_state["dose_plan"].labels == ["DL1", "DL2b"]
-    at.switch_page("pages/screen_failures.py").run()
+    at.switch_page("app_pages/screen_failures.py").run()
     assert not at.exception
     assert any("plan from the Dose cohorts page" in t.label for t in at.toggle)
-    at.switch_page("pages/dose_cohorts.py").run()
+    at.switch_page("app_pages/dose_cohorts.py").run()
     assert not at.exception
     assert at.session_state["dose_plan"].labels == ["DL1", "DL2b"]
     assert [lv.dose for lv in at.session_state["dose_plan"].levels] == [1.0, 2.5]

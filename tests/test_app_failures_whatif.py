@@ -60,7 +60,7 @@ def scenario_of(at: AppTest) -> dict:
 
 @pytest.mark.parametrize("disease", [None, "SSc", "APS"])
 def test_screen_failures_renders(engine, disease):
-    at = open_page("pages/screen_failures.py", disease=disease)
+    at = open_page("app_pages/screen_failures.py", disease=disease)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Screen failures"
     counts = status_counts(engine.evaluate(baseline())).loc[disease or "All"]
@@ -76,7 +76,7 @@ def test_screen_failures_renders(engine, disease):
 
 def test_screen_failures_under_a_scenario_and_controls(engine):
     scenario = {"parameters": {"age_max": 75}, "disabled": ["EXC-3"]}
-    at = open_page("pages/screen_failures.py", scenario=scenario)
+    at = open_page("app_pages/screen_failures.py", scenario=scenario)
     assert not at.error
     assert any("EXC-3" in i.value for i in at.info)
     counts = status_counts(engine.evaluate(resolve(scenario))).loc["All"]
@@ -92,7 +92,7 @@ def test_screen_failures_under_a_scenario_and_controls(engine):
 
 
 def test_what_if_renders_with_protocol_counts(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     assert not at.error, [e.value for e in at.error]
     assert_counts(at, eligible(engine))
     assert all(m.delta in (None, "") for m in at.metric)
@@ -108,7 +108,7 @@ def test_what_if_renders_with_protocol_counts(engine):
 
 @pytest.mark.parametrize("param,value", [("age_max", 70), ("hb_min_g_l", 80), ("gc_min_mg_kg_day", 0.5)])
 def test_moving_a_slider_changes_eligible_to_the_engine_count(engine, param, value):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.slider(key=f"wi_p_{param}").set_value(float(value)).run()
     assert not at.exception and not at.error
     assert scenario_of(at)["parameters"] == {param: value}
@@ -122,7 +122,7 @@ def test_moving_a_slider_changes_eligible_to_the_engine_count(engine, param, val
 
 
 def test_two_sliders_then_back_to_default_keeps_the_url_minimal(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.slider(key="wi_p_age_max").set_value(70.0).run()
     at.slider(key="wi_p_hb_min_g_l").set_value(80.0).run()
     assert_counts(at, eligible(engine, {"parameters": {"age_max": 70, "hb_min_g_l": 80}}))
@@ -136,7 +136,7 @@ def test_two_sliders_then_back_to_default_keeps_the_url_minimal(engine):
 
 
 def test_switching_criteria_off(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.toggle(key="wi_on_INC-7").set_value(False).run()
     assert scenario_of(at)["disabled"] == ["INC-7"]
     assert_counts(at, eligible(engine, {"disabled": ["INC-7"]}))
@@ -152,7 +152,7 @@ def test_switching_criteria_off(engine):
 
 
 def test_set_and_bool_controls(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.multiselect(key="wi_p_ssc_excluded_subtypes").set_value([]).run()
     at.toggle(key="wi_p_require_cyclophosphamide").set_value(False).run()
     sc = {"parameters": {"ssc_excluded_subtypes": [], "require_cyclophosphamide": False}}
@@ -161,7 +161,7 @@ def test_set_and_bool_controls(engine):
 
 
 def test_changed_patients_listed(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.slider(key="wi_p_age_max").set_value(75.0).run()
     table = table_with(at, "status_before", "status_after")
     before = engine.evaluate(baseline())
@@ -174,7 +174,7 @@ def test_changed_patients_listed(engine):
 
 
 def test_sweep_selector_reruns_without_error():
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.selectbox(key="wi_sweep_param").set_value("egfr_min").run()
     assert not at.exception and not at.error
     table = table_with(at, "value", "eligible", "pending")
@@ -184,7 +184,7 @@ def test_sweep_selector_reruns_without_error():
 def test_sweep_counts_equal_the_engine_and_follow_other_parameters(engine):
     """Each sweep point is the engine's count with everything else held at the scenario; moving
     the swept parameter itself only moves the marker, moving another one changes the curve."""
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.slider(key="wi_p_age_max").set_value(70.0).run()
     at.selectbox(key="wi_sweep_param").set_value("egfr_min").run()
 
@@ -210,7 +210,7 @@ def test_sweep_counts_equal_the_engine_and_follow_other_parameters(engine):
 
 
 def test_loading_a_bad_scenario_file_names_the_key_and_keeps_the_scenario(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     at.slider(key="wi_p_age_max").set_value(70.0).run()
     kept = json.loads(json.dumps(scenario_of(at)))
     bad = json.dumps({"name": "typo", "parameters": {"age_maxx": 70}}).encode()
@@ -224,7 +224,7 @@ def test_loading_a_bad_scenario_file_names_the_key_and_keeps_the_scenario(engine
 
 
 def test_loading_a_bad_value_and_bad_yaml(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     bad = json.dumps({"parameters": {"hb_min_g_l": "lots"}}).encode()
     at.file_uploader(key="wi_upload").set_value(("v.json", bad, "application/json")).run()
     assert "hb_min_g_l" in " ".join(e.value for e in at.error)
@@ -235,7 +235,7 @@ def test_loading_a_bad_value_and_bad_yaml(engine):
 
 
 def test_loading_a_good_scenario_file_sets_the_controls(engine):
-    at = open_page("pages/what_if.py")
+    at = open_page("app_pages/what_if.py")
     sc = {"name": "amendment 1", "parameters": {"age_max": 72, "hb_min_g_l": 70}, "disabled": ["INC-7"]}
     text = "name: amendment 1\nparameters:\n  age_max: 72\n  hb_min_g_l: 70\ndisabled: [INC-7]\n"
     at.file_uploader(key="wi_upload").set_value(("a.yaml", text.encode(), "application/yaml")).run()
@@ -253,7 +253,7 @@ def test_loading_a_good_scenario_file_sets_the_controls(engine):
 
 def test_query_param_reproduces_a_scenario(engine):
     sc = Scenario(name="link", parameters={"age_max": 72, "egfr_min": 30}, disabled=["EXC-4"])
-    at = open_page("pages/what_if.py", query={"s": encode_for_url(sc)})
+    at = open_page("app_pages/what_if.py", query={"s": encode_for_url(sc)})
     assert not at.error
     assert scenario_of(at)["parameters"] == {"age_max": 72, "egfr_min": 30}
     assert at.slider(key="wi_p_age_max").value == 72
@@ -264,7 +264,7 @@ def test_query_param_reproduces_a_scenario(engine):
 
 def test_out_of_range_value_from_a_link_extends_the_slider(engine):
     sc = Scenario(parameters={"age_max": 90})
-    at = open_page("pages/what_if.py", query={"s": encode_for_url(sc)})
+    at = open_page("app_pages/what_if.py", query={"s": encode_for_url(sc)})
     assert not at.exception and not at.error
     s = at.slider(key="wi_p_age_max")
     assert s.value == 90 and s.max == 90
@@ -274,10 +274,10 @@ def test_out_of_range_value_from_a_link_extends_the_slider(engine):
 def test_controls_follow_a_scenario_reset_elsewhere(engine):
     """The session scenario is the source of truth: when it is emptied outside the page (as
     app.py's "Reset to protocol" does), the controls show the protocol again. (That button
-    cannot be clicked in AppTest: with a pages/ folder AppTest runs the entry point through
-    Streamlit's legacy multipage path, where main-script button clicks are lost; the browser
+    may not be clickable in AppTest, which ran the entry point through
+    Streamlit's legacy multipage path when the pages lived in pages/; the browser
     tests cover it.)"""
-    at = open_page("pages/what_if.py", scenario={"parameters": {"age_max": 80}, "disabled": ["INC-7"]})
+    at = open_page("app_pages/what_if.py", scenario={"parameters": {"age_max": 80}, "disabled": ["INC-7"]})
     assert at.slider(key="wi_p_age_max").value == 80
     assert at.toggle(key="wi_on_INC-7").value is False
     at.session_state["scenario"] = {"name": "", "parameters": {}, "disabled": []}
@@ -292,7 +292,7 @@ def test_controls_follow_a_scenario_reset_elsewhere(engine):
 
 
 def test_disease_filter_on_what_if(engine):
-    at = open_page("pages/what_if.py", disease="IIM")
+    at = open_page("app_pages/what_if.py", disease="IIM")
     at.slider(key="wi_p_age_max").set_value(75.0).run()
     assert not at.exception and not at.error
     assert_counts(at, eligible(engine, {"parameters": {"age_max": 75}}))

@@ -53,7 +53,7 @@ def _assert_headline(at: AppTest, row: pd.Series) -> None:
 
 def test_overview_headline_equals_engine(engine):
     _, _, ev = engine
-    at = open_page("pages/overview.py")
+    at = open_page("app_pages/overview.py")
     _assert_headline(at, status_counts(ev).loc["All"])
     assert all(m.delta in (None, "") for m in at.metric)  # no deltas without a what-if scenario
     assert not at.error
@@ -62,7 +62,7 @@ def test_overview_headline_equals_engine(engine):
 @pytest.mark.parametrize("disease", ["SSc", "APS"])
 def test_overview_respects_disease_filter(engine, disease):
     _, _, ev = engine
-    at = open_page("pages/overview.py", disease=disease)
+    at = open_page("app_pages/overview.py", disease=disease)
     _assert_headline(at, status_counts(ev).loc[disease])
     caption = " ".join(c.value for c in at.caption)
     assert f"({disease})" in caption or disease in caption
@@ -71,7 +71,7 @@ def test_overview_respects_disease_filter(engine, disease):
 def test_overview_filter_changed_on_the_page(engine):
     """Change the sidebar filter while on the Overview: the numbers follow."""
     _, _, ev = engine
-    at = open_page("pages/overview.py")
+    at = open_page("app_pages/overview.py")
     at.sidebar.selectbox(key="disease_filter").select("IIM").run()
     assert not at.exception
     _assert_headline(at, status_counts(ev).loc["IIM"])
@@ -82,7 +82,7 @@ def test_overview_filter_changed_on_the_page(engine):
 def test_overview_deltas_under_a_scenario(engine):
     _, evaluator, ev = engine
     scenario = {"name": "relax age", "parameters": {"age_max": 75, "hb_min_g_l": 50}}
-    at = open_page("pages/overview.py", scenario=scenario)
+    at = open_page("app_pages/overview.py", scenario=scenario)
     what_if = status_counts(evaluator.evaluate(resolve(scenario))).loc["All"]
     base = status_counts(ev).loc["All"]
     _assert_headline(at, what_if)
@@ -94,7 +94,7 @@ def test_overview_deltas_under_a_scenario(engine):
 
 def test_overview_data_quality_and_downloads(engine):
     cohort, _, ev = engine
-    at = open_page("pages/overview.py")
+    at = open_page("app_pages/overview.py")
     report = cohort.report_frame()
     captions = " ".join(c.value for c in at.caption)
     assert f"{len(report):,} of {len(report):,} reported problems shown" in captions
@@ -120,7 +120,7 @@ def test_overview_lists_criteria_not_assessed_for_an_upload():
     frame.to_csv(buf, index=False)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.sidebar.file_uploader(key="cohort_upload").upload("no_pft.csv", buf.getvalue(), "text/csv").run()
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert as_int(metrics(at)["Screened"]) == 50
     na = _frame(at, "criterion", "reason")
@@ -140,7 +140,7 @@ def _match_count(at: AppTest) -> int:
 def test_patients_table_and_filters(engine):
     cohort, _, ev = engine
     res = results_frame(ev, cohort.frame)
-    at = open_page("pages/patients.py")
+    at = open_page("app_pages/patients.py")
     assert _match_count(at) == len(res)
     table = _frame(at, "first_reason", "failed")
     assert len(table) == min(len(res), 1000)  # paged: never the whole cohort
@@ -155,7 +155,7 @@ def test_patients_table_and_filters(engine):
 def test_patients_respects_disease_filter(engine):
     cohort, _, ev = engine
     res = results_frame(ev, cohort.frame)
-    at = open_page("pages/patients.py", disease="AAV")
+    at = open_page("app_pages/patients.py", disease="AAV")
     assert _match_count(at) == int((res["disease"] == "AAV").sum())
     table = _frame(at, "first_reason", "failed")
     assert set(table["disease"]) == {"AAV"}
@@ -165,7 +165,7 @@ def test_patients_explanation(engine):
     cohort, _, ev = engine
     res = results_frame(ev, cohort.frame)
     target = res[res["status"] == "ineligible"].iloc[0]
-    at = open_page("pages/patients.py")
+    at = open_page("app_pages/patients.py")
     at.text_input(key="pt_explain_id").input(str(target["patient_id"])).run()
     assert not at.exception and not at.error
     expl = _frame(at, "Condition tested")
@@ -181,7 +181,7 @@ def test_patients_explanation(engine):
 def test_patients_near_misses(engine):
     cohort, _, ev = engine
     near = near_misses(ev, cohort.frame, max_relative=0.1)
-    at = open_page("pages/patients.py")
+    at = open_page("app_pages/patients.py")
     if near.empty:
         assert any("No near misses" in i.value for i in at.info)
     else:
@@ -195,7 +195,7 @@ def test_patients_near_misses(engine):
 
 def test_protocol_page(engine):
     _, _, ev = engine
-    at = open_page("pages/protocol.py")
+    at = open_page("app_pages/protocol.py")
     assert not at.error
     catalog = _frame(at, "rule", "this_cohort")
     assert len(catalog) == len(ev.catalog.units)
@@ -211,7 +211,7 @@ def test_protocol_page(engine):
 
 
 def test_protocol_shows_scenario_values_and_disease_block(engine):
-    at = open_page("pages/protocol.py", disease="SSc", scenario={"parameters": {"age_max": 70}})
+    at = open_page("app_pages/protocol.py", disease="SSc", scenario={"parameters": {"age_max": 70}})
     catalog = _frame(at, "rule", "this_cohort")
     assert set(catalog["block"]) == {"common", "SSc"}
     row = catalog.set_index("id").loc["INC-1"]
@@ -234,12 +234,12 @@ def test_disease_filter_travels_in_the_url():
 
 
 def test_patient_filters_survive_a_visit_to_another_page():
-    at = open_page("pages/patients.py")
+    at = open_page("app_pages/patients.py")
     at.multiselect(key="pt_status").set_value(["ineligible"]).run()
     at.text_input(key="pt_failed").set_value("EXC-3").run()
     shown = [m.value for m in at.markdown if "patients match" in m.value]
-    at.switch_page("pages/overview.py").run()
-    at.switch_page("pages/patients.py").run()
+    at.switch_page("app_pages/overview.py").run()
+    at.switch_page("app_pages/patients.py").run()
     assert not at.exception
     assert at.multiselect(key="pt_status").value == ["ineligible"]
     assert at.text_input(key="pt_failed").value == "EXC-3"

@@ -9,11 +9,11 @@ import pandas as pd
 import streamlit as st
 import yaml
 
+from app_pages import _shared as S
+from app_pages._shared import cohort_label, guard
 from eligibility.catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, ParamTrue, Ref
 from eligibility.explain import describe
 from eligibility.fields import DERIVED, DISEASE_NAMES, FIELDS, field
-from pages import _shared as S
-from pages._shared import cohort_label, guard
 
 # Readings of unclear protocol text, as documented in the spec (criteria.md,
 # "Readings of unclear protocol text"); the engine implements them as written.

@@ -17,7 +17,6 @@ from functools import cached_property
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from eligibility.catalog import Catalog, default_catalog
 from eligibility.evaluate import Evaluation, Evaluator
@@ -213,12 +212,6 @@ def set_context(ctx: Context) -> None:
 
 def context() -> Context:
     """The context app.py built for this run (pages call this first)."""
-    if PagesManager.uses_pages_directory:
-        # Streamlit's legacy `pages/` auto-discovery ran this page without app.py (a fresh
-        # server opened on a page URL, e.g. a shared scenario link; AppTest runs): no router,
-        # wrong navigation, a stale context. Switch it off and rerun through app.py.
-        PagesManager.uses_pages_directory = False
-        st.rerun()
     return st.session_state[CONTEXT_KEY]
 
 

@@ -1,7 +1,7 @@
 """What-if: move protocol thresholds, switch criteria off, and see who gains or loses eligibility.
 
 The session's scenario is the plain dict in st.session_state["scenario"] (see
-pages/_shared.py); it is the single source of truth. Every control here is
+app_pages/_shared.py); it is the single source of truth. Every control here is
 initialised from it on each run and writes back into it through an on_change
 callback (callbacks run before the script, so app.py evaluates and encodes the new
 scenario in the URL before this page draws). Values equal to the protocol default
@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages import _shared as S
+from app_pages._shared import guard, memo
 from eligibility import export
 from eligibility.attribution import status_counts
 from eligibility.catalog import Parameter
@@ -31,8 +33,6 @@ from eligibility.scenario import (
 )
 from eligibility.screen import status_change
 from eligibility.whatif import GROUP_TITLES, parameter_groups, sweep, sweep_values
-from pages import _shared as S
-from pages._shared import guard, memo
 
 CAT = S.catalog()
 MAX_ROWS = 1_000  # changed patients sent to the browser at once

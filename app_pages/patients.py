@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages import _shared as S
+from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.explain import explain_patient, near_misses
 from eligibility.fields import DISEASE_NAMES
@@ -16,8 +18,6 @@ from eligibility.figures.patients import (
     outcome_label,
     patient_outcomes,
 )
-from pages import _shared as S
-from pages._shared import cohort_label, guard, results
 
 PAGE_SIZES = (100, 500, 1_000)  # rows sent to the browser at once; never the whole cohort
 STATUS_ICONS = {"eligible": "✓ eligible", "pending": "◐ pending", "ineligible": "✗ ineligible"}

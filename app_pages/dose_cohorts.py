@@ -14,6 +14,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from app_pages import _shared as S
 from eligibility.dose import (
     CohortAssignment,
     DoseSettings,
@@ -36,7 +37,6 @@ from eligibility.dose.planning import POOLED
 from eligibility.export import to_csv_bytes
 from eligibility.fields import DISEASE_NAMES, DISEASES
 from eligibility.figures.dose import assignment_bars, timeline_figure
-from pages import _shared as S
 
 NEED_BASES = {
     "maximum": "Maximum (planned capacity)",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import _shared as S
+from app_pages._shared import guard, memo
 from eligibility import attribution as A
 from eligibility import export
 from eligibility.dose import DoseSettings, assign_cohorts
@@ -11,8 +13,6 @@ from eligibility.dose.view import consort_dose_step, screening_frame
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
-from pages import _shared as S
-from pages._shared import guard, memo
 
 CHART_CONFIG = {"displaylogo": False}
 

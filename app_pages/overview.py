@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages import _shared as S
+from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.attribution import status_counts
 from eligibility.fields import DISEASE_NAMES, FIELD_BY_NAME
 from eligibility.figures.overview import missingness_bars, status_by_group
-from pages import _shared as S
-from pages._shared import cohort_label, guard, results
 
 MAX_ROWS = 1_000  # rows of a table sent to the browser at once
 
