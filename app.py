@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages import _shared as S
 from eligibility.fields import DISEASE_NAMES, DISEASES
+from eligibility.textsafe import markdown_literal as lit
 
 PAGES = [
     ("app_pages/overview.py", "Overview", ":material/dashboard:"),
@@ -47,10 +48,10 @@ def _cohort_source() -> S.Loaded:
         current = S.bundled()
     st.session_state["cohort_key"] = current.key
     if st.session_state.get("cohort_error"):
-        sb.error(st.session_state["cohort_error"], icon=":material/error:")
+        sb.error(lit(st.session_state["cohort_error"], 600), icon=":material/error:")
     n_err, n_warn = current.issue_counts.get("error", 0), current.issue_counts.get("warning", 0)
     label = "bundled synthetic cohort" if current.key == S.BUNDLED_KEY else current.name
-    sb.caption(f"**{label}** · {len(current.cohort):,} patients · {n_err} cell errors · {n_warn} warnings")
+    sb.caption(f"**{lit(label)}** · {len(current.cohort):,} patients · {n_err} cell errors · {n_warn} warnings")
     if current.key != S.BUNDLED_KEY and sb.button("Use the bundled cohort", key="use_bundled",
                                                   icon=":material/undo:"):
         st.session_state["cohort_key"] = S.BUNDLED_KEY
@@ -64,13 +65,13 @@ def _scenario_status() -> None:
     sb.subheader("Scenario")
     data = S.scenario_dict()
     if st.session_state.get("scenario_error"):
-        sb.warning(st.session_state.pop("scenario_error"))
+        sb.warning(lit(st.session_state.pop("scenario_error"), 600))
     n = len(data["parameters"]) + len(data["disabled"])
     if n == 0:
         sb.caption("Protocol as registered (no what-if changes).")
     else:
         name = data.get("name") or "What-if"
-        sb.caption(f"**{name}**: {len(data['parameters'])} parameter change(s), "
+        sb.caption(f"**{lit(name)}**: {len(data['parameters'])} parameter change(s), "
                    f"{len(data['disabled'])} criterion/part(s) switched off.")
         if sb.button("Reset to protocol", key="reset_scenario", icon=":material/restart_alt:"):
             S.set_scenario({})
