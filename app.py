@@ -5,12 +5,15 @@ Run with `bash scripts/dashboard.sh` (or `streamlit run app.py`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages import _shared as S
 from eligibility.fields import DISEASE_NAMES, DISEASES
 from eligibility.textsafe import markdown_literal as lit
 
+PAGE_ICON = Path(__file__).resolve().parent / "assets" / "page_icon.png"
 PAGES = [
     ("app_pages/overview.py", "Overview", ":material/dashboard:"),
     ("app_pages/screen_failures.py", "Screen failures", ":material/filter_alt:"),
@@ -111,7 +114,8 @@ def build_context() -> S.Context:
 
 
 def main() -> None:
-    st.set_page_config(page_title="NCT06614270 eligibility", page_icon=":material/fact_check:", layout="wide")
+    # A bundled image: a :material/...: page icon makes every browser fetch it from a font CDN.
+    st.set_page_config(page_title="NCT06614270 eligibility", page_icon=str(PAGE_ICON), layout="wide")
     nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])
     st.sidebar.title("NCT06614270 screening")
     build_context()

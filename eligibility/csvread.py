@@ -88,8 +88,9 @@ def _find_header(text: str, is_header: Callable[[list], bool]) -> tuple[int, int
     raise CsvError("no header row found (the file has no text)")
 
 
-def _parse(text: str, delim: str, strict: bool = True) -> list[tuple[int, list[str]]]:
-    """(1-based line where the record starts, fields) for each record."""
+def _parse(text: str, delim: str, strict: bool = True, first_line: int = 1) -> list[tuple[int, list[str]]]:
+    """(1-based line where the record starts, fields) for each record; `first_line` is
+    the file line of the text's first line (for messages)."""
     csv.field_size_limit(_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=strict)
     out = []
@@ -100,7 +101,7 @@ def _parse(text: str, delim: str, strict: bool = True) -> list[tuple[int, list[s
             start = reader.line_num + 1
     except csv.Error as e:
         if strict:
-            raise CsvError(f"line {start}: {_csv_problem(str(e))}") from None
+            raise CsvError(f"line {start + first_line - 1}: {_csv_problem(str(e))}") from None
     return out
 
 
@@ -151,7 +152,7 @@ def read_text(
         frame = _fast(data, ncols, delim)
     notes: list[RowNote] = []
     if frame is None:
-        records = _parse(body, delim, strict=True)
+        records = _parse(body, delim, strict=True, first_line=header_last + 1)
         id_col = next((i for i, h in enumerate(header) if id_label(h)), None)
         rows: list[list[str]] = []
         for i, (line0, rec) in enumerate(records):

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 # Non-ASCII characters that must be GB2312 double-byte characters for a file to be
 # read as Chinese (a real GBK export is ~100 %; Latin-1 text read as GB18030 ~0 %).
 GB_PLAUSIBLE_SHARE = 0.5
+# A file whose non-ASCII bytes are nearly all valid UTF-8 is a UTF-8 file with damage.
+UTF8_DAMAGED_SHARE = 0.9
 _SAMPLE_CHARS = 20_000  # non-ASCII characters looked at for plausibility
 
 _UTF8_MULTIBYTE = re.compile(
@@ -84,6 +86,13 @@ def _other_cjk(data: bytes) -> str | None:
     return _OTHER_CJK.get(best.encoding)
 
 
+def _utf8_share(data: bytes) -> float:
+    """Share of the non-ASCII bytes that form valid UTF-8 sequences."""
+    high = len(_NON_ASCII_BYTES.findall(data))
+    covered = sum(len(m) for m in _UTF8_MULTIBYTE.findall(data))
+    return covered / high if high else 0.0
+
+
 def _example(data: bytes) -> tuple[int, str]:
     m = _NON_ASCII_BYTES.search(data)
     assert m is not None
@@ -120,12 +129,15 @@ def decode(data: bytes) -> Decoded:
         if other:
             raise EncodingError(f"looks like {other} text, not UTF-8 or GBK/GB18030; {RESAVE}")
         return Decoded(gb, "gb18030", "file is not UTF-8; read as Chinese GBK/GB18030 text", False)
-    if _UTF8_MULTIBYTE.search(data):
+    if _utf8_share(data) >= UTF8_DAMAGED_SHARE:
         line = _line_of(data, first_bad)
         raise EncodingError(
             f"line {line} is not valid UTF-8 (byte 0x{data[first_bad]:02X}) although the rest of the "
             "file is UTF-8; correct that line or re-save the file as UTF-8"
         )
+    other = _other_cjk(data)
+    if other:
+        raise EncodingError(f"looks like {other} text, not UTF-8 or GBK/GB18030; {RESAVE}")
     try:
         text, enc, label = data.decode("cp1252"), "cp1252", "Windows-1252 (Western European)"
     except UnicodeDecodeError:

@@ -3,7 +3,7 @@
 Patient IDs, disease values, column names, file and scenario names come from users.
 A message quoting one must stay one short line, and a dashboard label or caption
 (rendered as markdown by Streamlit) must show it as typed: never an image, a link,
-an icon shortcode or formatting.
+an icon or formatting.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 
 MESSAGE_VALUE_CHARS = 60  # a value quoted in a one-line message
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|:~$=&^\"'])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_BACKTICKS = re.compile(r"`+")
 
 
 def shorten(value: object, limit: int = MESSAGE_VALUE_CHARS) -> str:
@@ -25,10 +25,14 @@ def shorten(value: object, limit: int = MESSAGE_VALUE_CHARS) -> str:
 
 
 def markdown_literal(value: object, limit: int | None = 200) -> str:
-    """`value` as markdown that renders as exactly this text (shortened to `limit`).
+    """`value` as a markdown code span: shown exactly as typed (shortened to `limit`).
 
-    Every ASCII punctuation character that markdown, Streamlit's directives
-    (`:material/x:`, `:red[...]`, `$math$`) or HTML could read is backslash-escaped
-    (CommonMark allows escaping any ASCII punctuation), and line breaks become spaces."""
+    Backslash escapes are not enough: Streamlit's markdown turns any `http://…` or
+    `www.…` in text into a link and `:material/x:` or `:smile:` into icons, after the
+    escapes are read. Inside a code span nothing is interpreted: no link, image, HTML,
+    icon, colour or maths. The fence is one backtick longer than any run in the text."""
     text = shorten(value, limit) if limit else _CONTROL.sub(" ", str(value))
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    if not text:
+        return ""
+    fence = "`" * (max((len(m) for m in _BACKTICKS.findall(text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
