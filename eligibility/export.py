@@ -47,9 +47,10 @@ def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with BOM so Excel shows non-ASCII text (e.g. Chinese names) correctly."""
+    """UTF-8 with BOM so Excel shows non-ASCII text (e.g. Chinese names) correctly; CRLF line
+    ends (RFC 4180), so that a cell holding a bare carriage return is quoted, not a row break."""
     buf = io.StringIO()
-    excel_safe(frame).to_csv(buf, index=False)
+    excel_safe(frame).to_csv(buf, index=False, lineterminator="\r\n")
     return buf.getvalue().encode("utf-8-sig")
 
 

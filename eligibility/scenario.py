@@ -224,6 +224,9 @@ def scenario_from_bytes(data: bytes, filename: str = "scenario.json") -> Scenari
     if len(data) > MAX_FILE_BYTES:
         raise ScenarioError(f"scenario file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
     fmt = "yaml" if filename.lower().endswith((".yaml", ".yml")) else "json"
+    if b"\x00" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ScenarioError("scenario file is not UTF-8 text (it looks like UTF-16 without a byte-order mark); "
+                            "save it as UTF-8")
     try:
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             text = data.decode("utf-16")

@@ -87,7 +87,10 @@ def browser_context():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # ten tabs at once: keep background tabs' timers and rendering running
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            *CHROMIUM_ARGS, "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+            "--disable-backgrounding-occluded-windows"])
         ctx = b.new_context(viewport={"width": 1440, "height": 1000})
         requests: list[str] = []
         ctx.on("request", lambda r: requests.append(r.url))
@@ -178,6 +181,7 @@ def test_ten_deep_links_at_once_on_a_fresh_server():
         for p in pages:
             p.evaluate(f"() => {{ window.location.href = '{base}/what_if'; }}")
         for p in pages:
+            p.bring_to_front()
             p.wait_for_url(f"{base}/what_if*")
             wait_idle(p, DEEP_LINK_TIMEOUT_MS)
             p.get_by_role("heading", name="What-if: protocol amendments").wait_for()
