@@ -104,7 +104,8 @@ def load_cohort(
     (default: the ELIGIBILITY_MAX_MEMORY_MB environment variable, else 4096 MB); a file
     over it is refused with a CohortError rather than read."""
     prog = progress or (lambda _f, _m: None)
-    name, data = _read_bytes(source, filename)
+    budget = memory_budget() if budget_bytes is None else budget_bytes
+    name, data = _read_bytes(source, filename, budget)
     prog(0.0, f"reading {name}")
     ext = Path(name).suffix.lower()
     if not data:
@@ -114,7 +115,6 @@ def load_cohort(
             f"{name}: unsupported file type {shorten(ext) or '(no extension)'!r}; "
             "use .csv, .parquet or .xlsx"
         )
-    budget = memory_budget() if budget_bytes is None else budget_bytes
     kind = sniff(data)
     pre: list[Issue] = []
     named = "csv" if ext in CSV_EXT else "parquet" if ext in PARQUET_EXT else "xlsx"
@@ -186,12 +186,15 @@ def write_report(cohort: Cohort, path) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _read_bytes(source, filename: str | None) -> tuple[str, bytes]:
+def _read_bytes(source, filename: str | None, budget: int) -> tuple[str, bytes]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return filename or "upload", bytes(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
+            size = path.stat().st_size
+            if size > budget:  # refused before it is read
+                raise CohortError(_over_budget(filename or path.name, size, budget))
             data = path.read_bytes()
         except OSError as e:
             raise CohortError(f"{path.name}: cannot read file ({e.strerror or e})") from None

@@ -184,7 +184,7 @@ def test_huge_duplicate_ids_shortened_in_the_one_line_error(tmp_path, capsys):
     assert o.rc == 2 and "duplicate patient_id" in o.error and len(o.stderr) < 1_000
 
 
-def test_file_over_the_memory_budget_is_refused(monkeypatch):
+def test_file_over_the_memory_budget_is_refused(monkeypatch, tmp_path):
     data = (HEADER + "".join(f"P{i},SSc,45,F\n" for i in range(5000))).encode()
     with pytest.raises(CohortError, match=r"over the limit of .* MB \(ELIGIBILITY_MAX_MEMORY_MB\)"):
         load_cohort(data, filename="c.csv", budget_bytes=len(data))
@@ -197,3 +197,7 @@ def test_file_over_the_memory_budget_is_refused(monkeypatch):
         load_cohort(_parquet_bytes(), filename="c.parquet", budget_bytes=10)
     with pytest.raises(CohortError, match="over the limit"):
         load_cohort(_xlsx_bytes(), filename="c.xlsx", budget_bytes=1000)
+    big = tmp_path / "big.csv"
+    big.write_bytes(data)
+    with pytest.raises(CohortError, match="big.csv: the file would take"):  # refused before reading
+        load_cohort(big, budget_bytes=len(data) - 1)
