@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 
 import pandas as pd
@@ -11,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hostile_support import issues_of, run_both
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from eligibility.loader import CohortError, load_cohort
@@ -201,3 +204,42 @@ def test_file_over_the_memory_budget_is_refused(monkeypatch, tmp_path):
     big.write_bytes(data)
     with pytest.raises(CohortError, match="big.csv: the file would take"):  # refused before reading
         load_cohort(big, budget_bytes=len(data) - 1)
+
+
+# ---------------------------------------------------------------------------
+# property: whatever the structure, every line after the header is a row, and
+# every line whose field count differs from the header's is named
+# ---------------------------------------------------------------------------
+
+
+_CELL = st.sampled_from(["", "x", "45", "SSc", " ", "a b", '"q,uoted"', "é"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.just(None), st.lists(_CELL, min_size=1, max_size=7)), min_size=1, max_size=25))
+def test_property_every_line_is_a_row_and_ragged_lines_are_named(lines):
+    body = []
+    for i, cells in enumerate(lines):
+        if cells is None:
+            body.append("")  # an empty line
+        else:
+            body.append(",".join([f"P{i}", *cells[1:]]))
+    text = HEADER + "\n".join(body) + "\n"
+    try:
+        c = load_cohort(text.encode(), filename="c.csv")
+    except CohortError as e:
+        assert "no data rows" in str(e)  # only empty lines after the header
+        assert all(ln is None for ln in lines)
+        return
+    last = max(i for i, ln in enumerate(lines) if ln is not None)
+    assert len(c) == last + 1
+    for i, cells in enumerate(lines[: last + 1]):
+        if cells is None:
+            assert c.frame["patient_id"].isna().iloc[i]
+            continue
+        assert c.frame["patient_id"].iloc[i] == f"P{i}"
+        n_fields = len(next(csv.reader([body[i]])))
+        named = [j for j in c.issues if j.kind == "ragged_row" and j.row == i + 1]
+        assert bool(named) == (n_fields != 4), (body[i], named)
+        if named:
+            assert f"line {i + 2}" in named[0].problem
