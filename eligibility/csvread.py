@@ -27,6 +27,7 @@ HEADER_SCAN_LINES = 20
 _FIELD_LIMIT = 2**31 - 1  # csv's default (128 KiB) would refuse a long cell
 # what pyarrow would skip or split differently: an empty line, a bare CR, a NUL byte
 _SLOW = re.compile(r"\n[ \t]*\r?\n|\r(?!\n)|\x00")
+_SLOW_BYTES = re.compile(_SLOW.pattern.encode())
 
 
 class CsvError(ValueError):
@@ -142,17 +143,19 @@ def read_text(
     header_first, header_last, delim, header = _find_header(text, is_header)
     ncols = len(header)
     body_start = sum(len(ln) for ln in _head_lines(text, header_last))
-    body = text[body_start:]
     frame = None
-    if not body.startswith(("\n", "\r")) and not _SLOW.search(body):
-        if utf8 is None:
-            data = pa.py_buffer(body.encode("utf-8"))
-        else:
-            data = pa.py_buffer(utf8).slice(len(text[:body_start].encode("utf-8")))
-        frame = _fast(data, ncols, delim)
+    if utf8 is not None:  # no copy of the body: checked and parsed in the bytes at hand
+        start = len(text[:body_start].encode("utf-8"))
+        if not utf8.startswith((b"\n", b"\r"), start) and not _SLOW_BYTES.search(utf8, start):
+            frame = _fast(pa.py_buffer(utf8).slice(start), ncols, delim)
+    else:
+        body = text[body_start:]
+        if not body.startswith(("\n", "\r")) and not _SLOW.search(body):
+            frame = _fast(pa.py_buffer(body.encode("utf-8")), ncols, delim)
+        del body
     notes: list[RowNote] = []
     if frame is None:
-        records = _parse(body, delim, strict=True, first_line=header_last + 1)
+        records = _parse(text[body_start:], delim, strict=True, first_line=header_last + 1)
         id_col = next((i for i, h in enumerate(header) if id_label(h)), None)
         rows: list[list[str]] = []
         for i, (line0, rec) in enumerate(records):
