@@ -50,6 +50,7 @@ class CalendarResult:
     n_cohorts: np.ndarray
     duration_days: np.ndarray
     backfill_n: np.ndarray | None
+    entry_days: np.ndarray  # (T, M): each trial's entry days in order, inf-padded
 
 
 def weibull_dlt_times(
@@ -227,7 +228,8 @@ def _run_tite(rates, opt, cohort_size, max_n, t_count, rng, acc):
     n, y = pts.totals(k)
     sel = select_mtd_batch(n, y, opt.target, opt.cutoff_eli, opt.extrasafe, opt.offset)
     sel[reason == _STOP_SAFETY] = -1
-    return CalendarResult(n, y, sel, reason, cohorts, duration, None)
+    entries = np.sort(np.where(pts.dose >= 0, pts.enter, np.inf), axis=1)
+    return CalendarResult(n, y, sel, reason, cohorts, duration, None, entries)
 
 
 def _gaps(rng: np.random.Generator, acc: AccrualModel, size: int) -> np.ndarray:
@@ -278,12 +280,19 @@ def _run_backfill(rates, opt, cohort_size, max_n, t_count, rng, acc):
     bf_n = np.zeros((t_count, k), dtype=np.int64)
     first_resp = np.full((t_count, k), np.inf if resp is not None else -np.inf)
     cohort_no = np.ones(t_count, dtype=np.int64)
+    entries = np.full((t_count, max_n + k * (cap + 1) + 1), np.inf)
+    n_entries = np.zeros(t_count, dtype=np.int64)
     clock = np.zeros(t_count)
     started = np.zeros(t_count, dtype=bool)
     active = np.ones(t_count, dtype=bool)
     reason = np.full(t_count, _STOP_MAX_N, dtype=np.int64)
 
+    def record(ix: np.ndarray) -> None:
+        entries[ix, n_entries[ix]] = clock[ix]
+        n_entries[ix] += 1
+
     def enrol_cohort(ix: np.ndarray) -> None:
+        record(ix)
         lv = d[ix]
         t = weibull_dlt_times(rng, rates[lv], window, acc.late_onset)
         pos = coh_n[ix]
@@ -314,8 +323,10 @@ def _run_backfill(rates, opt, cohort_size, max_n, t_count, rng, acc):
         if open_slot.any():
             enrol_cohort(idx[open_slot])
         if backfill.any():
-            _backfill_step(idx[backfill], d, n_esc, y_esc, coh_cal, coh_evt, bf_cal, bf_evt, bf_n,
-                           first_resp, clock, b_d, cap, rates, window, acc, rng, seen_backfill)
+            taken = _backfill_step(idx[backfill], d, n_esc, y_esc, coh_cal, coh_evt, bf_cal, bf_evt, bf_n,
+                                   first_resp, clock, b_d, cap, rates, window, acc, rng, seen_backfill)
+            if taken.size:
+                record(taken)
         if not ready.any():
             continue
         ix = idx[ready]
@@ -421,7 +432,7 @@ def _run_backfill(rates, opt, cohort_size, max_n, t_count, rng, acc):
     sel = select_mtd_batch(n, y, opt.target, opt.cutoff_eli, opt.extrasafe, opt.offset)
     sel[reason == _STOP_SAFETY] = -1
     cohorts = np.minimum(cohort_no, max_n // cs)
-    return CalendarResult(n, y, sel, reason, cohorts, end, counted.sum(axis=2))
+    return CalendarResult(n, y, sel, reason, cohorts, end, counted.sum(axis=2), entries)
 
 
 def _backfill_step(ix, d, n_esc, y_esc, coh_cal, coh_evt, bf_cal, bf_evt, bf_n, first_resp, clock,
@@ -457,7 +468,7 @@ def _backfill_step(ix, d, n_esc, y_esc, coh_cal, coh_evt, bf_cal, bf_evt, bf_n, 
     open_ = cond1 & cond4 & safe & ~unsafe_seen & below & (n_esc[ix] > 0)  # cleared = treated
     has = open_.any(axis=1)
     if not has.any():
-        return
+        return ix[:0]
     tgt = k - 1 - np.argmax(open_[:, ::-1], axis=1)
     go = ix[has]
     lvl = tgt[has]
@@ -466,6 +477,7 @@ def _backfill_step(ix, d, n_esc, y_esc, coh_cal, coh_evt, bf_cal, bf_evt, bf_n, 
     bf_cal[go, lvl, pos] = clock[go] + np.minimum(t, window)
     bf_evt[go, lvl, pos] = np.isfinite(t)
     bf_n[go, lvl] += 1
+    return go
 
 
 def elimination_counts(target: float, cutoff: float, max_n: int) -> np.ndarray:

@@ -564,8 +564,10 @@ def project_timeline(
     Each cohort fills in cohort_size / (rate × eligible fraction) months and is treated;
     the next cohort opens only when its DLT window closes (the spec); with
     ``screening_during_window=True`` patients found during a window wait for the next
-    cohort instead. TITE-BOIN does not wait for windows: cohorts open back to back while
-    earlier windows run (``overlapping``). ``rate_per_month`` None falls back to
+    cohort instead. TITE-BOIN and BF-BOIN with their calendar run: each cohort of the plan
+    opens and fills on the simulated mean entry days of its first and last patient (patients
+    in entry order, so the suspension of accrual and the backfilled patients are in it);
+    TITE-BOIN windows overlap (``overlapping``). ``rate_per_month`` None falls back to
     ``settings.screening_rate_per_month``. ``sim_result`` gives the interval of the end
     of escalation (:func:`simulated_durations`).
     """
@@ -581,13 +583,23 @@ def project_timeline(
     window = float(settings.dlt_window_days)
     f = fill_days(cs, rate, eligible_fraction)
     overlapping = settings.design == "tite-boin"
+    calendar = (isinstance(sim_result, SimulationRun) and sim_result.entry_days is not None
+                and math.isfinite(f))
+    if calendar:  # the calendar simulation's own mean entry days of each cohort's first and last patient
+        ent = sim_result.entry_days
+        with np.errstate(invalid="ignore"):
+            mean_entry = np.array([float(np.mean(col[np.isfinite(col)])) if np.isfinite(col).any() else math.nan
+                                   for col in ent.T])
     rows = []
     prev_end = 0.0
     prev_filled = 0.0
     seen = [0] * settings.n_levels
     for c, li in enumerate(plan.order, start=1):
         seen[li] += 1
-        if overlapping:
+        i0, i1 = (c - 1) * cs, c * cs - 1
+        if calendar and i1 < len(mean_entry) and math.isfinite(mean_entry[i1]):
+            open_day, filled = mean_entry[i0], mean_entry[i1]
+        elif overlapping:
             open_day = prev_filled
             filled = open_day + f
         elif screening_during_window:

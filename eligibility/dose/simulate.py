@@ -56,7 +56,8 @@ class SimulationRun:
     extra-safe rule), R get.oc's "percentage of early stopping". ``n_cohorts``: cohorts
     treated per trial. ``duration_days``: per-trial duration from the calendar simulation
     (TITE-BOIN, BF-BOIN), None for the cohort-by-cohort designs (their duration comes from
-    the timeline: cohorts × (fill + DLT window)).
+    the timeline: cohorts × (fill + DLT window)); ``entry_days``: calendar designs, each
+    trial's patient entry days in order (inf-padded), which the timeline draws.
     """
 
     design: str
@@ -73,6 +74,7 @@ class SimulationRun:
     options: DesignOptions = field(default_factory=DesignOptions)
     duration_days: np.ndarray | None = None
     backfill_per_level: np.ndarray | None = None
+    entry_days: np.ndarray | None = None
 
     @property
     def n_trials(self) -> int:
@@ -166,7 +168,7 @@ def simulate_trials(
     design, rates = validate_inputs(design, true_dlt, opt.target, cohort_size, max_n, n_trials)
     opt.validate(rates.size)
     rng = np.random.default_rng(seed)
-    duration = backfill = None
+    duration = backfill = entries = None
     if design == "3+3":
         out = _run_three_plus_three(rates, int(n_trials), rng, opt)
         cohort_size, max_n = 3, 6 * rates.size
@@ -177,7 +179,7 @@ def simulate_trials(
 
         cal = run_calendar(design, rates, opt, int(cohort_size), int(max_n), int(n_trials), rng, accrual)
         out = (cal.n, cal.y, cal.selected, cal.stop_reason, cal.n_cohorts)
-        duration, backfill = cal.duration_days, cal.backfill_n
+        duration, backfill, entries = cal.duration_days, cal.backfill_n, cal.entry_days
     else:
         out = _run_interval(design, rates, opt, int(cohort_size), int(max_n), int(n_trials), rng)
     n, y, sel, reason, cohorts = out
@@ -196,6 +198,7 @@ def simulate_trials(
         options=opt,
         duration_days=duration,
         backfill_per_level=backfill,
+        entry_days=entries,
     )
 
 
