@@ -120,11 +120,16 @@ class _Patients:
         done = treated & (tox_seen | (enter + window <= t))
         pending = treated & ~done
         follow = np.where(pending, np.clip(t - enter, 0.0, window), 0.0) / window
-        onehot = dose[:, :, None] == np.arange(k)[None, None, :]
-        n = (onehot & treated[:, :, None]).sum(axis=1)
-        y = (onehot & tox_seen[:, :, None]).sum(axis=1)
-        pend = (onehot & pending[:, :, None]).sum(axis=1)
-        stft = (onehot * follow[:, :, None]).sum(axis=1)
+        rows = idx.size
+        cell = (np.arange(rows)[:, None] * k + np.maximum(dose, 0)).ravel()  # (trial, level) bin
+
+        def per_level(weights: np.ndarray) -> np.ndarray:
+            return np.bincount(cell, weights=weights.ravel(), minlength=rows * k).reshape(rows, k)
+
+        n = per_level(treated.astype(float)).astype(np.int64)
+        y = per_level(tox_seen.astype(float)).astype(np.int64)
+        pend = per_level(pending.astype(float)).astype(np.int64)
+        stft = per_level(follow)
         return n, y, pend, stft
 
     def totals(self, k: int):
