@@ -12,6 +12,7 @@ from eligibility import export
 from eligibility.attribution import status_counts
 from eligibility.fields import DISEASE_NAMES, FIELD_BY_NAME
 from eligibility.figures.overview import missingness_bars, status_by_group
+from eligibility.textsafe import markdown_literal as lit
 
 MAX_ROWS = 1_000  # rows of a table sent to the browser at once
 
@@ -205,8 +206,8 @@ def downloads(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Screening overview")
-scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)}")
+scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}”"
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)}")
 
 with guard("the headline counts"):
     headline(ctx)

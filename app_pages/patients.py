@@ -18,6 +18,7 @@ from eligibility.figures.patients import (
     outcome_label,
     patient_outcomes,
 )
+from eligibility.textsafe import markdown_literal as lit
 
 PAGE_SIZES = (100, 500, 1_000)  # rows sent to the browser at once; never the whole cohort
 STATUS_ICONS = {"eligible": "✓ eligible", "pending": "◐ pending", "ineligible": "✗ ineligible"}
@@ -143,14 +144,15 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     if not len(hit):
         hit = np.flatnonzero((ids.str.strip().str.lower() == pid.strip().lower()).fillna(False).to_numpy(bool))
     if not len(hit):
-        st.warning(f"No patient with ID “{pid.strip()}” in this cohort.", icon=":material/search_off:")
+        st.warning(f"No patient with ID “{lit(pid.strip())}” in this cohort.", icon=":material/search_off:")
         return
     row = int(hit[0])
     rec = res.iloc[row]
     expl = explain_patient(ctx.data.evaluator, row, ctx.scenario, ev=ctx.current)
     c1, c2 = st.columns([2, 3])
     with c1:
-        st.markdown(f"**{pid.strip()}** · row {row + 1} · disease **{EMPTY if pd.isna(rec['disease']) else rec['disease']}**")
+        st.markdown(f"**{lit(rec['patient_id'])}** · row {row + 1} · disease "
+                    f"**{EMPTY if pd.isna(rec['disease']) else lit(rec['disease'])}**")
         st.markdown(f"Status: **{STATUS_ICONS.get(rec['status'], rec['status'])}**"
                     + (f" · first reason **{rec['first_reason']}**" if rec["first_reason"] else ""))
         if rec["failed"]:
@@ -223,9 +225,9 @@ def near_miss_panel(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Patients")
-scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
+scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}”"
 scope = "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope}")
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {len(ctx.cohort):,} patients · {scenario} · {scope}")
 
 tab_list, tab_near = st.tabs(["Patient list", "Near misses"])
 with tab_list:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .textsafe import shorten
+
 USAGE = """python -m eligibility COMMAND ...
 
 commands:
@@ -25,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _err(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {shorten(message, 500)}", file=sys.stderr)
     return 2
 
 
@@ -43,14 +45,15 @@ def _report_issues(cohort, ev) -> None:
                 continue  # the scenario no longer needs this column
             if units:
                 problem = f"column absent from the file: {', '.join(units)} not assessed for everyone"
+        # Values come from the file: each is shortened to one short line (a 1 MB cell is not echoed).
         if issue.row:
-            who = f"patient_id {issue.patient_id}" if issue.patient_id else "no patient_id"
+            who = f"patient_id {shorten(issue.patient_id)}" if issue.patient_id else "no patient_id"
             where = f"row {issue.row} ({who})"
         else:
             where = "file"
-        col = f", column {issue.column}" if issue.column else ""
-        val = f", value {issue.value!r}" if issue.value is not None else ""
-        print(f"{issue.severity}: {where}{col}{val}: {problem}", file=sys.stderr)
+        col = f", column {shorten(issue.column)}" if issue.column else ""
+        val = f", value {shorten(issue.value)!r}" if issue.value is not None else ""
+        print(f"{issue.severity}: {where}{col}{val}: {shorten(problem, 300)}", file=sys.stderr)
 
 
 def screen_main(argv: list[str]) -> int:
@@ -80,6 +83,9 @@ def screen_main(argv: list[str]) -> int:
         cohort = load_cohort(args.input, sheet=args.sheet)
     except CohortError as e:
         return _err(str(e))
+    except Exception as e:  # noqa: BLE001 - a file no rule foresaw still gets one line, never a traceback
+        return _err(f"{Path(args.input).name}: cannot be read ({type(e).__name__}); "
+                    "please report this file's shape to the maintainers")
     ev = Evaluator.for_cohort(cohort).evaluate(scenario)
     _report_issues(cohort, ev)
     results = results_frame(ev, cohort.frame)

@@ -974,7 +974,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_cohort(frame, args.output)
         if args.injections:
-            inj.to_csv(args.injections, index=False, encoding="utf-8")
+            from .export import write_csv
+
+            write_csv(inj, args.injections)  # Excel-safe, like every CSV this project writes
     except OSError as e:
         p.exit(2, f"{p.prog}: error: cannot write {args.output}: {e.strerror or e}\n")
     print(f"{args.output}: {len(frame):,} rows, {frame.shape[1]} columns, "
