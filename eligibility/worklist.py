@@ -15,6 +15,11 @@ outcomes. The union over open units is the shortest list that settles the status
 whatever the values turn out to be: leaving out any field in it leaves some values
 for which the patient stays pending. A field *could exclude alone* when one of its
 values makes an open unit fail with every other empty field still empty.
+
+A criterion counts as *assessed* only when every column it reads is in the file, so the
+template also carries the absent columns of open not-assessed criteria that decide no
+one's status (e.g. the RR-A columns of SSC-INC-4 when progression alone can pass it):
+ranked last, ``patients`` 0, to be left empty unless known.
 """
 
 from __future__ import annotations
@@ -193,6 +198,7 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
     display = ev.status_display()
 
     rows = []
+    columns_needed: set[str] = set()
     for e in np.flatnonzero(target):
         r = int(cols.order[e])
         group = GROUP_NAMES[int(ev.group[e])]
@@ -204,6 +210,8 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
         deciding: set[str] = set()
         alone: set[str] = set()
         for u in open_units:
+            if u.id in not_assessed:  # its absent columns must exist for it to count as assessed
+                columns_needed.update(f for f in catalog.fields_of(u.rule, params) if f not in cols.present)
             names = sorted(catalog.fields_of(u.rule, params))
             known, missing = {}, []
             for name in names:
@@ -228,7 +236,7 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
             "collect": deciding, "could_exclude": alone & deciding,
         })
 
-    ranks = _rank_fields(rows, catalog, params)
+    ranks = _rank_fields(rows, catalog, params, columns_needed)
     order = {name: i for i, name in enumerate(ranks["field"])}
     patients = pd.DataFrame({
         "patient_id": [x["patient_id"] for x in rows],
@@ -248,8 +256,10 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
     return Worklist(patients=patients, fields=ranks, notes=notes)
 
 
-def _rank_fields(rows: list[dict], catalog, params) -> pd.DataFrame:
-    counts: dict[str, list[int]] = {}
+def _rank_fields(rows: list[dict], catalog, params, columns_needed: set[str]) -> pd.DataFrame:
+    """Fields ranked by patients needing them; then absent columns that no patient's status
+    depends on but that a not-assessed criterion needs in the file to count as assessed."""
+    counts: dict[str, list[int]] = {name: [0, 0, 0] for name in columns_needed}
     for x in rows:
         for name in x["collect"]:
             c = counts.setdefault(name, [0, 0, 0])

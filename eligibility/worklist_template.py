@@ -107,6 +107,8 @@ def template_bytes(wl: Worklist, *, title: str = "") -> bytes:
         "Merge back: python -m eligibility merge EHR.csv THIS.xlsx -o merged.csv, then screen merged.csv.",
         "Sheet 'fields': fields ranked by how many listed patients need them (settles_alone: patients "
         "for whom this one field decides the status; could_exclude: a value of it alone excludes them).",
+        "Fields needed by no patient (patients = 0) are columns a criterion needs in the file to count as "
+        "assessed; leave them empty unless the value is known.",
     ]
     if title:
         lines.insert(0, title)
