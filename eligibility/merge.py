@@ -284,9 +284,11 @@ def _provenance(frame: pd.DataFrame, chart: dict, prov_rows: dict, sheet_name: s
 
 
 def provenance_path(cohort: str | Path) -> Path:
-    """Where a cohort file's provenance table lives: beside it, ``NAME.provenance.csv``."""
+    """Where a cohort file's provenance table lives: beside it, ``NAME.provenance.EXT``
+    (the importers' convention, import-omop's too); ``.csv`` for an xlsx cohort."""
     p = Path(cohort)
-    return p.with_name(f"{p.stem}.provenance.csv")
+    ext = p.suffix.lower() if p.suffix.lower() in (".csv", ".parquet") else ".csv"
+    return p.with_name(f"{p.stem}.provenance{ext}")
 
 
 def read_provenance(cohort: str | Path) -> pd.DataFrame | None:
@@ -294,7 +296,10 @@ def read_provenance(cohort: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False).replace({"": None})
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path).astype(object)
+            return df.where(df.notna(), None)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig").replace({"": None})
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise MergeError(f"{path.name}: not a readable provenance table ({type(e).__name__})") from None
 
@@ -319,10 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     p = _Parser(prog="python -m eligibility merge",
                 description="Merge a chart-review sheet over an EHR-derived cohort.")
     p.add_argument("ehr", help="EHR-derived cohort (.csv, .parquet or .xlsx); its provenance table "
-                               "NAME.provenance.csv beside it is used when present")
+                               "NAME.provenance.csv/.parquet beside it is used when present")
     p.add_argument("sheet", help="chart-review sheet (.csv or .xlsx): patient_id + contract columns")
     p.add_argument("-o", "--output", required=True, help="merged cohort: .csv or .parquet "
-                   "(its provenance goes to NAME.provenance.csv, conflicts to NAME.conflicts.csv)")
+                   "(provenance and conflicts go beside it: NAME.provenance.EXT, NAME.conflicts.EXT)")
     p.add_argument("--override", default="",
                    help="sheet values win over differing EHR values for these fields "
                         "(comma-separated names, or 'all'); default: the EHR value is kept")
@@ -355,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conflict: patient_id {c['patient_id']}, field {c['field']}: EHR {c['ehr_value']!r} "
               f"({c['ehr_source']}) vs sheet {c['sheet_value']!r} (row {c['sheet_row']}); {c['used']} value used",
               file=sys.stderr)
-    conflicts_path = out.with_name(f"{out.stem}.conflicts.csv")
+    conflicts_path = out.with_name(f"{out.stem}.conflicts{out.suffix.lower()}")
     try:
         write_frame(res.frame, out)
         write_frame(res.provenance, provenance_path(out))

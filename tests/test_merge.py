@@ -113,3 +113,16 @@ def test_cli_writes_merged_provenance_and_conflicts(tmp_path, capsys):
     assert main(["merge", str(ehr), str(sheet), "-o", str(tmp_path / "m.txt")]) == 2
     assert main(["merge", str(ehr), str(tmp_path / "nope.csv"), "-o", str(out)]) == 2
     assert "nope.csv: cannot read file" in capsys.readouterr().err
+
+
+def test_parquet_in_and_out_keep_provenance_beside(tmp_path):
+    ehr = tmp_path / "ehr.parquet"
+    pd.DataFrame(EHR).astype("string").to_parquet(ehr)
+    pd.DataFrame(EHR_PROV).to_parquet(tmp_path / "ehr.provenance.parquet")
+    sheet = _csv(tmp_path, "sheet.csv", [{"patient_id": "A", "consent_signed": "yes"}])
+    out = tmp_path / "m.parquet"
+    assert main(["merge", str(ehr), str(sheet), "-o", str(out)]) == 0
+    prov = pd.read_parquet(tmp_path / "m.provenance.parquet").set_index(["patient_id", "field"])
+    assert prov.loc[("B", "alt_u_l"), "concept_code"] == "1742-6"
+    assert prov.loc[("A", "consent_signed"), "source_table"] == "chart review: sheet.csv, row 1"
+    assert pd.read_parquet(out).set_index("patient_id").loc["A", "consent_signed"] == "yes"

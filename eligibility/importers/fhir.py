@@ -356,17 +356,14 @@ def check_disease(value: str | None) -> str | None:
 
 
 def write_result(res: ImportResult, out: Path) -> list[Path]:
-    """The cohort, its provenance (NAME.provenance.csv) and left-out list (NAME.left-out.csv)."""
+    """The cohort, its provenance (NAME.provenance.EXT) and left-out list (NAME.left-out.EXT)."""
     from ..export import to_csv_bytes, to_parquet_bytes
     from ..merge import provenance_path
 
-    if out.suffix.lower() == ".csv":
-        out.write_bytes(to_csv_bytes(res.frame))
-    else:
-        out.write_bytes(to_parquet_bytes(res.frame.astype("string")))
-    prov, left = provenance_path(out), out.with_name(f"{out.stem}.left-out.csv")
-    prov.write_bytes(to_csv_bytes(res.provenance))
-    left.write_bytes(to_csv_bytes(res.left_out))
+    csv = out.suffix.lower() == ".csv"
+    prov, left = provenance_path(out), out.with_name(f"{out.stem}.left-out{out.suffix.lower()}")
+    for frame, path in ((res.frame, out), (res.provenance, prov), (res.left_out, left)):
+        path.write_bytes(to_csv_bytes(frame) if csv else to_parquet_bytes(frame.astype("string")))
     return [out, prov, left]
 
 
@@ -383,7 +380,7 @@ def run(argv: list[str] | None, prog: str, reader, what: str) -> int:
     p = _Parser(prog=prog, description=f"Turn {what} into a contract cohort file, with provenance.")
     p.add_argument("source", nargs="+", help="files or directories")
     p.add_argument("-o", "--output", required=True, help="cohort file to write: .csv or .parquet "
-                   "(NAME.provenance.csv and NAME.left-out.csv are written beside it)")
+                   "(NAME.provenance.EXT and NAME.left-out.EXT are written beside it)")
     p.add_argument("--as-of", type=iso_date, help="screening date YYYY-MM-DD (default: today)")
     p.add_argument("--disease", help="indication for patients without a coded one (default: from conditions only)")
     try:
