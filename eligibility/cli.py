@@ -14,6 +14,7 @@ commands:
   dose-sim   simulate a dose-escalation design (3+3, BOIN, i3+3)
   bench      run the speed benchmarks
   import-synthea  turn a Synthea export (CSV folder or FHIR R4 bundles) into a cohort file
+  import-omop     read candidates from an OMOP CDM v5.4 (DuckDB file or connection URL)
   import-fhir     turn FHIR R4 Bundles or Bulk Data NDJSON into a cohort file (+ provenance)
   merge      merge a chart-review sheet over an EHR-derived cohort
   worklist   list the fields to collect by chart review; write an xlsx template
@@ -143,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         from .importers.fhir import main as import_fhir_main
 
         return import_fhir_main(rest)
+    if cmd == "import-omop":
+        from .importers.omop import main as import_omop_main
+
+        return import_omop_main(rest)
     if cmd == "bench":
         from .bench import main as bench_main
 
