@@ -112,14 +112,82 @@ def _column(name: str, values: list) -> dict[str, list]:
 
 
 class _Prober:
-    """Runs the engine on synthetic rows: one unit, every combination of candidate values."""
+    """Runs the engine on synthetic rows: per unit, every combination of candidate values for
+    the fields a patient lacks. Requests are queued, then evaluated in one batch per unit."""
 
     def __init__(self, evaluator: Evaluator, params: dict):
-        self.ev = evaluator
         self.catalog = evaluator.catalog
         self.params = params
         self._cache: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
+        self._queue: dict[str, dict[tuple, tuple[Unit, dict, tuple[str, ...]]]] = {}
         self.capped: set[str] = set()
+
+    def request(self, unit: Unit, known: dict[str, object], missing: tuple[str, ...]) -> tuple:
+        key = (unit.id, tuple(sorted((k, repr(v)) for k, v in known.items())), missing)
+        if key not in self._cache:
+            self._queue.setdefault(unit.id, {})[key] = (unit, known, missing)
+        return key
+
+    def result(self, key: tuple) -> tuple[frozenset[str], frozenset[str]]:
+        """(deciding fields, fields one value of which fails the unit alone)."""
+        return self._cache[key]
+
+    def run(self) -> None:
+        for requests in self._queue.values():
+            self._batch(list(requests.items()))
+        self._queue.clear()
+
+    def _batch(self, requests: list) -> None:
+        cols: dict[str, list] = {}
+        n = 0
+        plans = []
+        unit = requests[0][1][0]
+        for key, (_u, known, missing) in requests:
+            cands = [_candidates(unit, m, self.params, self.catalog) for m in missing]
+            size = int(np.prod([len(c) for c in cands])) if cands else 0
+            if size > MAX_GRID:
+                self.capped.add(unit.id)
+                size = 0
+            singles = sum(len(c) for c in cands)
+            rows = singles + size
+            block: dict[str, list] = {k: [v] * rows for k, v in known.items()}
+            for i, m in enumerate(missing):
+                vals: list = []
+                for j, c in enumerate(cands):  # one field set, the others empty
+                    vals += list(c) if i == j else [None] * len(c)
+                block[m] = vals
+            if size:
+                for i, m in enumerate(missing):
+                    block[m] += [g[i] for g in itertools.product(*cands)]
+            for name, vals in block.items():
+                cols.setdefault(name, [None] * n).extend(vals)
+            n += rows
+            for vals in cols.values():
+                if len(vals) < n:
+                    vals.extend([None] * (n - len(vals)))
+            plans.append((key, missing, cands, singles, size, n - rows))
+        if n == 0:
+            for key, *_ in plans:
+                self._cache[key] = (frozenset(), frozenset())
+            return
+        data: dict[str, list] = {}
+        for name, vals in cols.items():
+            data.update(_column(name, vals))
+        out = self._outcome(unit, data, n)
+        for key, missing, cands, singles, size, at in plans:
+            alone, pos = set(), at
+            for m, c in zip(missing, cands, strict=True):
+                if (out[pos:pos + len(c)] == FAIL).any():
+                    alone.add(m)
+                pos += len(c)
+            if not size and cands:  # too many combinations: every empty field counts
+                self._cache[key] = (frozenset(missing), frozenset(alone))
+                continue
+            deciding = set()
+            if size:
+                grid = out[at + singles:at + singles + size].reshape([len(c) for c in cands]).astype(np.int8)
+                deciding = {m for i, m in enumerate(missing) if (np.diff(grid, axis=i) != 0).any()}
+            self._cache[key] = (frozenset(deciding), frozenset(alone))
 
     def _outcome(self, unit: Unit, cols: dict[str, list], n: int) -> np.ndarray:
         frame = pd.DataFrame(cols)
@@ -128,52 +196,6 @@ class _Prober:
         present = set(frame.columns) | {source_field(c) for c in frame.columns}
         truth = RuleEvaluator(self.catalog, Columns(frame, present), slice(0, n), self.params)(unit.rule)
         return truth if unit.kind == "incl" else 2 - truth
-
-    def decide(self, unit: Unit, known: dict[str, object], missing: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
-        """(deciding fields, fields one value of which fails the unit alone)."""
-        key = (unit.id, tuple(sorted((k, repr(v)) for k, v in known.items())), missing)
-        if key in self._cache:
-            return self._cache[key]
-        cands = [_candidates(unit, m, self.params, self.catalog) for m in missing]
-        size = int(np.prod([len(c) for c in cands])) if cands else 0
-        # rows with one field set and the others empty: can it exclude alone?
-        single_rows = sum(len(c) for c in cands)
-        alone: set[str] = set()
-        if single_rows:
-            cols: dict[str, list] = {}
-            for k, v in known.items():
-                cols.update(_column(k, [v] * single_rows))
-            for i, m in enumerate(missing):
-                vals: list = []
-                for j, c in enumerate(cands):
-                    vals += list(c) if i == j else [None] * len(c)
-                cols.update(_column(m, vals))
-            out = self._outcome(unit, cols, single_rows)
-            pos = 0
-            for m, c in zip(missing, cands, strict=True):
-                if (out[pos:pos + len(c)] == FAIL).any():
-                    alone.add(m)
-                pos += len(c)
-        if size > MAX_GRID:
-            self.capped.add(unit.id)
-            result = (frozenset(missing), frozenset(alone))
-            self._cache[key] = result
-            return result
-        grid = list(itertools.product(*cands)) if cands else []
-        deciding: set[str] = set()
-        if grid:
-            cols = {}
-            for k, v in known.items():
-                cols.update(_column(k, [v] * size))
-            for i, m in enumerate(missing):
-                cols.update(_column(m, [g[i] for g in grid]))
-            out = self._outcome(unit, cols, size).reshape([len(c) for c in cands])
-            for i, m in enumerate(missing):
-                if (np.diff(out.astype(np.int8), axis=i) != 0).any():
-                    deciding.add(m)
-        result = (frozenset(deciding), frozenset(alone))
-        self._cache[key] = result
-        return result
 
 
 def _is_empty(v) -> bool:
@@ -199,6 +221,7 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
 
     rows = []
     columns_needed: set[str] = set()
+    unit_fields = {u.id: sorted(catalog.fields_of(u.rule, params)) for u in catalog.units}
     for e in np.flatnonzero(target):
         r = int(cols.order[e])
         group = GROUP_NAMES[int(ev.group[e])]
@@ -207,14 +230,12 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
             if u.block in ("common", group) and u.id not in ev.disabled
             and (u.id in not_assessed or ev.outcomes[active_pos[u.id], e] == UNKNOWN)
         ]
-        deciding: set[str] = set()
-        alone: set[str] = set()
+        keys = []
         for u in open_units:
             if u.id in not_assessed:  # its absent columns must exist for it to count as assessed
-                columns_needed.update(f for f in catalog.fields_of(u.rule, params) if f not in cols.present)
-            names = sorted(catalog.fields_of(u.rule, params))
+                columns_needed.update(f for f in unit_fields[u.id] if f not in cols.present)
             known, missing = {}, []
-            for name in names:
+            for name in unit_fields[u.id]:
                 absent = name not in cols.present
                 value = None if absent else frame[name].iat[r]
                 if name in washout and not absent and _is_empty(value):
@@ -226,15 +247,21 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
                     missing.append(name)
                 else:
                     known[name] = value
-            d_set, a_set = prober.decide(u, known, tuple(missing))
-            deciding |= d_set
-            alone |= a_set
+            keys.append(prober.request(u, known, tuple(missing)))
         rows.append({
             "row": r, "patient_id": frame["patient_id"].iat[r],
             "disease": frame["disease"].iat[r] if "disease" in frame else None,
-            "status": display[r], "open_criteria": [u.id for u in open_units],
-            "collect": deciding, "could_exclude": alone & deciding,
+            "status": display[r], "open_criteria": [u.id for u in open_units], "keys": keys,
         })
+    prober.run()
+    for x in rows:
+        deciding: set[str] = set()
+        alone: set[str] = set()
+        for key in x.pop("keys"):
+            d_set, a_set = prober.result(key)
+            deciding |= d_set
+            alone |= a_set
+        x["collect"], x["could_exclude"] = deciding, alone & deciding
 
     ranks = _rank_fields(rows, catalog, params, columns_needed)
     order = {name: i for i, name in enumerate(ranks["field"])}
