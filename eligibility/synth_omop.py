@@ -76,10 +76,11 @@ ICD_MAPS_TO: dict[str, str] = {
 SNOMED_PARENT: dict[str, str] = {
     "88805009": "84114007", "49436004": "698247007", "254837009": "363346000",
     "363406005": "363346000", "254701007": "363346000", "61977001": "66071002",
-    "128302006": "50711007",
+    "128302006": "50711007", "93761005": "363346000", "109838007": "363346000", "94260004": "363346000",
 }
 # RxNorm ingredient -> products listed in the catalog (ingredient is their ancestor)
-RX_PRODUCTS: dict[str, tuple[str, ...]] = {"723": ("562251",), "7984": ("834102",), "2231": ("309043",)}
+RX_PRODUCTS: dict[str, tuple[str, ...]] = {"723": ("562251",), "7984": ("834102",), "2231": ("309043",),
+                                           "8640": ("312617",)}
 LOINC_MAPS_TO = {"33914-3": "77147-7"}
 # units the catalog does not accept, written on older values ("reported, not guessed")
 FOREIGN_UNITS: dict[str, str] = {

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eligibility.cli import main as cli_main
-from eligibility.importers.omop import _union_months, connect, import_omop, side_paths
-from eligibility.mapping import load_mapping
+from eligibility.importers.omop import _union_months, connect, import_omop
+from eligibility.mapping import load_mapping, side_paths
 from eligibility.mapping.models import LabRule
 from eligibility.omop_ddl import CONCEPT_ID_COLUMNS, TABLES, columns, create_sql
 from eligibility.synth_omop import (
@@ -90,14 +90,14 @@ def test_round_trip_10k_reproduces_every_mapped_field(round_trip_10k):
 
 def test_round_trip_accounts_for_every_person(round_trip_10k):
     src, result = round_trip_10k
-    left = result.report[result.report["kind"] == "left_out"]
+    left = result.left_out
     imported = set(result.cohort["patient_id"])
     assert not imported & set(left["patient_id"])
     non_trial = src.loc[~src["disease"].isin(["SSc", "IIM", "AAV", "SjS", "APS"]), "patient_id"]
     assert set(non_trial) <= set(left["patient_id"])
     assert set(src["patient_id"]) - set(non_trial) == imported
     dead = left[left["patient_id"].str.startswith("DEAD-")]
-    assert len(dead) > 0 and (dead["detail"] == "deceased on or before the as-of date").all()
+    assert len(dead) > 0 and (dead["reason"] == "deceased on or before the as-of date").all()
     assert len(imported) + len(left) == len(src) + len(dead)
 
 
@@ -139,6 +139,7 @@ def test_renumbering_every_concept_id_gives_the_same_cohort(small_cdm, tmp_path)
     pd.testing.assert_frame_equal(before.provenance.sort_values(key).reset_index(drop=True),
                                   after.provenance.sort_values(key).reset_index(drop=True))
     pd.testing.assert_frame_equal(before.report, after.report)
+    pd.testing.assert_frame_equal(before.left_out, after.left_out)
     assert _compare(expected_cohort(src), after.cohort) == {}
 
 
@@ -274,8 +275,8 @@ def test_cdm_from_another_etl_fills_what_its_codes_allow_and_reports_the_rest(tm
             & rep["detail"].str.contains("mmol/L")).any()
     missing = rep[rep["kind"] == "code_not_in_vocabulary"]
     assert {"weight_kg", "egfr_ml_min_1_73m2"} <= set(missing["field"])
-    assert (rep[rep["kind"] == "left_out"]["patient_id"] == "13").all()
-    assert "no condition code" in rep.loc[rep["patient_id"] == "13", "detail"].iloc[0]
+    assert list(r.left_out["patient_id"]) == ["13"]
+    assert "no condition code" in r.left_out["reason"].iloc[0]
 
 
 def _lab(mid, pid, day, value, unit=8713):
@@ -313,7 +314,7 @@ def test_lab_window_and_death_boundaries(tmp_path):
     assert pd.isna(c.loc["23", "hemoglobin_g_l"])  # one day older: out
     assert pd.isna(c.loc["24", "hemoglobin_g_l"])  # latest has an unknown unit: empty, older not used
     assert c.loc["21", "age_years"] == 46  # birthday on the as-of date counts
-    left = r.report[r.report["kind"] == "left_out"].set_index("patient_id")["detail"]
+    left = r.left_out.set_index("patient_id")["reason"]
     assert left["25"] == "deceased on or before the as-of date"
     assert "26" in c.index
 
@@ -373,9 +374,11 @@ def test_cli_writes_cohort_provenance_and_report(small_cdm, tmp_path, capsys):
     _src, path = small_cdm
     out = tmp_path / "cohort.parquet"
     assert cli_main(["import-omop", str(path), "-o", str(out), "--as-of", AS_OF.isoformat()]) == 0
-    prov, rep = side_paths(out)
+    paths = side_paths(out)
     cohort = pd.read_parquet(out)
-    assert len(cohort) > 0 and prov.exists() and rep.exists()
+    assert len(cohort) > 0 and all(p.exists() for p in paths.values())
+    left = pd.read_parquet(paths["left-out"])
+    assert list(left.columns) == ["patient_id", "reason"] and len(left) > 0
     err = capsys.readouterr().err
     assert "imported" in err and "left out" in err
     from eligibility.loader import load_cohort

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..fields import DISEASES, FIELD_NAMES
-from ..mapping import PROVENANCE_COLUMNS, load_mapping
+from ..mapping import LEFT_OUT_COLUMNS, PROVENANCE_COLUMNS, REPORT_COLUMNS, load_mapping
 from ..mapping.models import (
     AgeRule,
     CategoryRule,
@@ -42,8 +42,8 @@ from ..mapping.models import (
     MalignancyRule,
     SexRule,
 )
+from ..mapping.provenance import side_paths
 
-REPORT_COLUMNS = ("patient_id", "field", "kind", "detail")
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
 FAR_APART_DAYS = 365
@@ -71,7 +71,8 @@ class OmopError(ValueError):
 class OmopImport:
     cohort: pd.DataFrame
     provenance: pd.DataFrame
-    report: pd.DataFrame
+    left_out: pd.DataFrame  # patient_id, reason
+    report: pd.DataFrame  # patient_id, field, kind, detail
     as_of: dt.date
     notes: list[str] = field(default_factory=list)
     filled: dict[str, int] = field(default_factory=dict)  # field -> patients with a value
@@ -370,7 +371,8 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
                 continue
             rows = dr[dr["field"] == rule.field]
             if isinstance(rule, DrugRule) and rule.route:
-                rows = rows[rows["route"] == rule.route]
+                unknown = rows["route"].isna() & (m.defaults.route_unknown == "any")
+                rows = rows[(rows["route"] == rule.route).fillna(False) | unknown]
             rows = rows.sort_values(["end", "record_id"], kind="stable")
             if isinstance(rule, DrugListRule):
                 per = _joined_categories(rows)
@@ -422,8 +424,8 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     no_dx = (out_reason == "").to_numpy() & disease.isna().to_numpy()
     out_reason[no_dx] = "no condition code of a trial indication (" + ", ".join(DISEASES) + ")"
     keep = (out_reason == "").to_numpy()
-    for p_, why in zip(persons["patient_id"][~keep], out_reason[~keep], strict=True):
-        report.append((p_, "", "left_out", why))
+    left_out = pd.DataFrame({"patient_id": persons["patient_id"].to_numpy()[~keep],
+                             "reason": out_reason.to_numpy()[~keep]}, columns=list(LEFT_OUT_COLUMNS))
 
     cohort = pd.DataFrame({
         "patient_id": pd.array(persons["patient_id"].to_numpy()[keep], dtype="string"),
@@ -449,7 +451,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     notes.append(f"{int(keep.sum())} of {len(persons)} person(s) imported; {n_out} left out (listed in the report)")
     for f in load_mapping().not_mapped:
         notes.append(f"{f}: not filled ({load_mapping().not_mapped[f]})")
-    return OmopImport(cohort, provenance, rep, as_of, notes, filled)
+    return OmopImport(cohort, provenance, left_out.astype("string"), rep, as_of, notes, filled)
 
 
 def _resolved(cmap: pd.DataFrame, name: str) -> bool:
@@ -616,11 +618,6 @@ def _iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
 
 
-def side_paths(out: Path) -> tuple[Path, Path]:
-    """Where the provenance table and the report go, beside the cohort file."""
-    return (out.with_name(f"{out.stem}.provenance{out.suffix}"), out.with_name(f"{out.stem}.report{out.suffix}"))
-
-
 def _write(frame: pd.DataFrame, path: Path) -> None:
     from ..export import to_csv_bytes, to_parquet_bytes
 
@@ -647,11 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     except OmopError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    prov_path, rep_path = side_paths(out)
+    paths = side_paths(out)
     try:
         _write(result.cohort, out)
-        _write(result.provenance, prov_path)
-        _write(result.report, rep_path)
+        _write(result.provenance, paths["provenance"])
+        _write(result.left_out, paths["left-out"])
+        _write(result.report, paths["report"])
     except OSError as e:
         print(f"error: cannot write {e.filename or out}: {e.strerror or e}", file=sys.stderr)
         return 2
@@ -659,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     filled = ", ".join(f"{k} {v}" for k, v in result.filled.items())
     print(f"note: filled (patients with a value): {filled}", file=sys.stderr)
-    print(f"imported {len(result.cohort)} candidate(s) -> {out}; provenance -> {prov_path.name}; "
-          f"report -> {rep_path.name}", file=sys.stderr)
+    print(f"imported {len(result.cohort)} candidate(s) -> {out}; {len(result.left_out)} left out -> "
+          f"{paths['left-out'].name}; provenance -> {paths['provenance'].name}; "
+          f"report ({len(result.report)} row(s)) -> {paths['report'].name}", file=sys.stderr)
     return 0

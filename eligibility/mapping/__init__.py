@@ -37,11 +37,15 @@ Matching rules every importer applies (the catalog's comments give the why):
   ongoing), optionally restricted by ``route``; ``drug_list`` gives the
   ``;``-joined contract categories (``none`` when a person with data has none);
   ``drug_span`` the months covered by the union of the listed fields' exposures.
+  An exposure without a route counts for every ``route`` rule when
+  ``defaults.route_unknown`` is ``any``.
 
 FHIR has no code hierarchy: it matches the listed codes exactly (the catalog
 lists common descendants); OMOP also expands ``Code.expand`` codes through
 ``concept_ancestor`` and maps non-standard codes through 'Maps to'.
-Provenance rows follow :data:`eligibility.mapping.provenance.PROVENANCE_COLUMNS`.
+Provenance rows follow :data:`eligibility.mapping.provenance.PROVENANCE_COLUMNS`; the
+files beside a cohort (provenance, left-out, report) are named by
+:func:`eligibility.mapping.provenance.side_paths`.
 """
 
 from __future__ import annotations
@@ -56,11 +60,20 @@ from .catalog import (
     vocabulary_of,
 )
 from .models import Code, MappingCatalog
-from .provenance import PROVENANCE_COLUMNS, empty_provenance
+from .provenance import (
+    LEFT_OUT_COLUMNS,
+    PROVENANCE_COLUMNS,
+    REPORT_COLUMNS,
+    empty_provenance,
+    side_paths,
+)
 from .units import convert, factor
 
 __all__ = [
+    "LEFT_OUT_COLUMNS",
     "PROVENANCE_COLUMNS",
+    "REPORT_COLUMNS",
+    "side_paths",
     "Code",
     "CodeUse",
     "MappingCatalog",

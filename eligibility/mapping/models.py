@@ -157,6 +157,7 @@ Rule = Annotated[
 class Defaults(_M):
     lab_lookback_days: int = Field(gt=0)
     absent: Literal["no", "empty"]
+    route_unknown: Literal["any", "none"]
 
 
 class MappingCatalog(_M):
