@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._omop_import import sidebar as omop_sidebar
 from eligibility.fields import DISEASE_NAMES, DISEASES
 
 PAGES = [
@@ -97,7 +98,7 @@ def _disease_filter() -> str | None:
 
 
 def build_context() -> S.Context:
-    current = _cohort_source()
+    current = omop_sidebar(_cohort_source())
     _scenario_status()
     disease = _disease_filter()
     resolved = S.active_scenario()

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._omop_import import provenance_panel
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.explain import explain_patient, near_misses
@@ -185,6 +186,7 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     st.caption("Outcome per criterion (✓ passes, ✗ fails, ? unknown, – not assessed). An exclusion criterion "
                "fails when its condition holds. A condition with an empty value is unknown; an empty "
                "`days since` cell means the event never happened.")
+    provenance_panel(ctx, str(rec["patient_id"]))
 
 
 def near_miss_panel(ctx: S.Context) -> None:
