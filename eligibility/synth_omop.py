@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,31 @@ VALUE_UNITS: dict[str, tuple[tuple[str, float], ...]] = {
     "igg_mg_dl": (("mg/dL", 0.7), ("g/L", 0.3)),
     "weight_kg": (("kg", 0.9), ("[lb_av]", 0.1)),
 }
+
+
+# unrelated labs a warehouse also holds (not in the catalog): realistic table size for benchmarks
+OTHER_LABS: tuple[tuple[str, str, str, float, float], ...] = (
+    ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.9, 0.25),
+    ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 95.0, 15.0),
+    ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 4.2, 0.4),
+    ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", 140.0, 3.0),
+    ("777-3", "Platelets [#/volume] in Blood by Automated count", "10*3/uL", 250.0, 60.0),
+)
+
+
+@dataclass
+class Ids:
+    """Running id counters when a CDM is written in chunks of persons."""
+
+    person: int = 0  # cohort persons written so far
+    dead: int = 0  # extra deceased persons written so far
+    dead_base: int = 0  # person_id of the first deceased person, minus 1 (after every cohort person)
+    records: dict[str, int] = field(default_factory=dict)
+
+    def next_ids(self, table: str, k: int) -> np.ndarray:
+        start = self.records.get(table, 0)
+        self.records[table] = start + k
+        return np.arange(start + 1, start + k + 1, dtype=np.int64)
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -191,6 +217,9 @@ def build_vocab() -> Vocab:
             if unit:
                 v.add("UCUM", unit, unit, "Unit", "Unit", "S")
     for unit in FOREIGN_UNITS.values():
+        v.add("UCUM", unit, unit, "Unit", "Unit", "S")
+    for code, name, unit, _mu, _sd in OTHER_LABS:
+        v.add("LOINC", code, name, "Measurement", "Lab Test", "S")
         v.add("UCUM", unit, unit, "Unit", "Unit", "S")
 
     # Maps to (and the reverse 'Mapped from')
@@ -328,13 +357,17 @@ def _pick(rng: np.random.Generator, ids: list[int], n: int) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)[rng.integers(0, len(ids), n)]
 
 
-def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | None = None
+def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | None = None,
+              ids: Ids | None = None, with_vocabulary: bool = True, other_labs: int = 0,
               ) -> dict[str, pd.DataFrame]:
+    """The CDM tables of `src`'s persons (plus a few deceased ones). `ids` continues the
+    numbering of earlier chunks; `other_labs` adds that many unrelated lab rows per person."""
     m = load_mapping()
     v = vocab or build_vocab()
     n = len(src)
-    pid = np.arange(1, n + 1, dtype=np.int64)
-    tables: dict[str, pd.DataFrame] = vocab_tables(v)
+    ids = ids or Ids(dead_base=n)
+    pid = ids.person + np.arange(1, n + 1, dtype=np.int64)
+    tables: dict[str, pd.DataFrame] = vocab_tables(v) if with_vocabulary else {}
 
     # ---- person, observation period, death --------------------------------
     r = _rng(seed, "omop:person")
@@ -343,7 +376,8 @@ def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | No
     age = np.where(np.isnan(age), 50, age)
     dead_age = r.integers(30, 80, n_dead).astype(np.float64)
     all_age = np.concatenate([age, dead_age])
-    all_pid = np.arange(1, n + n_dead + 1, dtype=np.int64)
+    dead_pid = ids.dead_base + ids.dead + np.arange(1, n_dead + 1, dtype=np.int64)
+    all_pid = np.concatenate([pid, dead_pid])
     # birth date with completed years == age at as_of: as_of - age years - 0..364 days
     birth_year_day = np.datetime64(as_of, "D") - r.integers(0, 364, n + n_dead).astype("timedelta64[D]")
     by = birth_year_day.astype("datetime64[Y]").astype(int) + 1970 - all_age.astype(int)
@@ -354,12 +388,12 @@ def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | No
     sex = np.concatenate([src["sex"].astype("string").fillna("").to_numpy(dtype=object),
                           r.choice(np.array(["F", "M"], dtype=object), n_dead)])
     gender = np.select([sex == "F", sex == "M"], [v.id("Gender", "F"), v.id("Gender", "M")], 0)
-    ids = np.concatenate([src["patient_id"].astype(str).to_numpy(dtype=object),
-                          np.array([f"DEAD-{i:06d}" for i in range(1, n_dead + 1)], dtype=object)])
+    names = np.concatenate([src["patient_id"].astype(str).to_numpy(dtype=object),
+                          np.array([f"DEAD-{ids.dead + i:06d}" for i in range(1, n_dead + 1)], dtype=object)])
     tables["person"] = pd.DataFrame({
         "person_id": all_pid, "gender_concept_id": gender, "year_of_birth": bdt.year,
         "month_of_birth": bdt.month, "day_of_birth": bdt.day, "birth_datetime": bdt,
-        "race_concept_id": 0, "ethnicity_concept_id": 0, "person_source_value": ids,
+        "race_concept_id": 0, "ethnicity_concept_id": 0, "person_source_value": names,
         "gender_source_value": sex,
     })
     op_start = _days(as_of, r.integers(5 * 365, 15 * 365, n + n_dead))
@@ -367,7 +401,6 @@ def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | No
     tables["observation_period"] = pd.DataFrame({
         "observation_period_id": all_pid, "person_id": all_pid, "observation_period_start_date": op_start,
         "observation_period_end_date": op_end, "period_type_concept_id": EHR_TYPE})
-    dead_pid = all_pid[n:]
     tables["death"] = pd.DataFrame({
         "person_id": dead_pid, "death_date": _days(as_of, r.integers(1, 900, n_dead)),
         "death_type_concept_id": EHR_TYPE})
@@ -413,8 +446,18 @@ def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | No
         _meas(meas, v, pid[sel], np.asarray(std_ids)[k[sel]], np.asarray(code_ids)[k[sel]],
               loinc[k[sel]], _days(as_of, -r.integers(1, 60, n)[sel]),
               np.round(np.where(has, val, 1.0)[sel] * 1.5 / fac[sel], 4), unit_code[sel])
+    for j in range(other_labs):
+        r = _rng(seed, f"omop:other_lab:{j}")
+        k = r.integers(0, len(OTHER_LABS), n)
+        codes = np.array([c for c, *_ in OTHER_LABS], dtype=object)[k]
+        cids = np.array([v.id("LOINC", c) for c, *_ in OTHER_LABS], dtype=np.int64)[k]
+        mu = np.array([x[3] for x in OTHER_LABS])[k]
+        sd = np.array([x[4] for x in OTHER_LABS])[k]
+        units = np.array([x[2] for x in OTHER_LABS], dtype=object)[k]
+        _meas(meas, v, pid, cids, cids, codes, _days(as_of, r.integers(-30, 3 * 365, n)),
+              np.round(mu + sd * r.standard_normal(n), 2), units)
     mf = meas.frame()
-    mf.insert(0, "measurement_id", np.arange(1, len(mf) + 1, dtype=np.int64))
+    mf.insert(0, "measurement_id", ids.next_ids("measurement", len(mf)))
     mf["measurement_type_concept_id"] = EHR_TYPE
     tables["measurement"] = mf
 
@@ -470,19 +513,23 @@ def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | No
             fr = fr.rename(columns={"concept_id": "procedure_concept_id", "source_id": "procedure_source_concept_id",
                                     "source_value": "procedure_source_value", "start": "procedure_date",
                                     "end": "procedure_end_date"})
-            fr.insert(0, "procedure_occurrence_id", np.arange(1, len(fr) + 1, dtype=np.int64))
+            fr.insert(0, "procedure_occurrence_id", ids.next_ids(name, len(fr)))
             fr["procedure_type_concept_id"] = EHR_TYPE
         else:
             fr = fr.rename(columns={"concept_id": "condition_concept_id", "source_id": "condition_source_concept_id",
                                     "source_value": "condition_source_value", "start": "condition_start_date",
                                     "end": "condition_end_date"})
-            fr.insert(0, "condition_occurrence_id", np.arange(1, len(fr) + 1, dtype=np.int64))
+            fr.insert(0, "condition_occurrence_id", ids.next_ids(name, len(fr)))
             fr["condition_type_concept_id"] = EHR_TYPE
         tables[name] = fr
 
-    tables["drug_exposure"] = _drugs(src, v, pid, seed, as_of)
+    tables["drug_exposure"] = _drugs(src, v, pid, seed, as_of, ids)
     tables["observation"] = pd.DataFrame()
     tables["visit_occurrence"] = pd.DataFrame()
+    ids.person += n
+    ids.dead += n_dead
+    if not with_vocabulary:
+        return tables
     tables["cdm_source"] = pd.DataFrame([{
         "cdm_source_name": "eligibility synthetic CDM", "cdm_source_abbreviation": "elig-synth",
         "cdm_holder": "synthetic", "source_release_date": as_of, "cdm_release_date": as_of,
@@ -514,7 +561,7 @@ def _cond(rows: _Rows, v: Vocab, r, codes, pid, start, end=None) -> None:
     rows.add(person_id=pid, concept_id=std, start=start, end=end, source_value=val, source_id=src)
 
 
-def _drugs(src: pd.DataFrame, v: Vocab, pid: np.ndarray, seed: int, as_of: dt.date) -> pd.DataFrame:
+def _drugs(src: pd.DataFrame, v: Vocab, pid: np.ndarray, seed: int, as_of: dt.date, ids: Ids) -> pd.DataFrame:
     m = load_mapping()
     rows = _Rows()
     n = len(src)
@@ -578,7 +625,7 @@ def _drugs(src: pd.DataFrame, v: Vocab, pid: np.ndarray, seed: int, as_of: dt.da
     add(after, "2193", "RxNorm", s, s + np.timedelta64(5, "D"), iv)
     add(after, "8640", "RxNorm", s, s + np.timedelta64(30, "D"), oral)
     fr = rows.frame()
-    fr.insert(0, "drug_exposure_id", np.arange(1, len(fr) + 1, dtype=np.int64))
+    fr.insert(0, "drug_exposure_id", ids.next_ids("drug_exposure", len(fr)))
     fr["drug_type_concept_id"] = EHR_TYPE
     return fr
 
@@ -588,16 +635,18 @@ def _drugs(src: pd.DataFrame, v: Vocab, pid: np.ndarray, seed: int, as_of: dt.da
 # ---------------------------------------------------------------------------
 
 
-def write_cdm(tables: dict[str, pd.DataFrame], path) -> Path:
+def write_cdm(tables: dict[str, pd.DataFrame], path, *, append: bool = False) -> Path:
+    """Create the CDM file with every table (or, with `append`, add rows to it)."""
     import duckdb
 
     path = Path(path)
-    if path.exists():
+    if path.exists() and not append:
         path.unlink()
     con = duckdb.connect(str(path))
     try:
         for name, frame in tables.items():
-            con.execute(create_sql(name))
+            if not append:
+                con.execute(create_sql(name))
             if frame is None or frame.empty:
                 continue
             cols = [c for c in columns(name) if c in frame.columns]
@@ -610,9 +659,19 @@ def write_cdm(tables: dict[str, pd.DataFrame], path) -> Path:
     return path
 
 
-def generate_cdm(n: int, seed: int, path, *, as_of: dt.date = DEFAULT_AS_OF) -> Path:
+def generate_cdm(n: int, seed: int, path, *, as_of: dt.date = DEFAULT_AS_OF, chunk: int = 100_000,
+                 other_labs: int = 0) -> Path:
+    """The synthetic cohort of `n` persons as a CDM file, built `chunk` persons at a time."""
     src = source_cohort(n, seed)
-    return write_cdm(build_cdm(src, seed=seed, as_of=as_of), path)
+    v = build_vocab()
+    ids = Ids(dead_base=n)
+    for i, a in enumerate(range(0, n, chunk)):
+        part = src.iloc[a:a + chunk].reset_index(drop=True)
+        tables = build_cdm(part, seed=seed if i == 0 else seed * 1000 + i, as_of=as_of, vocab=v, ids=ids,
+                           with_vocabulary=i == 0, other_labs=other_labs)
+        write_cdm(tables, path, append=i > 0)
+        del tables
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------
@@ -651,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=positive, default=BUNDLE_N, help=f"persons of the cohort (default {BUNDLE_N})")
     p.add_argument("--seed", type=positive, default=BUNDLE_SEED, help=f"random seed (default {BUNDLE_SEED})")
     p.add_argument("-o", "--output", required=True, help="DuckDB file to write (.duckdb); replaced if it exists")
+    p.add_argument("--other-labs", type=int, default=0,
+                   help="unrelated lab rows per person (warehouse-sized measurement table; default 0)")
     p.add_argument("--as-of", type=iso, default=DEFAULT_AS_OF,
                    help=f"the screening date the CDM is built around (default {DEFAULT_AS_OF})")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -658,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     if out.suffix.lower() not in (".duckdb", ".db"):
         p.error(f"output must end in .duckdb, not {out.suffix or '(no extension)'!r}")
     try:
-        generate_cdm(args.n, args.seed, out, as_of=args.as_of)
+        generate_cdm(args.n, args.seed, out, as_of=args.as_of, other_labs=max(0, args.other_labs))
     except OSError as e:
         p.exit(2, f"{p.prog}: error: cannot write {out}: {e.strerror or e}\n")
     print(f"{out}: OMOP CDM v5.4 with {args.n:,} cohort persons (+ deceased), as of {args.as_of}",

@@ -424,3 +424,20 @@ def test_synth_format_omop_command(tmp_path):
     assert n_person > 50 and pairs == 1 and after > 0
     with pytest.raises(SystemExit):
         synth_main(["--format", "omop", "--n", "5", "-o", str(tmp_path / "cdm.csv")])
+
+
+def test_cdm_written_in_chunks_imports_the_same_and_numbers_uniquely(tmp_path):
+    from eligibility.synth_omop import generate_cdm
+
+    path = tmp_path / "chunks.duckdb"
+    generate_cdm(600, 9, path, chunk=250, other_labs=2)
+    con = duckdb.connect(str(path), read_only=True)
+    for table, key in (("person", "person_id"), ("measurement", "measurement_id"),
+                       ("drug_exposure", "drug_exposure_id"), ("condition_occurrence", "condition_occurrence_id")):
+        n, distinct = con.execute(f"SELECT count(*), count(DISTINCT {key}) FROM {table}").fetchone()
+        assert n == distinct > 0, table
+    other = con.execute("SELECT count(*) FROM measurement WHERE measurement_source_value = '2160-0'").fetchone()[0]
+    con.close()
+    assert other > 0  # unrelated labs are there and ignored
+    result = import_omop(connect(str(path)), as_of=AS_OF)
+    assert _compare(expected_cohort(source_cohort(600, 9)), result.cohort) == {}
