@@ -125,6 +125,30 @@ def read_table(source, *, filename: str | None = None, sheet: str | int | None =
     return Table(name, frame.reset_index(drop=True), tuple(ignored))
 
 
+def table_from_cohort(cohort, name: str = "cohort") -> Table:
+    """A loaded (typed) cohort back to text in the contract's spellings, to merge a sheet over."""
+    cols: dict[str, list] = {}
+    for f in FIELDS:
+        if f.name not in cohort.present or f.name not in cohort.frame:
+            continue
+        out = []
+        for v in cohort.frame[f.name].astype(object).tolist():
+            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+                out.append(None)
+            elif f.kind == "yesno":
+                out.append("yes" if bool(v) else "no")
+            elif f.kind == "number":
+                out.append(str(int(v)) if float(v).is_integer() else repr(float(v)))
+            elif f.kind == "date":
+                out.append(pd.Timestamp(v).date().isoformat())
+            else:
+                out.append(str(v))
+        cols[f.name] = out
+    frame = pd.DataFrame(cols, dtype=object)
+    frame.attrs["rows"] = list(range(1, len(frame) + 1))
+    return Table(name, frame)
+
+
 def _typed(f: Field, values: list) -> tuple[list, np.ndarray]:
     """Values of one field as comparable Python objects, and which cells are unreadable."""
     parsed = _parse_field(f, pd.Series(pd.array(values, dtype="string")))
