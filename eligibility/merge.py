@@ -310,9 +310,10 @@ def _provenance(frame: pd.DataFrame, chart: dict, prov_rows: dict, sheet_name: s
 def provenance_path(cohort: str | Path) -> Path:
     """Where a cohort file's provenance table lives: beside it, ``NAME.provenance.EXT``
     (the importers' convention, import-omop's too); ``.csv`` for an xlsx cohort."""
+    from .mapping import side_paths
+
     p = Path(cohort)
-    ext = p.suffix.lower() if p.suffix.lower() in (".csv", ".parquet") else ".csv"
-    return p.with_name(f"{p.stem}.provenance{ext}")
+    return side_paths(p if p.suffix.lower() in (".csv", ".parquet") else p.with_suffix(".csv"))["provenance"]
 
 
 def read_provenance(cohort: str | Path) -> pd.DataFrame | None:

@@ -22,7 +22,8 @@ Decisions where the catalog is silent (all in ``notes`` when they apply):
   record, 0 while one is ongoing;
 - drug exposures: only those starting on or before the as-of date; ``days_since`` 0
   when the exposure runs through the as-of date; an exposure without a recorded route
-  counts for every ``route`` rule (an antibiotic could have been either) and is reported;
+  follows the catalog's ``defaults.route_unknown`` (``any``: counts for every ``route``
+  rule, an antibiotic could have been either) and is reported;
 - ``drug_span``: months = days covered by the union of exposures (clipped to the
   as-of date) / 30.4375, 1 decimal; an exposure without an end that is not ongoing
   covers its start day only.
@@ -385,9 +386,13 @@ def _malignancy(rule: MalignancyRule, rows, pos, n, as_of_ts, prov) -> tuple[lis
 
 
 def _route_ok(rule: DrugRule, rows) -> tuple[pd.DataFrame, int]:
+    """Exposures on the rule's route; one with no recorded route counts for every route rule
+    when the catalog's ``defaults.route_unknown`` is ``any``, for none when ``none``."""
     if rule.route is None:
         return rows, 0
     unknown = rows["route"].isna()
+    if load_mapping().defaults.route_unknown != "any":
+        return rows[~unknown & (rows["route"] == rule.route)], 0
     return rows[unknown | (rows["route"] == rule.route)], int(unknown.sum())
 
 

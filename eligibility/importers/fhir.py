@@ -356,15 +356,18 @@ def check_disease(value: str | None) -> str | None:
 
 
 def write_result(res: ImportResult, out: Path) -> list[Path]:
-    """The cohort, its provenance (NAME.provenance.EXT) and left-out list (NAME.left-out.EXT)."""
+    """The cohort and, beside it (eligibility.mapping.side_paths), its provenance and
+    left-out list with the cohort's extension."""
     from ..export import to_csv_bytes, to_parquet_bytes
-    from ..merge import provenance_path
+    from ..mapping import side_paths
 
     csv = out.suffix.lower() == ".csv"
-    prov, left = provenance_path(out), out.with_name(f"{out.stem}.left-out{out.suffix.lower()}")
-    for frame, path in ((res.frame, out), (res.provenance, prov), (res.left_out, left)):
+    side = side_paths(out)
+    written = []
+    for frame, path in ((res.frame, out), (res.provenance, side["provenance"]), (res.left_out, side["left-out"])):
         path.write_bytes(to_csv_bytes(frame) if csv else to_parquet_bytes(frame.astype("string")))
-    return [out, prov, left]
+        written.append(path)
+    return written
 
 
 def report(res: ImportResult) -> None:
