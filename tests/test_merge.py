@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eligibility.cli import main
-from eligibility.merge import MergeError, header_field, merge, read_table
+from eligibility.merge import MergeError, Table, header_field, merge, read_table
 
 
 def _csv(tmp_path, name, rows):
@@ -126,3 +128,39 @@ def test_parquet_in_and_out_keep_provenance_beside(tmp_path):
     assert prov.loc[("B", "alt_u_l"), "concept_code"] == "1742-6"
     assert prov.loc[("A", "consent_signed"), "source_table"] == "chart review: sheet.csv, row 1"
     assert pd.read_parquet(out).set_index("patient_id").loc["A", "consent_signed"] == "yes"
+
+
+_YN = st.sampled_from([None, "yes", "no", "Yes", "NO"])
+_NUM = st.sampled_from([None, "1", "1.0", "2", "40", "142"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_YN, _NUM, _YN, _NUM), min_size=1, max_size=8), st.booleans(), st.randoms(use_true_random=False))
+def test_merge_invariants(cells, override, rnd):
+    """No patient lost or reordered; an empty sheet cell never changes a value; a filled EHR value is
+    replaced only under override and then only with a conflict reported; every conflict is a real
+    difference of typed values."""
+    ehr = Table("ehr.csv", pd.DataFrame({
+        "patient_id": [f"P{i}" for i in range(len(cells))], "disease": ["SSc"] * len(cells),
+        "consent_signed": [c[0] for c in cells], "alt_u_l": [c[1] for c in cells]}, dtype=object))
+    order = list(range(len(cells)))
+    rnd.shuffle(order)
+    sheet = Table("s.csv", pd.DataFrame({
+        "patient_id": [f"P{i}" for i in order], "consent_signed": [cells[i][2] for i in order],
+        "alt_u_l": [cells[i][3] for i in order]}, dtype=object))
+    res = merge(ehr, sheet, override="all" if override else None)
+    assert list(res.frame["patient_id"]) == list(ehr.frame["patient_id"])
+    conflicts = {(c["patient_id"], c["field"]) for c in res.conflicts.to_dict("records")}
+    norm = {"consent_signed": lambda v: v.lower(), "alt_u_l": float}
+    for i, (e_yn, e_num, s_yn, s_num) in enumerate(cells):
+        for name, e, s_ in (("consent_signed", e_yn, s_yn), ("alt_u_l", e_num, s_num)):
+            got = res.frame.loc[i, name]
+            differ = e is not None and s_ is not None and norm[name](e) != norm[name](s_)
+            assert ((f"P{i}", name) in conflicts) == differ
+            if s_ is None:
+                assert got == e
+            elif e is None:
+                assert got == s_
+            else:
+                assert got == (s_ if override and differ else e)
+    assert res.filled == sum((e is None) and (s_ is not None) for c in cells for e, s_ in ((c[0], c[2]), (c[1], c[3])))
