@@ -195,6 +195,9 @@ def test_alt_in_iu_per_l_is_read_and_fails_inc_3(tmp_path):
     assert row["hemoglobin_g_l"] == 125.0 and row["wbc_10e9_l"] == 5.0
     assert row["tbil_umol_l"] is None  # unknown unit: empty and reported, never guessed
     assert any("tbil_umol_l: latest value unusable for 1 patient(s) (unit 'mmol/L'" in n for n in res.notes)
+    rep = res.report.set_index(["patient_id", "field"])
+    assert rep.loc[("p1", "tbil_umol_l"), "kind"] == "unknown_unit"
+    assert "1975-2" in rep.loc[("p1", "tbil_umol_l"), "detail"]
     out = screen_frame(validate_frame(res.frame))
     assert out["status"].iloc[0] == "ineligible" and "INC-3.alt" in out["failed"].iloc[0].split(";")
 
@@ -228,6 +231,9 @@ def test_disease_from_conditions_several_candidates_reported(tmp_path):
     assert got == {"s": "SSc", "m": "IIM", "n": "AAV"}
     assert any("several candidate indications" in x and "m (IIM, SSc; IIM most recent)" in x for x in res.notes)
     assert any("other than AAV" in w and "s" in w for w in res.warnings)
+    rep = res.report.set_index(["patient_id", "kind"])
+    assert rep.loc[("m", "several_indications"), "detail"] == "IIM, SSc; IIM (most recent) used"
+    assert rep.loc[("s", "disease_differs"), "field"] == "disease"
 
 
 def test_medications_by_reference_route_and_period(tmp_path):
@@ -303,6 +309,7 @@ def test_cli_writes_cohort_provenance_and_left_out(tmp_path, capsys):
     assert {"patient_id", "field", "value", "source_table", "concept_code", "original_unit"} <= set(prov.columns)
     left = pd.read_csv(tmp_path / "ehr.left-out.csv", dtype=str, encoding="utf-8-sig")
     assert len(left) == 9
+    assert (tmp_path / "ehr.report.csv").is_file()
     assert main(["import-fhir", str(FHIR_DIR), "-o", str(tmp_path / "x.txt")]) == 2
     assert main(["import-fhir", str(FHIR_DIR), "-o", str(out), "--disease", "lupus"]) == 2
     assert main(["import-fhir", str(tmp_path / "missing"), "-o", str(out)]) == 2

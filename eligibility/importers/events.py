@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..fields import FIELDS, IMMUNOMODULATORS
-from ..mapping import PROVENANCE_COLUMNS, convert, field_for_code, load_mapping
+from ..mapping import PROVENANCE_COLUMNS, REPORT_COLUMNS, convert, field_for_code, load_mapping
 from ..mapping.models import (
     AgeRule,
     CategoryRule,
@@ -65,6 +65,7 @@ class ImportResult:
     left_out: pd.DataFrame  # LEFT_OUT_COLUMNS
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    report: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REPORT_COLUMNS)))
     as_of: _dt.date | None = None
     last_date: _dt.date | None = None
 
@@ -86,8 +87,14 @@ def _num_text(v: float) -> str:
 
 
 class _Prov:
+    """Provenance rows, and the report of values that could not be used (REPORT_COLUMNS)."""
+
     def __init__(self):
         self.rows: list[dict] = []
+        self.report: list[tuple] = []
+
+    def problem(self, pid, fld, kind, detail) -> None:
+        self.report.append((pid, fld, kind, detail))
 
     def add(self, pid, fld, value, table, vocab=None, code=None, date=None, original=None, unit=None):
         self.rows.append({
@@ -251,6 +258,8 @@ def apply_mapping(
     coded = cols.get("disease", [None] * n)
     if disease:
         differ = [ids[i] for i in range(n) if coded[i] and coded[i] != disease]
+        for pid in differ:
+            prov.problem(pid, "disease", "disease_differs", f"coded {coded[pos[pid]]} kept; --disease {disease}")
         filled = 0
         for i in range(n):
             if not coded[i]:
@@ -275,7 +284,9 @@ def apply_mapping(
     frame.attrs["source"] = source
     return ImportResult(frame=frame, provenance=prov.frame(),
                         left_out=pd.DataFrame(left, columns=list(LEFT_OUT_COLUMNS)),
-                        notes=notes, warnings=warnings, as_of=as_of, last_date=last)
+                        notes=notes, warnings=warnings,
+                        report=pd.DataFrame(prov.report, columns=list(REPORT_COLUMNS)),
+                        as_of=as_of, last_date=last)
 
 
 # ---------------------------------------------------------------------------------------
@@ -311,6 +322,8 @@ def _lab(rule: LabRule, rows, pos, n, as_of_ts, prov, notes) -> list:
         if r.bad:
             why = r.why or f"unit {r.unit!r} not listed for {rule.field}"
             bad_units[why] = bad_units.get(why, 0) + 1
+            prov.problem(r.patient_id, rule.field, "unknown_unit" if not r.why else r.why.replace(" ", "_"),
+                         f"{why}; {r.source_table} {r.vocabulary} {r.code} on {_d(r.start)}")
             continue
         out[pos[r.patient_id]] = r.conv
         units[r.unit] = units.get(r.unit, 0) + 1
@@ -335,6 +348,8 @@ def _category(rule: CategoryRule, rows, pos, n, prov, notes) -> list:
         cats = sorted(set(g["category"]))
         if len(cats) > 1:
             several.append(f"{pid} ({', '.join(cats)}; {r['category']} most recent)")
+            prov.problem(pid, rule.field, "several_indications" if rule.kind == "disease" else "several_categories",
+                         f"{', '.join(cats)}; {r['category']} (most recent) used")
         prov.add(pid, rule.field, r["category"], r["source_table"], r["vocabulary"], r["code"], _d(r["start"]),
                  r["code"])
     if several:

@@ -356,15 +356,16 @@ def check_disease(value: str | None) -> str | None:
 
 
 def write_result(res: ImportResult, out: Path) -> list[Path]:
-    """The cohort and, beside it (eligibility.mapping.side_paths), its provenance and
-    left-out list with the cohort's extension."""
+    """The cohort and, beside it (eligibility.mapping.side_paths), its provenance, left-out
+    list and report of unusable values, with the cohort's extension."""
     from ..export import to_csv_bytes, to_parquet_bytes
     from ..mapping import side_paths
 
     csv = out.suffix.lower() == ".csv"
     side = side_paths(out)
     written = []
-    for frame, path in ((res.frame, out), (res.provenance, side["provenance"]), (res.left_out, side["left-out"])):
+    for frame, path in ((res.frame, out), (res.provenance, side["provenance"]), (res.left_out, side["left-out"]),
+                        (res.report, side["report"])):
         path.write_bytes(to_csv_bytes(frame) if csv else to_parquet_bytes(frame.astype("string")))
         written.append(path)
     return written
@@ -383,7 +384,7 @@ def run(argv: list[str] | None, prog: str, reader, what: str) -> int:
     p = _Parser(prog=prog, description=f"Turn {what} into a contract cohort file, with provenance.")
     p.add_argument("source", nargs="+", help="files or directories")
     p.add_argument("-o", "--output", required=True, help="cohort file to write: .csv or .parquet "
-                   "(NAME.provenance.EXT and NAME.left-out.EXT are written beside it)")
+                   "(NAME.provenance.EXT, NAME.left-out.EXT and NAME.report.EXT are written beside it)")
     p.add_argument("--as-of", type=iso_date, help="screening date YYYY-MM-DD (default: today)")
     p.add_argument("--disease", help="indication for patients without a coded one (default: from conditions only)")
     try:
