@@ -313,3 +313,25 @@ def test_cli_writes_cohort_provenance_and_left_out(tmp_path, capsys):
     assert main(["import-fhir", str(FHIR_DIR), "-o", str(tmp_path / "x.txt")]) == 2
     assert main(["import-fhir", str(FHIR_DIR), "-o", str(out), "--disease", "lupus"]) == 2
     assert main(["import-fhir", str(tmp_path / "missing"), "-o", str(out)]) == 2
+
+
+def test_procedures_dialysis_window_and_transplant(tmp_path):
+    def proc(pid, code, when, status="completed"):
+        return {"resourceType": "Procedure", "status": status, "subject": {"reference": f"Patient/{pid}"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]},
+                "performedPeriod": {"start": when, "end": when}}
+
+    res = from_fhir(_bundle(tmp_path, [
+        _patient("recent"), proc("recent", "302497006", "2024-04-15T08:00:00Z"),
+        _patient("old"), proc("old", "302497006", "2023-10-01T08:00:00Z"),
+        _patient("tx"), proc("tx", "70536003", "2001-01-01T08:00:00Z"),
+        _patient("nd"), proc("nd", "302497006", "2024-05-01T08:00:00Z", status="not-done"),
+        _obs("29463-7", 70, "kg", "2024-01-01T00:00:00Z", pid="nd"),
+    ]), as_of=dt.date(2024, 6, 1))
+    got = res.frame.set_index("patient_id")
+    # within 0.25 years of the as-of date (catalog look-back) only
+    assert got["dialysis_or_plasmapheresis"].to_dict() == {"recent": "yes", "old": "no", "tx": "no", "nd": "no"}
+    assert got["kidney_transplant"].to_dict() == {"recent": "no", "old": "no", "tx": "yes", "nd": "no"}
+    p = res.provenance.set_index(["patient_id", "field"])
+    assert p.loc[("tx", "kidney_transplant"), "source_table"] == "Procedure"
+    assert p.loc[("tx", "kidney_transplant"), "date"] == "2001-01-01"
