@@ -34,7 +34,7 @@ def sidebar(current: S.Loaded) -> S.Loaded:
                 st.session_state["cr_done"] = (sheet.file_id, merged.key, tuple(override))
                 st.session_state["cr_result"] = (res.filled, res.conflicts, res.errors + res.notes)
                 st.session_state["cohort_key"] = merged.key
-                current = merged
+                st.rerun()  # the sidebar above names the merged cohort
             except MergeError as e:
                 st.session_state["cr_result"] = None
                 st.error(str(e), icon=":material/error:")

@@ -72,7 +72,8 @@ def test_merge_a_sheet_in_the_sidebar_settles_pending_patients(page, server, tmp
     wait_idle(page)
     assert_no_exception(page)
     screenshot(page, "chart_review_merged")
-    assert page.locator("[data-testid='stSidebar']", has_text="ehr_import.csv + filled_sheet.csv").count() >= 1
+    assert page.locator("[data-testid='stSidebar'] [data-testid='stCaptionContainer']",
+                        has_text="ehr_import.csv + filled_sheet.csv · 11 patients").count() == 1
     assert page.get_by_text("nothing to collect").count() == 1
     page.locator("[data-testid='stSidebarNav'] a", has_text="Overview").first.click()
     wait_idle(page)
