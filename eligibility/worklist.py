@@ -20,6 +20,9 @@ A criterion counts as *assessed* only when every column it reads is in the file,
 template also carries the absent columns of open not-assessed criteria that decide no
 one's status (e.g. the RR-A columns of SSC-INC-4 when progression alone can pass it):
 ranked last, ``patients`` 0, to be left empty unless known.
+
+A patient without a disease has only the common criteria and DX-1 applicable: the
+list asks for the disease first; its block's criteria join the list on the next round.
 """
 
 from __future__ import annotations
