@@ -97,7 +97,10 @@ def duckdb_compat() -> None:
     warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning)
 
 
-def connect(source: str):
+DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB's own buffers; it spills to disk beyond (peak RSS budget 4 GB)
+
+
+def connect(source: str, *, memory_limit: str = DUCKDB_MEMORY_LIMIT):
     """A DuckDB file (opened read-only) or an ibis connection URL (postgres://, ...)."""
     import ibis
 
@@ -113,7 +116,7 @@ def connect(source: str):
     if not p.is_file():
         raise OmopError(f"{p}: no such file (give a DuckDB CDM file or a connection URL)")
     try:
-        return ibis.duckdb.connect(str(p), read_only=True)
+        return ibis.duckdb.connect(str(p), read_only=True, memory_limit=memory_limit)
     except Exception as e:
         raise OmopError(f"{p.name}: not a readable DuckDB database ({type(e).__name__})") from None
 
@@ -220,6 +223,7 @@ def _with_code(con, events):
 
 def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = None) -> OmopImport:
     import ibis
+    import pyarrow as pa
 
     m = load_mapping()
     notes: list[str] = []
@@ -264,10 +268,18 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     values: dict[str, pd.Series] = {}
     idx = pd.Index(persons["person_id"])
     pid_of = pd.Series(persons["patient_id"].to_numpy(), index=idx)
+    people = _People(persons["person_id"], persons["patient_id"])
 
-    def series(data: dict, dtype) -> pd.Series:
-        s = pd.Series(data, dtype=dtype) if data else pd.Series(dtype=dtype)
-        return s.reindex(idx)
+    def series(person_ids, vals, dtype) -> pd.Series:
+        """A per-person column: `vals` at the positions of `person_ids`, empty elsewhere."""
+        pos = idx.get_indexer(np.asarray(person_ids))
+        if dtype == "float64":
+            out = np.full(len(idx), np.nan)
+            out[pos] = np.asarray(vals, dtype=np.float64)
+            return pd.Series(out, index=idx)
+        obj = np.full(len(idx), None, dtype=object)
+        obj[pos] = np.asarray(vals, dtype=object)
+        return pd.Series(pd.array(obj, dtype=dtype), index=idx)
 
     # ---- labs (latest per person and field, in the database) ----------------
     labs = [r for r in m.fields if isinstance(r, LabRule)]
@@ -278,19 +290,21 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             if not _resolved(cmap, rule.field):
                 continue
             group = m.unit_groups[rule.unit]
-            fac = rows["unit"].map(group)
+            fac = rows["unit"].astype(object).map(group).astype("float64")
             num = rows["value_as_number"].astype("float64")
             bad_unit = fac.isna() & num.notna()
             no_num = num.isna()
-            for r in rows[bad_unit].itertuples():
-                report.append((pid_of[r.person_id], rule.field, "unknown_unit", f"{r.unit!r} ({r.concept_code})"))
-            for r in rows[no_num].itertuples():
-                report.append((pid_of[r.person_id], rule.field, "no_number", f"{r.concept_code} on {r.start}"))
+            for p_, u_, c_ in zip(rows["person_id"][bad_unit], rows["unit"][bad_unit], rows["concept_code"][bad_unit],
+                                  strict=True):
+                report.append((pid_of[p_], rule.field, "unknown_unit", f"{u_!r} ({c_})"))
+            for p_, c_, d_ in zip(rows["person_id"][no_num], rows["concept_code"][no_num], rows["start"][no_num],
+                                  strict=True):
+                report.append((pid_of[p_], rule.field, "no_number", f"{c_} on {d_}"))
             ok = ~bad_unit & ~no_num
             conv = num[ok] * fac[ok]
             conv = conv.where(fac[ok] == 1, conv.round(6))
-            values[rule.field] = series(dict(zip(rows["person_id"][ok], conv, strict=True)), "float64")
-            prov.append(_prov(pid_of, rows[ok], rule.field, conv.pipe(_num_texts), "measurement",
+            values[rule.field] = series(rows["person_id"][ok], conv, "float64")
+            prov.append(_prov(people, rows[ok], rule.field, conv.pipe(_num_texts), "measurement",
                               rows["value_as_number"][ok].pipe(_num_texts), rows["unit"][ok]))
 
     # ---- conditions, procedures, observations (record level) ---------------
@@ -303,7 +317,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         sub = cmap[cmap["field"].isin(fields)]
         if len(sub):
             e = _with_code(con, _events(con, kind, sub, as_of)).mutate(source_table=ibis.literal(EVENT_TABLES[kind][0]))
-            ev_parts.append(e.to_pandas())
+            ev_parts.append(_fetch(e))
     ev = pd.concat(ev_parts, ignore_index=True) if ev_parts else pd.DataFrame(
         columns=["person_id", "field", "category", "role", "start", "end", "record_id", "vocabulary_id",
                  "concept_code", "source_table"])
@@ -325,11 +339,11 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             s = pd.Series(pd.array(base, dtype="boolean"), index=idx)
             s[latest["person_id"].to_numpy()] = True
             values[rule.field] = s
-            prov.append(_prov(pid_of, latest, rule.field, "yes", None, "", ""))
+            prov.append(_prov(people, latest, rule.field, "yes", None, "", ""))
         elif isinstance(rule, CategoryRule):
             latest = rows.sort_values(["start", "source_table", "record_id"], kind="stable").drop_duplicates("person_id", keep="last")
-            values[rule.field] = series(dict(zip(latest["person_id"], latest["category"], strict=True)), "string")
-            prov.append(_prov(pid_of, latest, rule.field, latest["category"], None, "", ""))
+            values[rule.field] = series(latest["person_id"], latest["category"].astype(str), "string")
+            prov.append(_prov(people, latest, rule.field, latest["category"], None, "", ""))
             if rule.kind == "disease":
                 ncat = _joined_categories(rows, sep=", ")
                 for p_, cats in ncat[ncat.str.contains(",", regex=False)].items():
@@ -347,12 +361,12 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             only_exc = only_exc.drop_duplicates("person_id", keep="last")
             chosen = pd.concat([main, only_exc])
             years = ((asof_ts - chosen["start"]).dt.days / DAYS_PER_YEAR).round(1)
-            values[rule.field] = series(dict(zip(chosen["person_id"], years, strict=True)), "float64")
+            values[rule.field] = series(chosen["person_id"], years, "float64")
             exc = pd.Series(pd.array([None] * len(idx), dtype="boolean"), index=idx)
             exc[chosen["person_id"].to_numpy()] = chosen["excepted"].to_numpy()
             values["malignancy_excepted"] = exc
-            prov.append(_prov(pid_of, chosen, rule.field, years.pipe(_num_texts), None, "", ""))
-            prov.append(_prov(pid_of, chosen, "malignancy_excepted",
+            prov.append(_prov(people, chosen, rule.field, years.pipe(_num_texts), None, "", ""))
+            prov.append(_prov(people, chosen, "malignancy_excepted",
                               chosen["excepted"].map({True: "yes", False: "no"}), None, "", ""))
 
     # ---- drugs ---------------------------------------------------------------
@@ -361,7 +375,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         fields = {r.field for r in drug_rules}
         sub = cmap[cmap["field"].isin(fields)]
         dr = _with_code(con, _events(con, "drug", sub, as_of, extra=("route_concept_id",)))
-        dr = dr.mutate(source_table=ibis.literal("drug_exposure")).to_pandas()
+        dr = _fetch(dr.mutate(source_table=ibis.literal("drug_exposure")))
         dr["start"] = pd.to_datetime(dr["start"])
         dr["end"] = pd.to_datetime(dr["end"]).fillna(dr["start"])
         routes = cmap[cmap["field"] == "_route"].set_index("concept_id")["category"]
@@ -381,18 +395,18 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
                 s[per.index.to_numpy()] = per.to_numpy()
                 values[rule.field] = s
                 lat = rows.drop_duplicates(["person_id", "category"], keep="last")
-                prov.append(_prov(pid_of, lat, rule.field, lat["category"], None, "", ""))
+                prov.append(_prov(people, lat, rule.field, lat["category"], None, "", ""))
             elif rule.value == "ever":
                 latest = rows.drop_duplicates("person_id", keep="last")
                 s = pd.Series(pd.array(np.where(observed, False, None), dtype="boolean"), index=idx)
                 s[latest["person_id"].to_numpy()] = True
                 values[rule.field] = s
-                prov.append(_prov(pid_of, latest, rule.field, "yes", None, "", ""))
+                prov.append(_prov(people, latest, rule.field, "yes", None, "", ""))
             else:
                 latest = rows.drop_duplicates("person_id", keep="last")
                 days = (asof_ts - latest["end"].clip(upper=asof_ts)).dt.days.astype("float64")
-                values[rule.field] = series(dict(zip(latest["person_id"], days, strict=True)), "float64")
-                prov.append(_prov(pid_of, latest.assign(start=latest["end"]), rule.field,
+                values[rule.field] = series(latest["person_id"], days, "float64")
+                prov.append(_prov(people, latest.assign(start=latest["end"]), rule.field,
                                   days.pipe(_num_texts), None, "", ""))
         resolved = set(cmap["field"])
         for rule in (r for r in m.fields if isinstance(r, DrugSpanRule)):
@@ -403,7 +417,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             values[rule.field] = s
             first = rows.sort_values(["start", "record_id"], kind="stable").drop_duplicates("person_id")
             first = first[first["person_id"].isin(months.index)]
-            prov.append(_prov(pid_of, first, rule.field, first["person_id"].map(months).pipe(_num_texts),
+            prov.append(_prov(people, first, rule.field, first["person_id"].map(months).pipe(_num_texts),
                               None, "", ""))
 
     # ---- demographics and assembly ------------------------------------------
@@ -414,10 +428,9 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     sex_rule = next(r for r in m.fields if isinstance(r, SexRule))
     gmap = cmap[cmap["field"] == sex_rule.field].set_index("concept_id")["category"]
     values["sex"] = pd.Series(persons["gender_concept_id"].map(gmap).to_numpy(), index=idx, dtype="string")
-    prov.append(pd.DataFrame({
-        "patient_id": persons["patient_id"], "field": "age_years", "value": values["age_years"].pipe(_num_texts).values,
-        "source_table": "person", "vocabulary_id": "", "concept_code": "",
-        "date": b.dt.strftime("%Y-%m-%d"), "original_value": b.dt.strftime("%Y-%m-%d"), "original_unit": ""}))
+    born = pd.DataFrame({"person_id": persons["person_id"], "start": b, "vocabulary_id": "", "concept_code": ""})
+    prov.append(_prov(people, born, "age_years", values["age_years"].pipe(_num_texts), "person",
+                      _dates(b).cast(pa.string()), ""))
     assert any(isinstance(r, AgeRule) for r in m.fields)
 
     disease = values.get("disease", pd.Series(pd.array([None] * len(idx), dtype="string"), index=idx))
@@ -442,16 +455,25 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         if name not in ("patient_id", "screening_date"):
             filled[name] = int(pd.Series(cohort[name]).notna().sum())
     cohort = cohort.reset_index(drop=True)
-    provenance = pd.concat([p for p in prov if len(p)] or [pd.DataFrame(columns=list(PROVENANCE_COLUMNS))],
-                           ignore_index=True)
-    provenance = provenance[provenance["patient_id"].isin(set(cohort["patient_id"]))]
-    provenance = provenance.astype(PROVENANCE_COLUMNS).reset_index(drop=True)
+    provenance = _provenance_frame(prov, people, keep)
+    del prov
     rep = pd.DataFrame(report, columns=list(REPORT_COLUMNS)).astype("string")
     n_out = int((~keep).sum())
     notes.append(f"{int(keep.sum())} of {len(persons)} person(s) imported; {n_out} left out (listed in the report)")
     for f in load_mapping().not_mapped:
         notes.append(f"{f}: not filled ({load_mapping().not_mapped[f]})")
     return OmopImport(cohort, provenance, left_out.astype("string"), rep, as_of, notes, filled)
+
+
+def _fetch(expr) -> pd.DataFrame:
+    """Run an ibis expression; text columns come back dictionary-encoded (pandas
+    categoricals), which keeps millions of repeated codes and units small."""
+    import pyarrow as pa
+
+    table = expr.to_pyarrow()
+    cols = [c.dictionary_encode() if pa.types.is_string(c.type) or pa.types.is_large_string(c.type) else c
+            for c in table.columns]
+    return pa.table(cols, names=table.column_names).to_pandas()
 
 
 def _resolved(cmap: pd.DataFrame, name: str) -> bool:
@@ -470,35 +492,109 @@ def _num_text(v) -> str:
     return str(int(v)) if v.is_integer() else repr(round(v, 6))
 
 
-def _num_texts(values: pd.Series) -> pd.Series:
-    """Vectorised _num_text: whole numbers without a decimal point, others rounded to 6."""
-    v = pd.to_numeric(values, errors="coerce").astype("float64").round(6)
-    whole = v.notna() & (v == np.floor(v)) & (v.abs() < 2**53)
-    out = v.astype(str)
-    out[whole] = v[whole].astype(np.int64).astype(str)
-    out[v.isna()] = ""
-    return out
+def _num_texts(values: pd.Series):
+    """Numbers as text (Arrow): whole numbers without a decimal point, others rounded to 6."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    v = pd.to_numeric(pd.Series(values), errors="coerce").astype("float64").round(6).to_numpy()
+    return pc.fill_null(pa.array(v, from_pandas=True).cast(pa.string()), "")
 
 
-def _prov(pid_of: pd.Series, rows: pd.DataFrame, name: str, value, table, orig_value, orig_unit) -> pd.DataFrame:
-    if not len(rows):
-        return pd.DataFrame(columns=list(PROVENANCE_COLUMNS))
+class _People:
+    """Person ids -> positions, and the patient ids as one shared Arrow dictionary, so that
+    provenance rows (tens of millions at warehouse size) hold small integer codes."""
+
+    def __init__(self, person_id: pd.Series, patient_id: pd.Series) -> None:
+        import pyarrow as pa
+
+        self.index = pd.Index(person_id.to_numpy())
+        self.ids = pa.array(patient_id.astype(str).to_numpy(dtype=object), type=pa.string())
+
+    def codes(self, person_id) -> np.ndarray:
+        return self.index.get_indexer(np.asarray(person_id)).astype(np.int32)
+
+
+def _dict(values, n: int):
+    """A dictionary-encoded Arrow string column from a Series/array or one repeated value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        cats = pa.array(values.cat.categories.astype(str).to_numpy(dtype=object), type=pa.string())
+        codes = values.cat.codes.to_numpy()
+        if (codes < 0).any():  # missing -> ""
+            cats = pa.concat_arrays([cats, pa.array([""], type=pa.string())])
+            codes = np.where(codes < 0, len(cats) - 1, codes)
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), cats)
+    if isinstance(values, pd.Series | np.ndarray):
+        arr = pa.array(np.asarray(values, dtype=object), from_pandas=True, type=pa.string())
+        return pc.fill_null(arr, "").dictionary_encode()
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                          pa.array(["" if values is None else str(values)], type=pa.string()))
+
+
+def _dates(values) -> object:
+    """ISO date text, dictionary-encoded (dates repeat a lot): formatted once per distinct day."""
+    import pyarrow as pa
+
+    days = pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[D]")
+    uniq, inv = np.unique(days, return_inverse=True)
+    text = pd.Series(uniq).dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
+    return pa.DictionaryArray.from_arrays(pa.array(inv.ravel().astype(np.int32)), pa.array(text, type=pa.string()))
+
+
+def _text(values, n: int):
+    """A plain Arrow string column, positionally (never aligned on a pandas index)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    if isinstance(values, pd.Series | np.ndarray):
+        return pc.fill_null(pa.array(np.asarray(values, dtype=object), from_pandas=True, type=pa.string()), "")
+    return pa.array(["" if values is None else str(values)] * n, type=pa.string())
+
+
+def _prov(people: _People, rows: pd.DataFrame, name: str, value, table, orig_value, orig_unit):
+    """Provenance rows of one field as an Arrow table (PROVENANCE_COLUMNS, dictionary-encoded)."""
+    import pyarrow as pa
+
     n = len(rows)
+    cols = {
+        "patient_id": pa.DictionaryArray.from_arrays(pa.array(people.codes(rows["person_id"]), pa.int32()),
+                                                     people.ids),
+        "field": _dict(name, n),
+        "value": _text(value, n),
+        "source_table": _dict(table, n) if table else _dict(rows["source_table"], n),
+        "vocabulary_id": _dict(rows["vocabulary_id"], n),
+        "concept_code": _dict(rows["concept_code"], n),
+        "date": _dates(rows["start"]),
+        "original_value": _text(orig_value, n),
+        "original_unit": _dict(orig_unit, n),
+    }
+    return pa.table(cols)
 
-    def col(x):
-        return x.to_numpy() if isinstance(x, pd.Series) else np.full(n, x, dtype=object)
 
-    return pd.DataFrame({
-        "patient_id": pid_of.reindex(rows["person_id"].to_numpy()).to_numpy(),
-        "field": name,
-        "value": col(value),
-        "source_table": col(table) if table else rows["source_table"].to_numpy(),
-        "vocabulary_id": rows["vocabulary_id"].to_numpy(),
-        "concept_code": rows["concept_code"].to_numpy(),
-        "date": pd.to_datetime(rows["start"]).dt.strftime("%Y-%m-%d").to_numpy(),
-        "original_value": col(orig_value),
-        "original_unit": col(orig_unit),
-    })
+def _provenance_frame(parts: list, people: _People, keep: np.ndarray) -> pd.DataFrame:
+    """Concatenate the per-field parts, keep imported patients, as pandas (categoricals)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep_arr = pa.array(keep)
+    kept = []
+    for t in parts:
+        if t.num_rows:
+            idx = t.column("patient_id").combine_chunks().indices
+            kept.append(t.filter(pc.take(keep_arr, idx)))
+    if not kept:
+        from ..mapping import empty_provenance
+
+        return empty_provenance()
+    # one dictionary per column across parts, then pandas categoricals (small in memory)
+    table = pa.concat_tables(kept).unify_dictionaries().combine_chunks()
+    frame = table.to_pandas()
+    return frame[list(PROVENANCE_COLUMNS)]
 
 
 def _last_date(con, present: set[str]) -> dt.date | None:
@@ -566,7 +662,7 @@ def _latest_labs(con, cmap: pd.DataFrame, labs: list[LabRule], as_of: dt.date) -
     ev = _with_code(con, ev.select("person_id", "field", "start", "record_id", "std_id", "src_id",
                                    "value_as_number", "unit"))
     del t
-    df = ev.to_pandas()
+    df = _fetch(ev)
     df["value_as_number"] = pd.to_numeric(df["value_as_number"], errors="coerce")
     df["source_table"] = "measurement"
     return df
@@ -576,10 +672,11 @@ def _joined_categories(rows: pd.DataFrame, sep: str = ";") -> pd.Series:
     """Per person: its distinct categories, sorted and joined (vectorised through a bit mask)."""
     if not len(rows):
         return pd.Series(dtype=object)
-    cats = sorted(set(rows["category"]))
+    cat = rows["category"].astype(str)
+    cats = sorted(set(cat))
     bit = {c: 1 << i for i, c in enumerate(cats)}
-    pairs = rows[["person_id", "category"]].drop_duplicates()
-    mask = pairs["category"].map(bit).groupby(pairs["person_id"]).sum()
+    pairs = pd.DataFrame({"person_id": rows["person_id"].to_numpy(), "category": cat.to_numpy()}).drop_duplicates()
+    mask = pairs["category"].map(bit).astype(np.int64).groupby(pairs["person_id"].to_numpy()).sum()
     text = {mk: sep.join(c for c in cats if mk & bit[c]) for mk in mask.unique().tolist()}
     return mask.map(text)
 
