@@ -191,7 +191,13 @@ def _events(con, kind: str, cmap: pd.DataFrame, as_of: dt.date, extra: tuple[str
     t = con.table(table)
     t = t.filter(t[start] <= ibis.literal(as_of))
     mem = ibis.memtable(cmap)
-    cols = lambda j: [  # noqa: E731
+    ids = ibis.memtable(pd.DataFrame({"cid": cmap["concept_id"].drop_duplicates().to_numpy()}))
+    # the standard concept decides when it is in the catalog's sets, the source concept otherwise
+    std_hit = t[ccol].isin(ids.cid)
+    t = t.filter(std_hit | t[scol].isin(ids.cid))
+    t = t.mutate(_key=ibis.cases((t[ccol].isin(ids.cid), t[ccol]), else_=t[scol]))
+    j = t.join(mem, t._key == mem.concept_id)
+    return j.select(
         j.person_id, j.field, j.category, j.role,
         j[start].cast("date").name("start"),
         (j[end].cast("date") if end else ibis.null().cast("date")).name("end"),
@@ -199,10 +205,7 @@ def _events(con, kind: str, cmap: pd.DataFrame, as_of: dt.date, extra: tuple[str
         j[ccol].cast("int64").name("std_id"),
         ibis.coalesce(j[scol], 0).cast("int64").name("src_id"),
         *[j[c].cast("float64").name(c) if c == "value_as_number" else j[c] for c in extra],
-    ]
-    a = t.join(mem, t[ccol] == mem.concept_id)
-    b = t.join(mem, t[scol] == mem.concept_id)
-    return a.select(cols(a)).union(b.select(cols(b)), distinct=True)
+    )
 
 
 def _with_code(con, events):
