@@ -4,9 +4,10 @@ Codes come from the mapping catalog (eligibility/protocol/mapping.yaml) and are
 resolved through the CDM's own vocabulary: `concept` by (vocabulary_id,
 concept_code), non-standard codes through 'Maps to' in `concept_relationship`,
 descendants through `concept_ancestor`. No concept_id is written in this code,
-so the reader works on any CDM. An event matches a field when its standard
-concept (`*_concept_id`) or its source concept (`*_source_concept_id`) is in the
-field's resolved set.
+so the reader works on any CDM. An event matches a field through its standard
+concept (`*_concept_id`) when that is in the catalog's resolved sets, else through
+its source concept (`*_source_concept_id`; e.g. an ICD-10-CM code the ETL left
+unmapped, concept_id 0).
 
 Filtering, joining and the latest-lab-per-person step run in the database;
 Python receives only matched events (a few rows per person) and the person list.
