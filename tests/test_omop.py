@@ -444,3 +444,12 @@ def test_cdm_written_in_chunks_imports_the_same_and_numbers_uniquely(tmp_path):
     assert other > 0  # unrelated labs are there and ignored
     result = import_omop(connect(str(path)), as_of=AS_OF)
     assert _compare(expected_cohort(source_cohort(600, 9)), result.cohort) == {}
+
+
+def test_connection_url_reads_the_same_cdm(small_cdm, tmp_path):
+    _src, path = small_cdm
+    copy = tmp_path / "url.duckdb"
+    shutil.copy(path, copy)
+    by_file = import_omop(connect(str(path)), as_of=AS_OF)
+    by_url = import_omop(connect(f"duckdb://{copy}"), as_of=AS_OF)
+    pd.testing.assert_frame_equal(by_file.cohort, by_url.cohort)
