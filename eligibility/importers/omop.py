@@ -310,6 +310,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             values[rule.field] = series(rows["person_id"][ok], conv, "float64")
             prov.append(_prov(people, rows[ok], rule.field, conv.pipe(_num_texts), "measurement",
                               rows["value_as_number"][ok].pipe(_num_texts), rows["unit"][ok]))
+        del lab_rows, rows
 
     # ---- conditions, procedures, observations (record level) ---------------
     cond_rules = [r for r in m.fields if isinstance(r, ConditionRule | CategoryRule | MalignancyRule)]
@@ -596,8 +597,9 @@ def _provenance_frame(parts: list, people: _People, keep: np.ndarray) -> pd.Data
 
         return empty_provenance()
     # one dictionary per column across parts, then pandas categoricals (small in memory)
-    table = pa.concat_tables(kept).unify_dictionaries().combine_chunks()
-    frame = table.to_pandas()
+    table = pa.concat_tables(kept).unify_dictionaries()
+    del kept
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
     return frame[list(PROVENANCE_COLUMNS)]
 
 
@@ -666,9 +668,8 @@ def _latest_labs(con, cmap: pd.DataFrame, labs: list[LabRule], as_of: dt.date) -
     ev = _with_code(con, ev.select("person_id", "field", "start", "record_id", "std_id", "src_id",
                                    "value_as_number", "unit"))
     del t
-    df = _fetch(ev)
+    df = _fetch(ev.drop("std_id", "src_id", "code_id"))
     df["value_as_number"] = pd.to_numeric(df["value_as_number"], errors="coerce")
-    df["source_table"] = "measurement"
     return df
 
 
