@@ -10,6 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._chart_review import sidebar as chart_review_sidebar
+from app_pages._omop_import import sidebar as omop_sidebar
 from eligibility.fields import DISEASE_NAMES, DISEASES
 from eligibility.textsafe import markdown_literal as lit
 
@@ -21,6 +23,7 @@ PAGES = [
     ("app_pages/patients.py", "Patients", ":material/person_search:"),
     ("app_pages/dose_cohorts.py", "Dose cohorts", ":material/science:"),
     ("app_pages/protocol.py", "Protocol", ":material/menu_book:"),
+    ("app_pages/worklist.py", "Chart review", ":material/checklist:"),
 ]
 
 
@@ -101,7 +104,7 @@ def _disease_filter() -> str | None:
 
 
 def build_context() -> S.Context:
-    current = _cohort_source()
+    current = chart_review_sidebar(omop_sidebar(_cohort_source()))
     _scenario_status()
     disease = _disease_filter()
     resolved = S.active_scenario()

@@ -65,6 +65,24 @@ def headline(ctx: S.Context) -> None:
                + ("" if not compare else
                   f" Changes are relative to the protocol as registered "
                   f"({int(base['eligible']):,} eligible, {int(base['pending']):,} pending)."))
+    partial, missing = eligible_on_assessed(ctx)
+    if partial:
+        st.warning(f"{partial:,} of the eligible patients are **eligible on assessed criteria** only: "
+                   f"{len(missing)} applicable criterion part(s) are not assessed for this file "
+                   f"({', '.join(missing[:12])}{' …' if len(missing) > 12 else ''}; see *Criteria not "
+                   "assessed* below). The Patients page shows each as “eligible on assessed criteria (k of n)”.",
+                   icon=":material/visibility_off:")
+
+
+def eligible_on_assessed(ctx: S.Context) -> tuple[int, list[str]]:
+    """Eligible patients (in scope) with applicable criteria not assessed, and those criteria."""
+    from eligibility.attribution import group_slice
+    from eligibility.evaluate import ELIGIBLE
+
+    ev = ctx.current
+    sl = group_slice(ev, ctx.group)
+    partial = int(((ev.status[sl] == ELIGIBLE) & ~ev.fully_assessed()[sl]).sum())
+    return partial, list(ev.not_assessed_applicable())
 
 
 def status_chart(ctx: S.Context) -> None:

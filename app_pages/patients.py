@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._omop_import import provenance_panel
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.explain import explain_patient, near_misses
@@ -102,7 +103,10 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
     view = shown.iloc[start:start + size].copy()
     st.session_state["_pt_page_ids"] = [None if pd.isna(x) else str(x) for x in view["patient_id"]]
     view.insert(0, "row", view.index + 1)
+    partial = _partially_assessed(view)
     view["status"] = view["status"].map(STATUS_ICONS)
+    view.loc[partial, "status"] = ["✓ eligible on assessed criteria ({} of {})".format(*a.split("/"))
+                                   for a in view.loc[partial, "assessed"]]
     st.caption(f"Rows {start + 1 if n else 0:,}–{min(start + size, n):,} of {n:,}; page {page} of {pages}. "
                "Select a row to explain it below. Row = 1-based data row in the file.")
     st.dataframe(
@@ -115,10 +119,20 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
                                                         "attrition order (DX, INC, EXC, disease block)"),
             "failed": st.column_config.TextColumn("All failing", help="Every failing criterion / part"),
             "unknown": st.column_config.TextColumn("Unknown", help="Parts that cannot be decided (missing values)"),
+            "assessed": st.column_config.TextColumn("Assessed", help="k/n: applicable criteria assessed of "
+                                                    "applicable (the others lack a column in this file)"),
         },
     )
     if ctx.current.not_assessed:
         st.caption("Not assessed for this file (same for every patient): " + ", ".join(ctx.current.not_assessed))
+
+
+def _partially_assessed(view: pd.DataFrame) -> pd.Series:
+    """Eligible rows with applicable criteria not assessed (assessed k/n with k < n)."""
+    if "assessed" not in view or view.empty:
+        return pd.Series(False, index=view.index)
+    kn = view["assessed"].astype("string").str.split("/", expand=True)
+    return (view["status"] == "eligible") & (kn[0].astype(int) < kn[1].astype(int))
 
 
 def _style_outcomes(df: pd.DataFrame, outcomes: pd.Series):
@@ -187,6 +201,7 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     st.caption("Outcome per criterion (✓ passes, ✗ fails, ? unknown, – not assessed). An exclusion criterion "
                "fails when its condition holds. A condition with an empty value is unknown; an empty "
                "`days since` cell means the event never happened.")
+    provenance_panel(ctx, str(rec["patient_id"]))
 
 
 def near_miss_panel(ctx: S.Context) -> None:

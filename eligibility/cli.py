@@ -16,6 +16,10 @@ commands:
   dose-sim   simulate a dose-escalation design (3+3, BOIN, i3+3)
   bench      run the speed benchmarks
   import-synthea  turn a Synthea export (CSV folder or FHIR R4 bundles) into a cohort file
+  import-omop     read candidates from an OMOP CDM v5.4 (DuckDB file or connection URL)
+  import-fhir     turn FHIR R4 Bundles or Bulk Data NDJSON into a cohort file (+ provenance)
+  merge      merge a chart-review sheet over an EHR-derived cohort
+  worklist   list the fields to collect by chart review; write an xlsx template
 """
 
 
@@ -104,8 +108,10 @@ def screen_main(argv: list[str]) -> int:
     except OSError as e:
         return _err(f"cannot write {e.filename or out}: {e.strerror or e}")
     c = ev.counts()
+    partial = (f" ({c['eligible_on_assessed']} of them eligible on assessed criteria only, "
+               f"{len(ev.not_assessed_applicable())} applicable criteria not assessed)" if c["eligible_on_assessed"] else "")
     print(
-        f"screened {c['screened']}: {c['eligible']} eligible, {c['pending']} pending, "
+        f"screened {c['screened']}: {c['eligible']} eligible{partial}, {c['pending']} pending, "
         f"{c['ineligible']} ineligible -> {out}",
         file=sys.stderr,
     )
@@ -132,8 +138,24 @@ def main(argv: list[str] | None = None) -> int:
         from .importers.synthea import main as import_synthea_main
 
         return import_synthea_main(rest)
+    if cmd == "merge":
+        from .merge import main as merge_main
+
+        return merge_main(rest)
+    if cmd == "worklist":
+        from .worklist_template import main as worklist_main
+
+        return worklist_main(rest)
+    if cmd == "import-fhir":
+        from .importers.fhir import main as import_fhir_main
+
+        return import_fhir_main(rest)
+    if cmd == "import-omop":
+        from .importers.omop import main as import_omop_main
+
+        return import_omop_main(rest)
     if cmd == "bench":
         from .bench import main as bench_main
 
         return bench_main(rest)
-    return _err(f"unknown command {cmd!r}; use screen, synth, dose-sim, import-synthea or bench")
+    return _err(f"unknown command {cmd!r}; use screen, synth, dose-sim, import-synthea, import-fhir, merge, worklist or bench")

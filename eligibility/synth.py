@@ -934,6 +934,11 @@ def _seed(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--format=omop" in argv or any(a == "--format" and b == "omop" for a, b in zip(argv, argv[1:], strict=False)):
+        from .synth_omop import main as omop_main  # an OMOP CDM v5.4 DuckDB database instead
+
+        return omop_main(argv)
     p = _Parser(
         prog="eligibility synth",
         description="Generate a synthetic candidate cohort (raw hospital-extract form).",
