@@ -148,7 +148,7 @@ def test_user_text_is_literal_and_no_request_leaves_the_machine(tmp_path):
         sidebar = page.locator("[data-testid='stSidebar']").inner_text()
         assert upload.name[:20] in sidebar, sidebar[:500]  # the file name, as typed
         assert EVIL_IMG in sidebar and EVIL_LINK in sidebar  # the scenario name, as typed
-        for title in ["Overview", "Screen failures", "What-if", "Patients", "Dose cohorts", "Protocol"]:
+        for title in ["Overview", "Screen failures", "What-if", "Patients", "Dose cohorts", "Protocol", "Chart review"]:
             page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
             wait_idle(page, SLOW_MS)
             page.locator("[data-testid='stMain'] h1").first.wait_for()
