@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from ..attribution import ALL, group_slices
 from ..evaluate import ELIGIBLE, PENDING, Evaluation
 from ..fields import DISEASE_NAMES
+from ..labels import label
 from . import FONT, SERIES_COLORS, STATUS_COLORS
 
 REASON_GROUPS = (
@@ -60,6 +61,36 @@ def consort_data(ev: Evaluation) -> pd.DataFrame:
         row.update(excluded=int(by.sum()), eligible=int(st[ELIGIBLE]), pending=int(st[PENDING]))
         rows.append(row)
     return pd.DataFrame(rows).set_index("group")
+
+
+def top_reasons(ev: Evaluation, k: int = 4) -> dict[str, list[tuple[str, int]]]:
+    """Per disease group (and All): the k most frequent first failing criteria (criterion
+    IDs with counts, most first), then ("other criteria", rest) if any remain."""
+    crits = [u.criterion for u in ev.units]
+    order = list(dict.fromkeys(crits))
+    of_unit = np.array([order.index(c) for c in crits], np.int32)
+    first = ev.first_failed_index()
+    out: dict[str, list[tuple[str, int]]] = {}
+    for g, sl in group_slices(ev).items():
+        f = first[sl]
+        counts = np.bincount(of_unit[f[f >= 0]], minlength=len(order)) if len(order) else np.zeros(0, int)
+        ranked = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
+        items = [(order[i], int(counts[i])) for i in ranked[:k]]
+        rest = int(sum(counts[i] for i in ranked[k:]))
+        if rest:
+            items.append(("other criteria", rest))
+        out[g] = items
+    return out
+
+
+def _reason_lines(items: list[tuple[str, int]], width: int) -> list[str]:
+    """'• INC-7 · Informed consent: 12', wrapped to the box width (continuations indented)."""
+    lines: list[str] = []
+    for cid, n in items:
+        text = f"{label(cid) if cid != 'other criteria' else cid}: {n:,}"
+        wrapped = _wrap(text, width - 2)
+        lines += [f"• {wrapped[0]}", *(f"  {w}" for w in wrapped[1:])]
+    return lines
 
 
 # -- layout ----------------------------------------------------------------------------------
@@ -117,11 +148,15 @@ def _n(x: int) -> str:
 
 
 def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
-                   dose_levels: pd.DataFrame | None = None) -> Layout:
+                   dose_levels: pd.DataFrame | None = None,
+                   reasons: dict[str, list[tuple[str, int]]] | None = None,
+                   empty_rows: int = 0) -> Layout:
     """Boxes and arrows for the flow. `groups`: disease columns to draw (default: every
     row except All). `dose_levels` (hook for the dose-cohort page): rows with `level`
     (label) and `n` (patients), optionally `group` (a disease; drawn under it) — else the
-    levels are drawn in one row under all eligible boxes."""
+    levels are drawn in one row under all eligible boxes. `reasons` (`top_reasons`): the
+    specific first failing criteria listed in each excluded box. `empty_rows`: blank file
+    rows, named in the top box and not counted as patients."""
     groups = [g for g in (groups or [g for g in data.index if g != ALL]) if g in data.index]
     k = max(len(groups), 1)
     content = k * COL_W + (k + 1) * GAP
@@ -133,15 +168,26 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
 
     # assessed (all) and the excluded summary to its right
     top_lines = ["Assessed for eligibility", _n(int(scope["assessed"]))]
+    if empty_rows:
+        top_lines.append(f"({empty_rows:,} empty file row{'s' if empty_rows != 1 else ''}, not patients)")
     y = GAP
     box_w = min(260, width / 2 - GAP)
-    top = Box(width / 2 - box_w - GAP / 2, y, box_w, _h(top_lines), top_lines, kind="assessed")
-    excl_lines = [f"Excluded ({_n(int(scope['excluded']))})", "by first failing criterion:"]
-    excl_lines += [f"• {r}: {int(scope[r]):,}" for r in REASON_GROUPS]
-    excl = Box(width / 2 + GAP / 2, y, box_w, _h(excl_lines), excl_lines, fill="#F7F7F7", kind="excluded")
-    lay.boxes += [top, excl]
-    lay.arrows.append((top.x + top.w, top.y + top.h / 2, excl.x, top.y + top.h / 2))
-    y = max(top.y + top.h, excl.y + excl.h) + GAP * 2
+    single = len(groups) == 1  # one disease: its own column says it all; no duplicate box
+    top = Box(width / 2 - box_w / 2 if single else width / 2 - box_w - GAP / 2, y, box_w, _h(top_lines),
+              top_lines, kind="assessed")
+    lay.boxes.append(top)
+    bottom = top.y + top.h
+    if not single:
+        excl_lines = [f"Excluded ({_n(int(scope['excluded']))})", "by first failing criterion:"]
+        excl_lines += [f"• {r}: {int(scope[r]):,}" for r in REASON_GROUPS]
+        if reasons and ALL in reasons and reasons[ALL]:
+            excl_lines.append("most frequent:")
+            excl_lines += _reason_lines(reasons[ALL], 36)
+        excl = Box(width / 2 + GAP / 2, y, box_w, _h(excl_lines), excl_lines, fill="#F7F7F7", kind="excluded")
+        lay.boxes.append(excl)
+        lay.arrows.append((top.x + top.w, top.y + top.h / 2, excl.x, top.y + top.h / 2))
+        bottom = max(bottom, excl.y + excl.h)
+    y = bottom + GAP * 2
 
     # a bus line from the assessed box down to each disease column
     bus_y = y - GAP
@@ -161,14 +207,22 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
         head.append(f"assessed {_n(int(r['assessed']))}")
         heads[g] = head
     head_h = max((_h(h) for h in heads.values()), default=_h([""]))
-    excl_h = _h([""] * (1 + len(REASON_GROUPS)))
+    ex_lines_of = {}
+    for g in groups:
+        r = data.loc[g]
+        lines = [f"Excluded ({_n(int(r['excluded']))})"]
+        if reasons is not None:
+            lines += _reason_lines(reasons.get(g, []), 24)
+        else:
+            lines += [f"• {SHORT[rg]}: {int(r[rg]):,}" for rg in REASON_GROUPS]
+        ex_lines_of[g] = lines
+    excl_h = max((_h(v) for v in ex_lines_of.values()), default=_h([""]))
     half = (COL_W - GAP / 2) / 2
     for g, x in zip(groups, xs, strict=True):
         r = data.loc[g]
         head = Box(x, y, COL_W, head_h, heads[g], kind="disease")
         trunk = x + 10
-        ex_lines = [f"Excluded ({_n(int(r['excluded']))})"]
-        ex_lines += [f"• {SHORT[rg]}: {int(r[rg]):,}" for rg in REASON_GROUPS]
+        ex_lines = ex_lines_of[g]
         ex = Box(x + 22, head.y + head.h + GAP, COL_W - 22, excl_h, ex_lines, fill="#F7F7F7", kind="excluded")
         split_y = ex.y + ex.h + GAP / 2
         low_y = split_y + GAP / 2 + 2
@@ -262,15 +316,21 @@ def consort_figure(lay: Layout, title: str = "") -> go.Figure:
     return fig
 
 
-def consort_html(fig: go.Figure) -> str:
-    """A self-contained HTML page (plotly.js embedded; opens offline)."""
-    return fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+def consort_html(fig: go.Figure, meta: str = "") -> str:
+    """A self-contained HTML page (plotly.js embedded; opens offline); `meta` (cohort,
+    scenario, date, protocol version) is printed above the flow."""
+    html = fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
                        config={"displaylogo": False})
+    if meta:
+        html = html.replace("<body>", f"<body><p style='font-family:Arial,sans-serif;font-size:13px'>"
+                            f"{escape(meta)}</p>", 1)
+    return html
 
 
-def consort_svg(lay: Layout, title: str = "") -> str:
-    """The same layout as a standalone SVG document (well-formed XML)."""
-    top = 30 if title else 0
+def consort_svg(lay: Layout, title: str = "", meta: str = "") -> str:
+    """The same layout as a standalone SVG document (well-formed XML); `meta` (cohort,
+    scenario, date, protocol version) is a line under the title."""
+    top = (30 if title else 0) + (20 if meta else 0)
     w, h = lay.width, lay.height + top
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
@@ -283,6 +343,9 @@ def consort_svg(lay: Layout, title: str = "") -> str:
     if title:
         out.append(f'<text x="{w / 2:.1f}" y="20" text-anchor="middle" font-size="15" '
                    f'font-weight="bold">{escape(title)}</text>')
+    if meta:
+        out.append(f'<text x="{w / 2:.1f}" y="{top - 8}" text-anchor="middle" font-size="11" '
+                   f'fill="#444444">{escape(meta)}</text>')
     out.append(f'<g transform="translate(0,{top})">')
     for x0, y0, x1, y1 in lay.lines:
         out.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="#4D4D4D" '
