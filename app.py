@@ -72,7 +72,8 @@ def _cohort_source() -> S.Loaded | None:
     n_empty = len(current.cohort) - current.evaluator.columns.n_patients
     sb.caption(f"**{S.md_escape(current.name) if current.token else 'bundled synthetic cohort'}** · "
                f"{len(current.cohort) - n_empty:,} patients"
-               + (f" · {n_empty:,} empty row{'s' if n_empty != 1 else ''}, not patients" if n_empty else "")
+               + (f" · {n_empty:,} empty row{'s, not patients' if n_empty != 1 else ', not a patient'}"
+                  if n_empty else "")
                + f" · {n_err} cell errors · {n_warn} warnings")
     if current.key != S.BUNDLED_KEY:
         _use_bundled_button(sb)

@@ -125,10 +125,12 @@ def validation_report(ctx: S.Context) -> None:
         st.caption(f"Showing the first {MAX_ROWS:,}; download the full report below.")
     st.dataframe(
         shown.head(MAX_ROWS), hide_index=True, key="ov_issue_table",
+        column_order=["row", "patient_id", "column", "value", "severity", "kind", "problem"],
         column_config={
             "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file"),
             "patient_id": "Patient ID", "column": "Column", "value": "Value as given",
-            "problem": "Problem", "severity": "Severity", "kind": "Kind",
+            "problem": st.column_config.TextColumn("Problem", width="large"), "severity": "Severity",
+            "kind": "Kind",
         },
     )
     st.download_button(
@@ -196,9 +198,13 @@ def demographics(ctx: S.Context) -> None:
                     alt="Bar charts of patients per age band and per sex, for screened, eligible and pending.")
     st.caption("Bars: patients (n) per age band (years; 60–65 includes 65) and per sex, for the screened, "
                "eligible and pending patients. Patterns: plain = screened, hatched = pending.")
-    st.dataframe(D.display_pool(pool), hide_index=True, key="ov_demo_table",
-                 column_config={"Female %": st.column_config.NumberColumn(format="%.1f%%",
-                                                                          help="Of patients with a known sex")})
+    tab_sum, tab_bands = st.tabs(["Age and sex", "Age bands (n)"])
+    with tab_sum:
+        st.dataframe(D.display_pool(pool, "summary"), hide_index=True, key="ov_demo_table",
+                     column_config={"Female %": st.column_config.NumberColumn(
+                         format="%.1f%%", help="Of patients with a known sex")})
+    with tab_bands:
+        st.dataframe(D.display_pool(pool, "bands"), hide_index=True, key="ov_demo_bands")
     with st.expander("At each attrition step (patients remaining)"):
         steps = memo(ctx, ("demo:steps", ctx.group), lambda: D.by_step(ev, ctx.group))
         st.dataframe(D.display_steps(steps), hide_index=True, key="ov_demo_steps",

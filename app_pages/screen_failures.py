@@ -13,6 +13,7 @@ from eligibility.figures import failures as F
 from eligibility.labels import full_text, label
 
 CHART_CONFIG = {"displaylogo": False}
+FLOW_WIDTH = 800
 
 
 scope_text = S.scope_text
@@ -44,17 +45,19 @@ def criterion_table(ctx: S.Context) -> None:
                                  format_func={"impact": "By impact (sole reason)",
                                               "catalog": "Catalog order"}.get) or "impact"
     shown = F.criterion_display(table, ctx.group, sort=order)
-    pct = dict(format="%.1f%%", width=60)
-    n = dict(format="%d", width=58)
+    # Widths add up to what fits beside the sidebar at 1280 px: no sideways scrolling.
+    pct = dict(format="%.1f%%", width=58)
+    n = dict(format="%d", width=54)
     event = st.dataframe(
         shown, hide_index=True, key="sf_criterion_table", height=560, on_select="rerun",
         selection_mode="single-row", column_order=F.TABLE_COLUMNS,
         column_config={
-            "label": st.column_config.TextColumn("Criterion", width=270, help=(
-                "ID · short name. Select a row to read the protocol text below.")),
-            "kind": st.column_config.TextColumn("Kind", width=48),
-            "applicable": st.column_config.NumberColumn("Applies to", help="Patients the criterion applies to "
-                                                        "(the denominator of every % in its row)", **n),
+            "label": st.column_config.TextColumn("Criterion", width=232, help=(
+                "ID · short name (incl. = inclusion, excl. = exclusion). Select a row to read the "
+                "protocol text below.")),
+            "applicable": st.column_config.NumberColumn("Applies", help="Patients the criterion applies to "
+                                                        "(the denominator of every % in its row)",
+                                                        format="%d", width=66),
             "all_reasons": st.column_config.NumberColumn(
                 "All", help="All reasons: patients failing it, whatever else they fail", **n),
             "all_reasons_pct": st.column_config.NumberColumn("All %", **pct),
@@ -67,7 +70,8 @@ def criterion_table(ctx: S.Context) -> None:
                              "as one cause.", **n),
             "sole_reason_pct": st.column_config.NumberColumn("Sole %", **pct),
             "unknown": st.column_config.NumberColumn(
-                "Unknown", help="Patients for whom it cannot be decided (missing or implausible value)", **n),
+                "Unkn.", help="Unknown: patients for whom it cannot be decided (missing or implausible "
+                              "value)", **n),
             "unknown_pct": st.column_config.NumberColumn("Unkn. %", **pct),
         },
     )
@@ -107,8 +111,9 @@ def consort(ctx: S.Context, dose_levels=None) -> None:
     data = memo(ctx, ("sf:consort",), lambda: C.consort_data(ctx.current))
     reasons = memo(ctx, ("sf:reasons",), lambda: C.top_reasons(ctx.current))
     groups = None if ctx.disease is None else [ctx.disease]
+    # Drawn at most FLOW_WIDTH px wide (beside the sidebar at 1280 px): text wraps, never shrinks.
     lay = C.consort_layout(data, groups=groups, dose_levels=dose_levels, reasons=reasons,
-                           empty_rows=ctx.current.empty_rows)
+                           empty_rows=ctx.current.empty_rows, max_width=FLOW_WIDTH)
     title = f"Screening flow — {scope_text(ctx)}"
     meta = S.download_meta(ctx)
     fig = C.consort_figure(lay, title=title)

@@ -263,7 +263,7 @@ def changes(ctx: S.Context) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def group_label(g: str) -> str:
     """Short metric label: the disease code (full names are in the table below)."""
-    return {"All": "All diseases", "other": "Other dx", "missing": "No dx"}.get(g, g)
+    return {"All": "All", "other": "Other", "missing": "No dx"}.get(g, g)
 
 
 STICKY_CSS = """<style>
@@ -281,13 +281,14 @@ def delta_cards(ctx: S.Context) -> None:
     order = ["All", *[g for g in change.index if g != "All"]]
     st.html(STICKY_CSS)
     with st.container(key="wi_sticky"):
-        top = st.columns([6, 1.3], vertical_alignment="bottom")
+        top = st.columns([5, 1], vertical_alignment="bottom")
         top[0].markdown("**Eligible patients under this scenario**"
                         + (" (change vs protocol)" if compare else " (= protocol)"))
         history = st.session_state.get(S.HISTORY_KEY, [])
-        top[1].button("Undo last change", key="wi_undo", icon=":material/undo:", disabled=not history,
+        top[1].button("Undo", key="wi_undo", icon=":material/undo:", disabled=not history,
                       on_click=S.undo_scenario, width="stretch",
-                      help=f"{len(history)} change(s) can be undone." if history else "Nothing to undo yet.")
+                      help=(f"Undo the last change ({len(history)} change(s) can be undone)." if history
+                            else "Undo the last change (nothing to undo yet)."))
         cols = st.columns(len(order))
         for col, g in zip(cols, order, strict=True):
             r = change.loc[g]
@@ -542,6 +543,8 @@ S.status_notes(ctx)
 
 with guard("the eligible counts"):
     delta_cards(ctx)
+with st.expander("Change per disease (table: gained, lost, pending)"), guard("the change per disease"):
+    deltas(ctx)
 
 left, right = st.columns([5, 7], gap="large")
 with left:
@@ -549,9 +552,6 @@ with left:
     with guard("the controls"):
         controls(ctx)
 with right:
-    st.subheader("Change per disease")
-    with guard("the change per disease"):
-        deltas(ctx)
     st.subheader("Threshold sweep")
     sweep_panel(ctx)
     st.subheader("Patients who change status")

@@ -111,16 +111,18 @@ def _age_text(r) -> str:
     return f"{r['median_age']:.0f} ({r['age_q1']:.0f}–{r['age_q3']:.0f})"
 
 
-def display_pool(pool_df: pd.DataFrame) -> pd.DataFrame:
-    """`pool` with readable column names (median age with its quartiles in one cell)."""
-    out = pd.DataFrame({
-        "Group": pool_df["group"], "Population": pool_df["population"], "Patients": pool_df["n"],
-        "Median age (IQR)": [_age_text(r) for _, r in pool_df.iterrows()],
-        "Female %": pool_df["female_pct"].round(1),
-        "F": pool_df["F"], "M": pool_df["M"], "Sex missing": pool_df["sex missing"],
-    })
-    for b in AGE_BANDS:
-        out[b] = pool_df[b]
+def display_pool(pool_df: pd.DataFrame, part: str = "all") -> pd.DataFrame:
+    """`pool` with readable column names (median age with its quartiles in one cell).
+    part: "summary" (age and sex summary), "bands" (age-band counts) or "all"."""
+    out = pd.DataFrame({"Group": pool_df["group"], "Population": pool_df["population"],
+                        "Patients": pool_df["n"]})
+    if part in ("summary", "all"):
+        out["Median age (IQR)"] = [_age_text(r) for _, r in pool_df.iterrows()]
+        out["Female %"] = pool_df["female_pct"].round(1)
+        out["F"], out["M"], out["Sex missing"] = pool_df["F"], pool_df["M"], pool_df["sex missing"]
+    if part in ("bands", "all"):
+        for b in AGE_BANDS:
+            out[b] = pool_df[b]
     return out
 
 

@@ -17,7 +17,7 @@ from eligibility.evaluate import Evaluator
 from eligibility.loader import load_cohort
 from eligibility.scenario import Scenario, baseline, decode_from_url, encode_for_url, resolve
 
-ALL = "All diseases"  # label of the all-diseases eligible metric
+ALL = "All"  # label of the all-diseases eligible metric
 
 pytestmark = pytest.mark.skipif(not BUNDLED.exists(), reason="data/cohort.parquet (the bundled cohort) is missing")
 

@@ -98,12 +98,13 @@ def test_waterfall_under_a_scenario_sums(ev_what_if):
 def test_criterion_display_columns(ev):
     table = A.criterion_table(ev, "SSc")
     shown = F.criterion_display(table, "SSc")
-    assert list(shown.columns[:3]) == ["label", "kind", "applicable"]
+    assert list(shown.columns[:2]) == ["label", "applicable"]
     for col in ("all_reasons", "first_reason", "sole_reason", "unknown"):
         assert col in shown and f"{col}_pct" in shown
     blocks = table.set_index("id")["block"]
     assert set(blocks[shown["id"]]) <= {"common", "SSc"}
-    assert all(lab.startswith(i) for lab, i in zip(shown["label"], shown["id"], strict=True))
+    assert all(lab.startswith(i + " · ") for lab, i in zip(shown["label"], shown["id"], strict=True))
+    assert shown.set_index("id").loc["INC-1", "label"] == "INC-1 · Age 18–65 (incl.)"
     # sorted by impact (sole reason), largest first; catalog order on request
     assert shown["sole_reason"].is_monotonic_decreasing
     assert list(F.criterion_display(table, "SSc", sort="catalog")["id"]) == \

@@ -182,16 +182,22 @@ def test_consort_lists_top_reasons_and_drops_the_duplicate_box_for_one_disease()
     assert sum(b.kind == "excluded" for b in both.boxes) == 1 + len([g for g in data.index if g != "All"])
 
 
-def test_consort_box_lines_fit_their_boxes():
-    from eligibility.figures.consort import COL_W, PAD
+@pytest.mark.parametrize("max_width", [None, 800, 400])
+def test_consort_box_lines_fit_their_boxes(max_width):
+    from eligibility.figures.consort import CHAR_W, NARROW_COL_W, PAD
 
-    rows = [eligible_row("SSc", chronic_infection_on_treatment=True), eligible_row("AAV", tb_latent=True)]
+    rows = [eligible_row(d, chronic_infection_on_treatment=True) for d in ("SSc", "IIM", "AAV", "SjS", "APS")]
+    rows += [eligible_row("AAV", tb_latent=True), {**eligible_row("SSc"), "disease": "lupus"}]
     ev = Evaluator.for_cohort(load_rows(rows)).evaluate()
-    lay = consort_layout(consort_data(ev), reasons=top_reasons(ev))
+    dose = pd.DataFrame({"level": ["DL1", "Dose level beyond capacity"], "n": [3, 1234]})
+    lay = consort_layout(consort_data(ev), reasons=top_reasons(ev), dose_levels=dose, empty_rows=2,
+                         max_width=max_width)
     for b in lay.boxes:
-        for line in b.lines:  # 12 px Arial averages under 6.6 px per character
-            assert len(line) * 6.6 <= b.w - PAD, (line, b.w)
-    assert COL_W > 0
+        for line in b.lines:
+            assert len(line) * CHAR_W <= b.w - 2 * PAD + 1e-9, (line, b.w)
+        assert b.x >= 0 and b.x + b.w <= lay.width + 1e-9
+    if max_width:
+        assert lay.width <= max(max_width, 6 * NARROW_COL_W + 7 * 18)
 
 
 def test_io_roundtrip_helper_writes_a_blank_line():

@@ -39,10 +39,10 @@ def demographics_figure(rows: pd.DataFrame, title: str = "") -> go.Figure:
                             line=dict(color="#333333", width=0.5)),
                 hovertemplate=f"{pop}: %{{y:,}} patients, %{{x}}<extra></extra>",
             ), row=1, col=col)
-    base_layout(fig, title, height=400)
-    fig.update_layout(barmode="group", margin=dict(t=100 if title else 60))
-    if title:
-        fig.update_layout(title=dict(y=0.98, yanchor="top"))
-    fig.update_yaxes(title_text="Patients (n)", range=[0, top * 1.2], row=1, col=1)
-    fig.update_yaxes(range=[0, top * 1.2], row=1, col=2)
+    base_layout(fig, title, height=420)
+    # Legend under the plot: above it, it would cover the panel titles.
+    fig.update_layout(barmode="group", margin=dict(t=80 if title else 40, b=70),
+                      legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0))
+    fig.update_yaxes(title_text="Patients (n)", range=[0, top * 1.15], row=1, col=1)
+    fig.update_yaxes(range=[0, top * 1.15], row=1, col=2)
     return fig

@@ -84,7 +84,7 @@ def waterfall_figure(steps: pd.DataFrame, title: str = "") -> go.Figure:
     ))
     base_layout(fig, title, height=max(320, 22 * len(steps) + 110))
     fig.update_yaxes(autorange="reversed", title=None, type="category")
-    fig.update_xaxes(title="patients (n)", rangemode="tozero", range=[0, max(n, 1) * 1.22])
+    fig.update_xaxes(title="patients (n)", rangemode="tozero", range=[0, max(n, 1) * 1.38])
     fig.update_layout(showlegend=False)
     return fig
 
@@ -105,7 +105,7 @@ def _wrap(text: str, width: int = 70) -> str:
 # -- per-criterion table ------------------------------------------------------------------
 
 TABLE_COLUMNS = [
-    "label", "kind", "applicable",
+    "label", "applicable",
     "all_reasons", "all_reasons_pct", "first_reason", "first_reason_pct",
     "sole_reason", "sole_reason_pct", "unknown", "unknown_pct",
 ]
@@ -118,8 +118,8 @@ def criterion_display(table: pd.DataFrame, group: str | None = None, sort: str =
     reasons, largest first) or "catalog" (attrition order)."""
     if group not in (None, "All"):
         table = table[table["block"].isin(["common", group])]
-    table = table.assign(label=[label(i) for i in table["id"]],
-                         kind=table["kind"].map({"inclusion": "incl.", "exclusion": "excl."}))
+    kinds = table["kind"].map({"inclusion": "incl.", "exclusion": "excl."})
+    table = table.assign(label=[f"{label(i)} ({k})" for i, k in zip(table["id"], kinds, strict=True)])
     if sort == "impact":
         table = table.sort_values(["sole_reason", "all_reasons", "unknown"], ascending=False, kind="stable")
     cols = [c for c in TABLE_COLUMNS if c in table.columns] + ["id", "text"]
