@@ -349,7 +349,10 @@ def status_notes(ctx: Context) -> None:
         st.warning(f"**{na}.** They neither fail nor make anyone pending, so eligible counts are "
                    "optimistic for them (list on the Overview's Not assessed tab).",
                    icon=":material/visibility_off:")
-    kn = memo(ctx, ("na:kn",), lambda: assessed_k_of_n(results(ctx)))
+    from eligibility.screen import RESULT_COLUMNS
+
+    # The per-patient `assessed` column comes with the sibling EHR issue; until then, no work here.
+    kn = memo(ctx, ("na:kn",), lambda: assessed_k_of_n(results(ctx))) if "assessed" in RESULT_COLUMNS else ""
     if kn:
         st.warning(kn + ".", icon=":material/rule:")
     blank = memo(ctx, ("na:blank",), lambda: blank_rows_text(ev))

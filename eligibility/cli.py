@@ -100,7 +100,9 @@ def screen_main(argv: list[str]) -> int:
     c = ev.counts()
     print(
         f"screened {c['screened']}: {c['eligible']} eligible, {c['pending']} pending, "
-        f"{c['ineligible']} ineligible -> {out}",
+        f"{c['ineligible']} ineligible"
+        + (f" ({c['empty_rows']} empty row(s), not patients, kept as pending rows)" if c["empty_rows"] else "")
+        + f" -> {out}",
         file=sys.stderr,
     )
     return 0
