@@ -31,10 +31,11 @@ def _cohort_source() -> S.Loaded | None:
     sb.subheader("Cohort")
     # A rejected file must not stay in the uploader as if loaded: each rejection gets a fresh widget.
     generation = st.session_state.get("cohort_upload_gen", 0)
-    with sb.container(key="cohort_upload"):
+    with sb.container(key="cohort_upload_box"):
         upload = st.file_uploader(
             "Upload a cohort (CSV, Parquet or xlsx)", type=["csv", "txt", "parquet", "xlsx", "xlsm"],
-            key=f"cohort_upload_file_{generation}", help="Columns as in the cohort contract (see the Protocol page).",
+            key="cohort_upload" if generation == 0 else f"cohort_upload_{generation}",
+            help="Columns as in the cohort contract (see the Protocol page).",
         )
     if "cohort_key" not in st.session_state:  # a new session: a reload or an opened link
         token = st.query_params.get(COHORT_PARAM)

@@ -120,7 +120,7 @@ def test_overview_lists_criteria_not_assessed_for_an_upload():
     buf = io.BytesIO()
     frame.to_csv(buf, index=False)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.sidebar.file_uploader(key="cohort_upload_file_0").upload("no_pft.csv", buf.getvalue(), "text/csv").run()
+    at.sidebar.file_uploader(key="cohort_upload").upload("no_pft.csv", buf.getvalue(), "text/csv").run()
     at.switch_page("app_pages/overview.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert as_int(metrics(at)["Screened"]) == 50

@@ -38,7 +38,7 @@ def _csv(rows: list[dict], blank_after: int | None = None) -> bytes:
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.sidebar.file_uploader(key="cohort_upload_file_0").upload(name, data, "text/csv").run()
+    at.sidebar.file_uploader(key="cohort_upload").upload(name, data, "text/csv").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -101,7 +101,7 @@ def test_only_the_active_and_previous_uploads_stay_in_memory(store):
     keys = []
     for k in range(3):
         data = _csv([eligible_row("SSc")] * (k + 2))
-        at.sidebar.file_uploader(key="cohort_upload_file_0").upload(f"u{k}.csv", data, "text/csv").run()
+        at.sidebar.file_uploader(key="cohort_upload").upload(f"u{k}.csv", data, "text/csv").run()
         keys.append(S.UPLOAD_PREFIX + token_for(data))
     held = [k for k in S._store()["cohorts"] if k != S.BUNDLED_KEY]
     assert held == keys[-S.UPLOADS_IN_MEMORY:]

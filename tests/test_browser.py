@@ -188,7 +188,7 @@ def screenshot(page, name: str, max_height: int = 6000) -> Path:
 
 def upload_cohort(page, path: Path) -> None:
     """Upload a cohort file through the sidebar uploader and wait for the rerun."""
-    uploader = page.locator(".st-key-cohort_upload input[type='file']")
+    uploader = page.locator(".st-key-cohort_upload_box input[type='file']")
     uploader.set_input_files(str(path))
     # the sidebar names the loaded cohort once the rerun has read the file
     page.locator("[data-testid='stSidebar'] [data-testid='stCaptionContainer']",
@@ -460,7 +460,7 @@ def test_a_bad_second_upload_keeps_the_good_first_one(page, server, tmp_path):
     assert as_int(metric_value(page, "Screened")) == n_rows
     dup = tmp_path / "duplicate_ids.csv"
     dup.write_text("patient_id,disease\nX1,SSc\nX1,IIM\n", "utf-8")
-    page.locator(".st-key-cohort_upload input[type='file']").set_input_files(str(dup))
+    page.locator(".st-key-cohort_upload_box input[type='file']").set_input_files(str(dup))
     page.locator("[data-testid='stSidebar'] [data-testid='stAlertContentError']").first.wait_for(
         timeout=IDLE_TIMEOUT_MS)
     wait_idle(page)

@@ -151,7 +151,7 @@ def _write(path: Path, rows: list[dict], blank_after: int | None = None) -> Path
 
 
 def upload(page, path: Path) -> None:
-    page.locator(".st-key-cohort_upload input[type='file']").set_input_files(str(path))
+    page.locator(".st-key-cohort_upload_box input[type='file']").set_input_files(str(path))
     page.locator("[data-testid='stSidebar'] [data-testid='stCaptionContainer']",
                  has_text=f"{path.name} ·").first.wait_for(timeout=IDLE_TIMEOUT_MS)
     wait_idle(page)
@@ -342,13 +342,13 @@ def test_rejected_upload_is_not_shown_as_loaded(page, server, tmp_path):
     dup = tmp_path / "dups.csv"
     dup.write_text("patient_id,disease\nX1,SSc\nX2,IIM\nX1,IIM\n", "utf-8")
     open_page(page, server, "Overview")
-    page.locator(".st-key-cohort_upload input[type='file']").set_input_files(str(dup))
+    page.locator(".st-key-cohort_upload_box input[type='file']").set_input_files(str(dup))
     err = page.locator("[data-testid='stSidebar'] [data-testid='stAlertContentError']").first
     err.wait_for()
     wait_idle(page)
     message = err.inner_text()
     assert "X1 (rows 1, 3)" in message and "Arrow" not in message
     # the uploader shows no file (nothing looks loaded)
-    assert page.locator(".st-key-cohort_upload [data-testid='stFileUploaderFile']").count() == 0
-    assert "dups.csv" not in page.locator(".st-key-cohort_upload").inner_text()
+    assert page.locator(".st-key-cohort_upload_box [data-testid='stFileUploaderFile']").count() == 0
+    assert "dups.csv" not in page.locator(".st-key-cohort_upload_box").inner_text()
     screenshot(page, "trust_rejected_upload")
