@@ -328,7 +328,7 @@ def test_exact_value_and_undo(page, server):
         " /^All\\s/.test(m.innerText) && m.innerText.includes(n))", arg=f"{expected:,}")
     assert float(page.locator(".st-key-wi_p_age_max input[type='range']").first.input_value()) == 71
     screenshot(page, "trust_what_if_exact")
-    page.locator(".st-key-wi_undo button").click()
+    page.locator(".st-key-wi_undo button").first.click()
     wait_idle(page)
     page.wait_for_timeout(400)
     wait_idle(page)
