@@ -213,7 +213,7 @@ def near_miss_panel(ctx: S.Context) -> None:
                + ("" if ctx.disease is None else f" ({ctx.disease})") + ".")
     st.plotly_chart(near_miss_by_cause(near, title="Near misses by limit"), key="pt_near_chart",
                     config={"displaylogo": False})
-    view = near.head(1_000)
+    view = near.head(1_000).assign(cause=lambda d: d["cause"].map(label))
     st.dataframe(
         view, hide_index=True, key="pt_near_table",
         column_config={

@@ -335,6 +335,8 @@ def changed_patients(ctx: S.Context) -> None:
         return
     shown = patients.head(MAX_ROWS).copy()
     shown.insert(5, "change", shown["status_before"] + " → " + shown["status_after"])
+    for c in ("first_reason_before", "first_reason_after"):
+        shown[c] = shown[c].map(label_of)
     moves = (patients["status_before"] + " → " + patients["status_after"]).value_counts()
     st.caption(f"{len(patients):,} patient(s) change status"
                + ("" if ctx.disease is None else f" ({ctx.disease})") + ": "
@@ -518,7 +520,9 @@ def compare_panel(ctx: S.Context) -> None:
                + ("" if ctx.disease is None else f" ({ctx.disease})") + ". Gained in B: eligible under B but "
                "not under A; lost: the reverse.")
     if len(patients):
-        st.dataframe(patients.head(MAX_ROWS), hide_index=True, key="wi_cmp_patients", height=260,
+        shown = patients.head(MAX_ROWS).assign(first_reason_a=lambda d: d["first_reason_a"].map(label_of),
+                                               first_reason_b=lambda d: d["first_reason_b"].map(label_of))
+        st.dataframe(shown, hide_index=True, key="wi_cmp_patients", height=260,
                      column_config={"row": st.column_config.NumberColumn("Row", format="%d"),
                                     "patient_id": "Patient ID", "disease": "Disease",
                                     "status_protocol": "Protocol", "status_a": "A", "status_b": "B",
