@@ -5,12 +5,18 @@ Run with `bash scripts/dashboard.sh` (or `streamlit run app.py`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._chart_review import sidebar as chart_review_sidebar
+from app_pages._omop_import import sidebar as omop_sidebar
 from eligibility.cohort_store import valid_token
 from eligibility.fields import DISEASE_NAMES, DISEASES
+from eligibility.textsafe import markdown_literal as lit
 
+PAGE_ICON = Path(__file__).resolve().parent / "assets" / "page_icon.png"
 PAGES = [
     ("app_pages/overview.py", "Overview", ":material/dashboard:"),
     ("app_pages/screen_failures.py", "Screen failures", ":material/filter_alt:"),
@@ -18,6 +24,7 @@ PAGES = [
     ("app_pages/patients.py", "Patients", ":material/person_search:"),
     ("app_pages/dose_cohorts.py", "Dose cohorts", ":material/science:"),
     ("app_pages/protocol.py", "Protocol", ":material/menu_book:"),
+    ("app_pages/worklist.py", "Chart review", ":material/checklist:"),
 ]
 
 
@@ -56,13 +63,15 @@ def _cohort_source() -> S.Loaded | None:
     # cohort: only a good new file or the button below changes it.
     if current_key == S.BUNDLED_KEY:
         current = S.bundled()
-    else:
+    elif current_key.startswith(S.UPLOAD_PREFIX):
         current = S.from_token(current_key[len(S.UPLOAD_PREFIX):])
+    else:  # an OMOP import or a chart-review merge, held in memory only
+        current = S.loaded(current_key)
     st.session_state["cohort_key"] = current_key
     if st.session_state.get("cohort_error"):
-        sb.error(st.session_state["cohort_error"], icon=":material/error:")
+        sb.error(lit(st.session_state["cohort_error"], 600), icon=":material/error:")
     if current is None:
-        if COHORT_PARAM not in st.query_params:
+        if COHORT_PARAM not in st.query_params and current_key.startswith(S.UPLOAD_PREFIX):
             st.query_params[COHORT_PARAM] = current_key[len(S.UPLOAD_PREFIX):]
         return None
     if current.token:
@@ -71,7 +80,7 @@ def _cohort_source() -> S.Loaded | None:
         del st.query_params[COHORT_PARAM]
     n_err, n_warn = current.issue_counts.get("error", 0), current.issue_counts.get("warning", 0)
     n_empty = len(current.cohort) - current.evaluator.columns.n_patients
-    sb.caption(f"**{S.md_escape(current.name) if current.token else 'bundled synthetic cohort'}** · "
+    sb.caption(f"**{'bundled synthetic cohort' if current.key == S.BUNDLED_KEY else lit(current.name)}** · "
                f"{len(current.cohort) - n_empty:,} patients"
                + (f" · {n_empty:,} empty row{'s, not patients' if n_empty != 1 else ', not a patient'}"
                   if n_empty else "")
@@ -108,13 +117,13 @@ def _scenario_status() -> None:
     sb.subheader("Scenario")
     data = S.scenario_dict()
     if st.session_state.get("scenario_error"):
-        sb.warning(S.md_escape(st.session_state.pop("scenario_error")))
+        sb.warning(lit(st.session_state.pop("scenario_error"), 600))
     n = len(data["parameters"]) + len(data["disabled"])
     if n == 0:
         sb.caption("Protocol as registered (no what-if changes).")
     else:
-        name = S.md_escape(data.get("name") or "What-if")
-        sb.caption(f"**{name}**: {len(data['parameters'])} parameter change(s), "
+        name = data.get("name") or "What-if"
+        sb.caption(f"**{lit(name)}**: {len(data['parameters'])} parameter change(s), "
                    f"{len(data['disabled'])} criterion/part(s) switched off.")
         if sb.button("Reset to protocol", key="reset_scenario", icon=":material/restart_alt:"):
             S.change_scenario({})
@@ -144,6 +153,7 @@ def build_context() -> S.Context | None:
     current = _cohort_source()
     if current is None:
         return None
+    current = chart_review_sidebar(omop_sidebar(current))
     _scenario_status()
     disease = _disease_filter()
     resolved = S.active_scenario()
@@ -156,7 +166,8 @@ def build_context() -> S.Context | None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="NCT06614270 eligibility", page_icon=":material/fact_check:", layout="wide")
+    # A bundled image: a :material/...: page icon makes every browser fetch it from a font CDN.
+    st.set_page_config(page_title="NCT06614270 eligibility", page_icon=str(PAGE_ICON), layout="wide")
     nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])
     st.sidebar.title("NCT06614270 screening")
     if build_context() is None:

@@ -299,8 +299,8 @@ def md_escape(text) -> str:
 
 
 def cohort_label(ctx: Context) -> str:
-    """The cohort's name, escaped for markdown."""
-    return "bundled synthetic cohort" if ctx.data.key == BUNDLED_KEY else md_escape(ctx.data.name)
+    """The cohort's name as given (wrap it in textsafe.markdown_literal inside markdown)."""
+    return "bundled synthetic cohort" if ctx.data.key == BUNDLED_KEY else ctx.data.name
 
 
 def memo(ctx: Context, key: tuple, build):

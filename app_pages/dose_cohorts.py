@@ -44,6 +44,7 @@ from eligibility.export import to_csv_bytes
 from eligibility.fields import DISEASE_NAMES, DISEASES
 from eligibility.figures import dose_tables as V
 from eligibility.figures.dose import assignment_bars, timeline_figure
+from eligibility.textsafe import markdown_literal as lit
 
 NEED_BASES = {
     "plan": "Expected path (whole cohorts)",
@@ -449,7 +450,8 @@ def main() -> None:
     ctx = S.context()
     st.title("Dose cohorts")
     scope = f"{ctx.disease} only (sidebar filter)" if ctx.disease else "all screened patients"
-    scen = "protocol as registered" if ctx.is_baseline else f"what-if scenario {ctx.scenario.name or ''}".strip()
+    scen = ("protocol as registered" if ctx.is_baseline
+            else f"what-if scenario {lit(ctx.scenario.name or '', 120)}".strip())
     st.caption(f"Eligibility under the **{scen}**; cohort: {scope}.")
     keys = (ctx.data.key, repr(ctx.scenario.key), ctx.disease)
     cstats = cohort_stats(ctx.data.key, ctx.disease, ctx)

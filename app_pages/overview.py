@@ -17,6 +17,7 @@ from eligibility.figures.demographics import demographics_figure
 from eligibility.figures.overview import missingness_bars, status_by_group
 from eligibility.labels import label
 from eligibility.report import ReportInput, build_report, scenario_changes
+from eligibility.textsafe import markdown_literal as lit
 
 MAX_ROWS = 1_000  # rows of a table sent to the browser at once
 
@@ -71,6 +72,24 @@ def headline(ctx: S.Context) -> None:
                + ("" if not compare else
                   f" Changes are relative to the protocol as registered "
                   f"({int(base['eligible']):,} eligible, {int(base['pending']):,} pending)."))
+    partial, missing = eligible_on_assessed(ctx)
+    if partial:
+        st.warning(f"{partial:,} of the eligible patients are **eligible on assessed criteria** only: "
+                   f"{len(missing)} applicable criterion part(s) are not assessed for this file "
+                   f"({', '.join(missing[:12])}{' …' if len(missing) > 12 else ''}; see *Criteria not "
+                   "assessed* below). The Patients page shows each as “eligible on assessed criteria (k of n)”.",
+                   icon=":material/visibility_off:")
+
+
+def eligible_on_assessed(ctx: S.Context) -> tuple[int, list[str]]:
+    """Eligible patients (in scope) with applicable criteria not assessed, and those criteria."""
+    from eligibility.attribution import group_slice
+    from eligibility.evaluate import ELIGIBLE
+
+    ev = ctx.current
+    sl = group_slice(ev, ctx.group)
+    partial = int(((ev.status[sl] == ELIGIBLE) & ~ev.fully_assessed()[sl]).sum())
+    return partial, list(ev.not_assessed_applicable())
 
 
 def status_chart(ctx: S.Context) -> None:
@@ -250,7 +269,7 @@ def downloads(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Screening overview")
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope_text(ctx)}")
 S.status_notes(ctx)
 

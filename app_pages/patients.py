@@ -18,6 +18,7 @@ from eligibility.figures.patients import (
     patient_outcomes,
 )
 from eligibility.labels import label, labels
+from eligibility.textsafe import markdown_literal as lit
 
 PAGE_SIZES = (100, 500, 1_000)  # rows sent to the browser at once; never the whole cohort
 STATUS_ICONS = {"eligible": "✓ eligible", "pending": "◐ pending", "ineligible": "✗ ineligible"}
@@ -109,7 +110,10 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
     view = shown.iloc[start:start + size].copy()
     st.session_state["_pt_page_ids"] = [None if pd.isna(x) else str(x) for x in view["patient_id"]]
     view.insert(0, "row", view.index + 1)
+    partial = _partially_assessed(view)
     view["status"] = view["status"].map(STATUS_ICONS)
+    view.loc[partial, "status"] = ["✓ eligible on assessed criteria ({} of {})".format(*a.split("/"))
+                                   for a in view.loc[partial, "assessed"]]
     view["first_reason"] = view["first_reason"].map(label)
     view["failed"] = view["failed"].map(labels)
     view["unknown"] = view["unknown"].map(labels)
@@ -125,11 +129,21 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
                 "First failing criterion in attrition order (DX, INC, EXC, disease block)")),
             "failed": st.column_config.TextColumn("All failing", help="Every failing criterion / part"),
             "unknown": st.column_config.TextColumn("Unknown", help="Parts that cannot be decided (missing values)"),
+            "assessed": st.column_config.TextColumn("Assessed", help="k/n: applicable criteria assessed of "
+                                                    "applicable (the others lack a column in this file)"),
         },
     )
     if ctx.current.not_assessed:
         st.caption("Not assessed for this file (same for every patient): "
                    + ", ".join(label(u) for u in ctx.current.not_assessed))
+
+
+def _partially_assessed(view: pd.DataFrame) -> pd.Series:
+    """Eligible rows with applicable criteria not assessed (assessed k/n with k < n)."""
+    if "assessed" not in view or view.empty:
+        return pd.Series(False, index=view.index)
+    kn = view["assessed"].astype("string").str.split("/", expand=True)
+    return (view["status"] == "eligible") & (kn[0].astype(int) < kn[1].astype(int))
 
 
 def _style_outcomes(df: pd.DataFrame, outcomes: pd.Series):
@@ -155,7 +169,7 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     if not len(hit):
         hit = np.flatnonzero((ids.str.strip().str.lower() == pid.strip().lower()).fillna(False).to_numpy(bool))
     if not len(hit):
-        st.warning(f"No patient with ID “{pid.strip()}” in this cohort.", icon=":material/search_off:")
+        st.warning(f"No patient with ID “{lit(pid.strip())}” in this cohort.", icon=":material/search_off:")
         return
     row = int(res.index[hit[0]])  # the input row (blank rows are not in `res`)
     rec = res.loc[row]
@@ -235,7 +249,7 @@ def near_miss_panel(ctx: S.Context) -> None:
 ctx = S.context()
 st.title("Patients")
 scope = "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope}")
 S.status_notes(ctx)
 

@@ -22,6 +22,7 @@ from eligibility.rule_text import (
     render_rule,
     value_text,
 )
+from eligibility.textsafe import markdown_literal as lit
 
 BLOCK_TITLES = {"common": "Common (all diseases)", **{d: f"{d} — {n}" for d, n in DISEASE_NAMES.items()}}
 MAX_READABLE = 120  # parts written out as text at once (the whole catalog has fewer)
@@ -180,9 +181,9 @@ def cohort_contract(ctx: S.Context) -> None:
 def not_assessed(ctx: S.Context) -> None:
     table = memo(ctx, ("na:table",), lambda: not_assessed_table(ctx.current))
     if table.empty:
-        st.success(f"Every criterion can be assessed for **{cohort_label(ctx)}**.", icon=":material/check_circle:")
+        st.success(f"Every criterion can be assessed for **{lit(cohort_label(ctx))}**.", icon=":material/check_circle:")
         return
-    st.warning(f"{len(table)} criteria / parts are **not assessed** for **{cohort_label(ctx)}**: the columns "
+    st.warning(f"{len(table)} criteria / parts are **not assessed** for **{lit(cohort_label(ctx))}**: the columns "
                "they need are absent, so they neither fail nor make anyone pending.",
                icon=":material/visibility_off:")
     st.dataframe(table, hide_index=True, key="pr_not_assessed",
@@ -192,7 +193,7 @@ def not_assessed(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Protocol")
-st.caption(f"NCT06614270 eligibility criteria as implemented · cohort **{cohort_label(ctx)}** · "
+st.caption(f"NCT06614270 eligibility criteria as implemented · cohort **{lit(cohort_label(ctx))}** · "
            + S.scenario_label(ctx))
 
 with guard("the list of criteria not assessed"):

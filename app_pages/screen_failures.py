@@ -11,6 +11,7 @@ from eligibility import export
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
 from eligibility.labels import full_text, label
+from eligibility.textsafe import markdown_literal as lit
 
 CHART_CONFIG = {"displaylogo": False}
 FLOW_WIDTH = 800
@@ -136,7 +137,7 @@ def consort(ctx: S.Context, dose_levels=None) -> None:
 
 ctx = S.context()
 st.title("Screen failures")
-st.caption(f"Cohort: **{S.cohort_label(ctx)}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope_text(ctx)} (change the disease in the sidebar)")
 S.status_notes(ctx)
 if ctx.current.disabled:

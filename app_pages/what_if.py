@@ -27,6 +27,7 @@ from eligibility.fields import DISEASE_NAMES
 from eligibility.figures.whatif import delta_table, fmt_value, parameter_users, sweep_figure
 from eligibility.labels import label as label_of
 from eligibility.scenario import (
+    MAX_NAME_CHARS,
     ScenarioError,
     dump_scenario,
     parse_scenario_text,
@@ -34,6 +35,7 @@ from eligibility.scenario import (
     to_scenario,
 )
 from eligibility.screen import status_change
+from eligibility.textsafe import markdown_literal as lit
 from eligibility.whatif import (
     GROUP_TITLES,
     catalog_order,
@@ -438,6 +440,7 @@ def save_load(ctx: S.Context) -> None:
         (st.error if kind == "error" else st.success)(text)
     sync_widget("wi_name", S.scenario_dict().get("name", ""))
     st.text_input("Scenario name", key="wi_name", on_change=on_name, placeholder="e.g. relax age to 70",
+                  max_chars=MAX_NAME_CHARS,
                   help="Saved in the scenario file and shown in the sidebar.")
     sc = to_scenario(ctx.scenario, CAT)
     stem = "".join(ch if ch.isalnum() else "_" for ch in (sc.name or "scenario")).strip("_") or "scenario"
@@ -538,7 +541,7 @@ ctx = S.context()
 st.title("What-if: protocol amendments")
 data = S.scenario_dict()
 n_changes = len(data["parameters"]) + len(data["disabled"])
-st.caption(f"Cohort: **{S.cohort_label(ctx)}** · {ctx.current.n_patients:,} patients · "
+st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · "
            + ("protocol as registered" if n_changes == 0 else
               f"scenario “{S.md_escape(data.get('name') or 'What-if')}”: {len(data['parameters'])} parameter "
               f"change(s), {len(data['disabled'])} criterion/part(s) switched off")
