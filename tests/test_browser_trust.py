@@ -298,6 +298,7 @@ def test_report_downloads_and_opens_offline(browser, page, server, tmp_path):
     path = tmp_path / "report.html"
     dl.value.save_as(path)
     offline = browser.new_context(viewport={"width": 1280, "height": 800}, offline=True)
+    offline.set_default_timeout(IDLE_TIMEOUT_MS)  # a 4 MB page (plotly.js inline) on a loaded machine
     requests: list[str] = []
     offline.on("request", lambda r: requests.append(r.url))
     tab = offline.new_page()
