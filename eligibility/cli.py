@@ -112,7 +112,9 @@ def screen_main(argv: list[str]) -> int:
                f"{len(ev.not_assessed_applicable())} applicable criteria not assessed)" if c["eligible_on_assessed"] else "")
     print(
         f"screened {c['screened']}: {c['eligible']} eligible{partial}, {c['pending']} pending, "
-        f"{c['ineligible']} ineligible -> {out}",
+        f"{c['ineligible']} ineligible"
+        + (f" ({c['empty_rows']} empty row(s), not patients, kept as pending rows)" if c["empty_rows"] else "")
+        + f" -> {out}",
         file=sys.stderr,
     )
     return 0
