@@ -10,6 +10,7 @@ Spark: `SPARK_REMOTE=sc://host:15002` (Spark Connect, e.g. Databricks) or
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 
 ENGINES = ("memory", "duckdb", "spark")
@@ -42,6 +43,9 @@ def spark_session(master: str | None = None, remote: str | None = None):
         from pyspark.sql import SparkSession
     except ImportError:  # pragma: no cover - pyspark is pinned
         raise BackendError("the spark engine needs pyspark") from None
+    # Local workers must run this interpreter (its pandas/pyarrow), not the system python.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     remote = remote or os.environ.get("SPARK_REMOTE")
     master = master or os.environ.get("SPARK_MASTER") or "local[2]"
     builder = SparkSession.builder.appName("eligibility")
