@@ -42,7 +42,7 @@ def test_database_evaluator_equals_memory(warehouse, scenario):
 
 
 def test_app_opens_on_a_duckdb_file_with_memory_numbers(warehouse):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at = AppTest.from_file(APP, default_timeout=max(TIMEOUT, 300))
     at.run()
     assert not at.exception
     at.sidebar.text_input(key="cohort_database").input(str(warehouse)).run()

@@ -22,7 +22,9 @@ from .compile import RuleCompiler, f64, round9_half_even
 _T = (True, False, None)
 A = [a for a, _ in product(_T, _T)]
 B = [b for _, b in product(_T, _T)]
-X = [1, 3, None, 2, None, 1, 3, 2, None]  # an integer column with NULLs
+# An integer column with NULLs, derived in the query from a and b (no driver conversion
+# of nullable integers involved): NULL when a is NULL, 1 when a, else 2 if b else 3.
+X = [None if a is None else 1 if a else 2 if b is True else 3 for a, b in zip(A, B, strict=True)]
 
 
 def k_and(a, b):
@@ -93,12 +95,15 @@ CASES: tuple[Case, ...] = (
 
 
 def _table():
-    return ibis.memtable(pd.DataFrame({
+    t = ibis.memtable(pd.DataFrame({
         "i": range(9),
         "a": pd.array(A, dtype="boolean"),
         "b": pd.array(B, dtype="boolean"),
-        "x": pd.array(X, dtype="Int64"),
     }))
+    null = ibis.literal(None, type="int64")
+    one, two, three = (ibis.literal(v, type="int64") for v in (1, 2, 3))
+    return t.mutate(x=ibis.ifelse(t.a.isnull(), null, ibis.ifelse(t.a, one, ibis.ifelse(t.b.fill_null(False), two,
+                                                                                         three))))
 
 
 def _plain(v):
