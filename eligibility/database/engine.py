@@ -229,7 +229,7 @@ def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20):
             "patient_id": df["patient_id"].astype("string").to_numpy(),
             "disease": df["disease"].astype("string").to_numpy(),
             **{c: df[c].astype(object).to_numpy() for c in ("status", "first_reason", "failed", "unknown",
-                                                            "not_assessed")},
+                                                            "not_assessed", "assessed")},
         })
 
 

@@ -105,7 +105,7 @@ def summary_sql(pl: Plan) -> dict[str, str]:
     ids = pl.unit_ids
     fails = [f"({code_column(i)} = {FAIL})" for i in range(n)]
     unknowns = [f"({code_column(i)} = {UNKNOWN})" for i in range(n)]
-    out: dict[str, str] = {}
+    out: dict[str, str] = {"assessed": assessed_sql(pl)}
     out["status"] = (f"CASE WHEN {_or(fails)} THEN {_lit(STATUS_INELIGIBLE)} WHEN {_or(unknowns)} "
                      f"THEN {_lit(STATUS_PENDING)} ELSE {_lit(STATUS_ELIGIBLE)} END")
     if not n:
@@ -140,6 +140,20 @@ def summary_sql(pl: Plan) -> dict[str, str]:
     return out
 
 
+def assessed_sql(pl: Plan) -> str:
+    """'k/n' per patient: of the n applicable units (common + own block, switched-off ones
+    excluded), k are assessed. Constant per disease group, so a CASE on the group."""
+    from ..columns import GROUP_NAMES
+
+    disabled, missing = set(pl.disabled), set(pl.not_assessed)
+    whens = []
+    for g, name in enumerate(GROUP_NAMES):
+        units = [u for u in pl.catalog.units if u.id not in disabled and u.block in ("common", name)]
+        k = sum(u.id not in missing for u in units)
+        whens.append(f"WHEN {GROUP} = {g} THEN {_lit(f'{k}/{len(units)}')}")
+    return "CASE " + " ".join(whens) + " END"
+
+
 def patient_sql(codes_name: str, pl: Plan) -> str:
     """SELECT over the registered code table: the codes plus the per-patient summary."""
     cols = ", ".join(f"{expr} AS {name}" for name, expr in summary_sql(pl).items())
@@ -157,4 +171,5 @@ def results_table(patients: ir.Table, pl: Plan) -> ir.Table:
         failed=patients["failed"],
         unknown=patients["unknown"],
         not_assessed=ibis.literal(";".join(pl.not_assessed)),
+        assessed=patients["assessed"],
     ).order_by(ROW)

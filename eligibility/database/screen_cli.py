@@ -14,8 +14,9 @@ import pandas as pd
 
 
 def _err(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+    from ..cli import _err as cli_err
+
+    return cli_err(message)
 
 
 def _write(batches, out: Path) -> dict[str, int]:
@@ -26,7 +27,8 @@ def _write(batches, out: Path) -> dict[str, int]:
 
     from ..export import excel_safe, to_csv_bytes
 
-    counts = {"eligible": 0, "pending": 0, "ineligible": 0}
+    counts = {"eligible": 0, "pending": 0, "ineligible": 0, "eligible_on_assessed": 0}
+    seen: set[str] = set()
     part = out.with_name(out.name + ".part")
     writer = None
     try:
@@ -35,6 +37,9 @@ def _write(batches, out: Path) -> dict[str, int]:
             for df in batches:
                 for k, v in df["status"].value_counts().items():
                     counts[str(k)] += int(v)
+                a = df["assessed"].astype(str).str.split("/", expand=True)
+                counts["eligible_on_assessed"] += int(((df["status"] == "eligible") & (a[0] != a[1])).sum())
+                seen.update(str(d) for d in df["disease"].dropna().unique())
                 if out.suffix.lower() == ".csv":
                     if first:
                         fh.write(to_csv_bytes(df))
@@ -56,6 +61,7 @@ def _write(batches, out: Path) -> dict[str, int]:
                 writer.close()
                 writer = None
         os.replace(part, out)
+        counts["diseases"] = seen  # type: ignore[assignment]
     finally:
         if writer is not None:
             writer.close()
@@ -101,9 +107,15 @@ def screen(args, scenario) -> int:
                                 cohort.extra_columns), args.report)
     except OSError as e:
         return _err(f"cannot write {e.filename or out}: {e.strerror or e}")
+    seen = counts.pop("diseases")
+    partial_n = counts.pop("eligible_on_assessed")
     screened = sum(counts.values())
+    applicable = [u for u in ev.not_assessed
+                  if (screened and ev.catalog.unit_by_id[u].block == "common") or ev.catalog.unit_by_id[u].block in seen]
+    partial = (f" ({partial_n} of them eligible on assessed criteria only, "
+               f"{len(applicable)} applicable criteria not assessed)" if partial_n else "")
     print(
-        f"screened {screened}: {counts['eligible']} eligible, {counts['pending']} pending, "
+        f"screened {screened}: {counts['eligible']} eligible{partial}, {counts['pending']} pending, "
         f"{counts['ineligible']} ineligible -> {out}",
         file=sys.stderr,
     )
