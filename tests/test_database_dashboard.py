@@ -51,10 +51,12 @@ def test_app_opens_on_a_duckdb_file_with_memory_numbers(warehouse):
     ev = Evaluator.for_cohort(load_cohort(BUNDLED)).evaluate()
     counts = ev.counts()
     m = metrics(at)
-    shown = {k: as_int(v) for k, v in m.items() if k.lower().split()[0] in ("eligible", "pending", "ineligible")}
-    assert shown, m
+    shown = {k.lower(): as_int(v) for k, v in m.items() if k in ("Screened", "Eligible", "Pending", "Ineligible")}
+    assert len(shown) == 4, m
     for label, value in shown.items():
-        assert value == counts[label.lower().split()[0]], (label, value, counts)
+        assert value == counts[label], (label, value, counts)
+    lo, hi = (as_int(x) for x in m["Eligible range"].split("–"))
+    assert (lo, hi) == (counts["eligible"], counts["eligible"] + counts["pending"])
     for page in ("app_pages/screen_failures.py", "app_pages/what_if.py", "app_pages/patients.py",
                  "app_pages/protocol.py", "app_pages/dose_cohorts.py"):
         at.switch_page(page).run()
