@@ -28,6 +28,14 @@ PAGES = [
 ]
 
 
+def _spark_secrets() -> dict | None:
+    """[spark] master = "spark://host:7077" or remote = "sc://host:15002" in secrets.toml."""
+    try:
+        return dict(st.secrets["spark"]) if "spark" in st.secrets else None
+    except Exception:  # noqa: BLE001 - no secrets file: DuckDB
+        return None
+
+
 COHORT_PARAM = "c"  # URL: the uploaded cohort's content token, next to the scenario's `s`
 
 
@@ -59,6 +67,15 @@ def _cohort_source() -> S.Loaded | None:
             st.session_state["cohort_error"] = S.cohort_error_message(e)
             st.session_state["cohort_upload_gen"] = generation + 1
             st.rerun()
+    db_source = sb.text_input("…or a database cohort (DuckDB file, Parquet folder)", key="cohort_database",
+                              help="Screened where it lives (DuckDB; Spark when [spark] is in secrets.toml).")
+    if db_source and st.session_state.get("cohort_database_done") != db_source:
+        st.session_state["cohort_database_done"] = db_source
+        try:
+            current_key = S.load_database(db_source.strip(), _spark_secrets()).key
+            st.session_state.pop("cohort_error", None)
+        except Exception as e:  # noqa: BLE001 - an unusable source becomes a message, never a traceback
+            st.session_state["cohort_error"] = S.cohort_error_message(e)
     # An emptied uploader (the user removed the file, or is replacing it) keeps the loaded
     # cohort: only a good new file or the button below changes it.
     if current_key == S.BUNDLED_KEY:

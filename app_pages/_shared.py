@@ -164,6 +164,24 @@ def _read(name: str, data: bytes, key: str) -> Loaded:
     return _register(key, name, cohort)
 
 
+def load_database(source: str, spark: dict | None = None) -> Loaded:
+    """A cohort that stays in DuckDB (a .duckdb file, `duckdb:PATH?table=NAME`, a Parquet
+    folder) or Spark (`spark` settings from secrets): every what-if runs in the engine."""
+    key = "database:" + source
+    existing = loaded(key)
+    if existing:
+        return existing
+    from eligibility.database.backend import connect
+    from eligibility.database.dashboard import load_database_cohort
+
+    con = connect("spark", **spark) if spark is not None else connect("duckdb")
+    cohort, evaluator = load_database_cohort(con, source)
+    store = _store()
+    with store["lock"]:
+        store["cohorts"][key] = Loaded(key, Path(source.split("?")[0]).name, cohort, evaluator)
+    return store["cohorts"][key]
+
+
 def catalog() -> Catalog:
     return default_catalog()
 

@@ -67,6 +67,8 @@ def screen_main(argv: list[str]) -> int:
     p.add_argument("--scenario", help="scenario file (JSON or YAML): parameters and disabled criteria")
     p.add_argument("--sheet", help="xlsx sheet name (default: the first sheet)")
     p.add_argument("--report", help="write the validation report here (.csv or .json)")
+    p.add_argument("--engine", choices=("memory", "duckdb", "spark"), default="memory",
+                   help="where to evaluate: in this process (memory), DuckDB or Spark (default memory)")
     args = p.parse_args(argv)
 
     from .evaluate import Evaluator
@@ -83,6 +85,10 @@ def screen_main(argv: list[str]) -> int:
         scenario = load_scenario(args.scenario) if args.scenario else baseline()
     except ScenarioError as e:
         return _err(f"invalid scenario {Path(args.scenario).name}: {e}")
+    if args.engine != "memory":
+        from .database.screen_cli import screen
+
+        return screen(args, scenario)
     try:
         cohort = load_cohort(args.input, sheet=args.sheet)
     except CohortError as e:
