@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import _access as A
 from app_pages import _shared as S
+from eligibility.access.roles import Permission
 from eligibility.fields import DISEASE_NAMES, DISEASES
 
 PAGES = [
@@ -18,6 +20,11 @@ PAGES = [
     ("app_pages/dose_cohorts.py", "Dose cohorts", ":material/science:"),
     ("app_pages/protocol.py", "Protocol", ":material/menu_book:"),
 ]
+# What a role needs to be served a page (checked on the server: a page the role lacks is not
+# registered, so its URL cannot be opened). Count pages need patient-level access until
+# small-cell suppression is wired into them; viewers then get the Protocol page only.
+PAGE_PERMISSION = {path: Permission.PATIENT_LEVEL for path, _, _ in PAGES}
+PAGE_PERMISSION["app_pages/protocol.py"] = Permission.AGGREGATES
 
 
 def _cohort_source() -> S.Loaded:
@@ -27,13 +34,14 @@ def _cohort_source() -> S.Loaded:
     upload = sb.file_uploader(
         "Upload a cohort (CSV, Parquet or xlsx)", type=["csv", "txt", "parquet", "xlsx", "xlsm"],
         key="cohort_upload", help="Columns as in the cohort contract (see the Protocol page).",
-    )
+    ) if A.can(Permission.UPLOAD) else None
     current_key = st.session_state.get("cohort_key", S.BUNDLED_KEY)
     if upload is not None and st.session_state.get("cohort_upload_id") != upload.file_id:
         st.session_state["cohort_upload_id"] = upload.file_id
         try:
             data = S.load_upload(upload.name, upload.getvalue())
             current_key = data.key
+            A.cohort_loaded("upload", upload.getvalue(), len(data.cohort))
             st.session_state.pop("cohort_error", None)
         except Exception as e:  # noqa: BLE001 - any unreadable file becomes a message, never a traceback
             st.session_state["cohort_error"] = S.cohort_error_message(e)
@@ -99,6 +107,7 @@ def _disease_filter() -> str | None:
 def build_context() -> S.Context:
     current = _cohort_source()
     _scenario_status()
+    A.scenario_applied(S.scenario_dict())
     disease = _disease_filter()
     resolved = S.active_scenario()
     base = S.evaluation(current, S.baseline())
@@ -111,9 +120,13 @@ def build_context() -> S.Context:
 
 def main() -> None:
     st.set_page_config(page_title="NCT06614270 eligibility", page_icon=":material/fact_check:", layout="wide")
-    nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])
+    A.gate()  # stops here until signed in with a role (when sign-in is configured)
+    nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES
+                         if A.can(PAGE_PERMISSION[path])])
     st.sidebar.title("NCT06614270 screening")
+    A.sidebar_identity()
     build_context()
+    A.page_viewed(nav.title)
     nav.run()
 
 
