@@ -127,7 +127,7 @@ small_counts = st.integers(0, 7) | st.sampled_from([0, 1, 2, 5, 6])
 
 @pytest.mark.xfail(reason="known gap: the engine's attacker model (interval propagation + linear "
                    "algebra) is weaker than exact integer reasoning on two-way tables; e.g. "
-                   "[[0, 1], [1, 2]] with k = 3 lets an exact attacker recover a 1. Needs an LP/ILP audit.",
+                   "[[1, 2, 1], [2, 6, 3]] with k = 3 lets an exact attacker recover a 1. Needs an LP/ILP audit.",
                    strict=False)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cells=st.lists(st.lists(small_counts, min_size=2, max_size=3), min_size=2, max_size=2).filter(
@@ -152,10 +152,17 @@ def test_nested_totals_hide_small_counts_beyond_recovery(parts, split, k):
 def test_known_gap_example_is_still_open():
     # The counterexample above, kept visible: when the engine learns LP-strength auditing,
     # this test fails and the xfail above should go.
-    leaves, totals = grid([[0, 1], [1, 2]])
+    leaves, totals = grid([[1, 2, 1], [2, 6, 3]])
     values = {**leaves, **{t: sum(leaves[m] for m in ms) for t, ms in totals.items()}}
     sup = suppress(values, relations_of(totals), 3)
-    assert feasible_values(leaves, totals, sup)["c01"] == {1}
+    assert feasible_values(leaves, totals, sup)["c02"] == {1}
+
+
+def test_nested_sums_are_combined():
+    # all = p0 + p1 + p2 = 6 and sub = p0 + p1 < 4 give p2 ≥ 3; with k = 4 that fixes p2 = 3
+    leaves = {"p0": 1, "p1": 2, "p2": 3}
+    totals = {"all": ["p0", "p1", "p2"], "sub": ["p0", "p1"]}
+    check_table(leaves, totals, 4)
 
 
 def test_a_total_and_one_small_part():

@@ -105,6 +105,28 @@ class Suppression:
         return fmt.format(compute(*(self.values[k] for k in keys)))
 
 
+def _nested(relations: list[Relation]) -> list[Relation]:
+    """For sums whose parts include all the parts of another sum (T = a + b + c and
+    S = a + b), the relation T = S + c: an attacker combines them, and interval
+    propagation over single relations would not."""
+    sums = []
+    for r in relations:
+        if r.terms and r.terms[0][1] == 1 and all(c == -1 for _, c in r.terms[1:]) and len(r.terms) > 2:
+            sums.append((r.terms[0][0], frozenset(k for k, _ in r.terms[1:])))
+    by_part: dict = defaultdict(list)
+    for i, (_, parts) in enumerate(sums):
+        for p in parts:
+            by_part[p].append(i)
+    extra = []
+    for i, (total, parts) in enumerate(sums):
+        cands = set.intersection(*(set(by_part[p]) for p in parts)) if parts else set()
+        for j in cands:  # sums j whose parts contain all of i's parts
+            t2, p2 = sums[j]
+            if j != i and parts < p2:
+                extra.append(total_of(t2, [total, *sorted(p2 - parts, key=repr)]))
+    return extra
+
+
 def primary(values: Mapping[Key, int], k: int) -> dict[Key, str]:
     return {key: SMALL for key, v in values.items() if 1 <= v < k}
 
@@ -182,32 +204,54 @@ def _tighten(r: Relation, i: int, values, bounds, by_key, changed_rels: set[int]
 
 def fixed_by_equations(relations: list[Relation], hidden: Mapping[Key, str]) -> set[Key]:
     """Hidden counts that the relations alone determine (their unit vector lies in the row
-    space of the relations restricted to the hidden counts)."""
+    space of the relations restricted to the hidden counts). Solved per connected group of
+    hidden counts, which keeps every matrix small."""
     keys = list(hidden)
     if not keys:
         return set()
     col = {key: j for j, key in enumerate(keys)}
+    parent = list(range(len(keys)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
     rows = []
     for r in relations:
-        row = np.zeros(len(keys))
-        hit = False
-        for key, c in r.terms:
-            if key in col:
-                row[col[key]] += c
-                hit = True
-        if hit:
-            rows.append(row)
-    if not rows:
-        return set()
-    a = np.array(rows)
-    # Null space of A: x_j is determined iff every null-space vector is 0 at j.
-    _, s, vt = np.linalg.svd(a, full_matrices=True)
-    rank = int((s > 1e-9 * max(1.0, s.max(initial=0.0))).sum())
-    null = vt[rank:]
-    if null.shape[0] == 0:
-        return set(keys)
-    free = np.abs(null).max(axis=0) > 1e-9
-    return {keys[j] for j in np.flatnonzero(~free)}
+        terms = [(col[key], c) for key, c in r.terms if key in col]
+        if terms:
+            rows.append(terms)
+            for j, _ in terms[1:]:
+                a, b = find(terms[0][0]), find(j)
+                if a != b:
+                    parent[a] = b
+    members: dict[int, list[int]] = defaultdict(list)
+    for j in range(len(keys)):
+        members[find(j)].append(j)
+    by_comp: dict[int, list] = defaultdict(list)
+    for terms in rows:
+        by_comp[find(terms[0][0])].append(terms)
+    out = set()
+    for root, cols in members.items():
+        eqs = by_comp.get(root, [])
+        if not eqs:
+            continue
+        local = {j: i for i, j in enumerate(cols)}
+        a = np.zeros((len(eqs), len(cols)))
+        for r, terms in enumerate(eqs):
+            for j, c in terms:
+                a[r, local[j]] += c
+        # Null space of A (via AᵀA): x_j is determined iff every null-space vector is 0 at j.
+        w, v = np.linalg.eigh(a.T @ a)
+        null = v[:, w <= 1e-8 * max(1.0, float(w.max(initial=0.0)))]
+        if null.shape[1] == 0:
+            out.update(keys[j] for j in cols)
+            continue
+        free = np.abs(null).max(axis=1) > 1e-6
+        out.update(keys[cols[i]] for i in np.flatnonzero(~free))
+    return out
 
 
 def exposed(values: Mapping[Key, int], relations: list[Relation], hidden: Mapping[Key, str],
@@ -238,6 +282,7 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
         for key in r.keys:
             if key not in values:
                 raise KeyError(f"relation names a count that is not given: {key!r}")
+    relations = [*relations, *_nested(relations)]
     hidden = {key: s for key, s in primary(values, k).items() if key not in frozen}
     if fixed is not None:
         hidden.update(fixed.hidden)
