@@ -9,9 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages import _access as A
 from app_pages import _shared as S
 from app_pages._chart_review import sidebar as chart_review_sidebar
 from app_pages._omop_import import sidebar as omop_sidebar
+from eligibility.access.roles import Permission
 from eligibility.cohort_store import valid_token
 from eligibility.fields import DISEASE_NAMES, DISEASES
 from eligibility.textsafe import markdown_literal as lit
@@ -26,6 +28,11 @@ PAGES = [
     ("app_pages/protocol.py", "Protocol", ":material/menu_book:"),
     ("app_pages/worklist.py", "Chart review", ":material/checklist:"),
 ]
+# What a role needs to be served a page (checked on the server: a page the role lacks is not
+# registered, so its URL cannot be opened). Count pages need patient-level access until
+# small-cell suppression is wired into them; viewers then get the Protocol page only.
+PAGE_PERMISSION = {path: Permission.PATIENT_LEVEL for path, _, _ in PAGES}
+PAGE_PERMISSION["app_pages/protocol.py"] = Permission.AGGREGATES
 
 
 def _spark_secrets() -> dict | None:
@@ -46,12 +53,14 @@ def _cohort_source() -> S.Loaded | None:
     sb.subheader("Cohort")
     # A rejected file must not stay in the uploader as if loaded: each rejection gets a fresh widget.
     generation = st.session_state.get("cohort_upload_gen", 0)
-    with sb.container(key="cohort_upload_box"):
-        upload = st.file_uploader(
-            "Upload a cohort (CSV, Parquet or xlsx)", type=["csv", "txt", "parquet", "xlsx", "xlsm"],
-            key="cohort_upload" if generation == 0 else f"cohort_upload_{generation}",
-            help="Columns as in the cohort contract (see the Protocol page).",
-        )
+    upload = None
+    if A.can(Permission.UPLOAD):  # uploads (and database/EHR sources) are for admins when sign-in is on
+        with sb.container(key="cohort_upload_box"):
+            upload = st.file_uploader(
+                "Upload a cohort (CSV, Parquet or xlsx)", type=["csv", "txt", "parquet", "xlsx", "xlsm"],
+                key="cohort_upload" if generation == 0 else f"cohort_upload_{generation}",
+                help="Columns as in the cohort contract (see the Protocol page).",
+            )
     if "cohort_key" not in st.session_state:  # a new session: a reload or an opened link
         token = st.query_params.get(COHORT_PARAM)
         if token:
@@ -62,13 +71,15 @@ def _cohort_source() -> S.Loaded | None:
         try:
             data = S.load_upload(upload.name, upload.getvalue())
             current_key = data.key
+            A.cohort_loaded("upload", upload.getvalue(), len(data.cohort))
             st.session_state.pop("cohort_error", None)
         except Exception as e:  # noqa: BLE001 - any unreadable file becomes a message, never a traceback
             st.session_state["cohort_error"] = S.cohort_error_message(e)
             st.session_state["cohort_upload_gen"] = generation + 1
             st.rerun()
     db_source = sb.text_input("…or a database cohort (DuckDB file, Parquet folder)", key="cohort_database",
-                              help="Screened where it lives (DuckDB; Spark when [spark] is in secrets.toml).")
+                              help="Screened where it lives (DuckDB; Spark when [spark] is in secrets.toml).",
+                              ) if A.can(Permission.UPLOAD) else None
     if db_source and st.session_state.get("cohort_database_done") != db_source:
         st.session_state["cohort_database_done"] = db_source
         try:
@@ -172,6 +183,7 @@ def build_context() -> S.Context | None:
         return None
     current = chart_review_sidebar(omop_sidebar(current))
     _scenario_status()
+    A.scenario_applied(S.scenario_dict())
     disease = _disease_filter()
     resolved = S.active_scenario()
     base = S.evaluation(current, S.baseline())
@@ -185,11 +197,15 @@ def build_context() -> S.Context | None:
 def main() -> None:
     # A bundled image: a :material/...: page icon makes every browser fetch it from a font CDN.
     st.set_page_config(page_title="NCT06614270 eligibility", page_icon=str(PAGE_ICON), layout="wide")
-    nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])
+    A.gate()  # stops here until signed in with a role (when sign-in is configured)
+    nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES
+                         if A.can(PAGE_PERMISSION[path])])
     st.sidebar.title("NCT06614270 screening")
+    A.sidebar_identity()
     if build_context() is None:
         _cohort_unavailable()
         return
+    A.page_viewed(nav.title)
     nav.run()
 
 
