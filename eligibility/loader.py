@@ -258,7 +258,8 @@ def _read_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
     return df, issues
 
 
-def _read_parquet(data: bytes, name: str, budget: int) -> tuple[pd.DataFrame, list[Issue]]:
+def _read_parquet(data: bytes, name: str, budget: int | None = None) -> tuple[pd.DataFrame, list[Issue]]:
+    budget = memory_budget() if budget is None else budget
     import pyarrow.parquet as pq
 
     issues: list[Issue] = []
@@ -329,7 +330,10 @@ def _pandas_index_columns(pf) -> list[str]:
     return [c for c in cols if isinstance(c, str)]
 
 
-def _read_xlsx(data: bytes, name: str, sheet: str | int | None, budget: int) -> tuple[pd.DataFrame, list[Issue]]:
+def _read_xlsx(
+    data: bytes, name: str, sheet: str | int | None, budget: int | None = None
+) -> tuple[pd.DataFrame, list[Issue]]:
+    budget = memory_budget() if budget is None else budget
     try:
         read = xlsx.read_sheet(data, sheet, _is_header, HEADER_SCAN_ROWS, budget)
     except xlsx.WorkbookError as e:
