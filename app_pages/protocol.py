@@ -10,6 +10,7 @@ import streamlit as st
 import yaml
 
 from app_pages import _shared as S
+from app_pages._readings import readings_table
 from app_pages._shared import cohort_label, guard
 from eligibility.catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, ParamTrue, Ref
 from eligibility.explain import describe
@@ -207,6 +208,7 @@ def readings() -> None:
     st.markdown("**Readings of unclear protocol text** (documented choices, implemented as written)")
     st.dataframe(pd.DataFrame(READINGS, columns=["Protocol text", "Reading"]), hide_index=True,
                  key="pr_readings", column_config={"Reading": st.column_config.TextColumn(width="large")})
+    readings_table()
     st.markdown("**Project decisions where the specification is silent**")
     st.dataframe(pd.DataFrame(decisions(), columns=["Topic", "Decision"]), hide_index=True,
                  key="pr_decisions", column_config={"Decision": st.column_config.TextColumn(width="large")})

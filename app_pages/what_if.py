@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._readings import readings_section
 from app_pages._shared import guard, memo
 from eligibility import export
 from eligibility.attribution import status_counts
@@ -158,7 +159,7 @@ def on_upload() -> None:
         st.session_state["wi_load_msg"] = (
             "error", f"“{f.name}” was not loaded: it is not UTF-8 text. The current scenario is unchanged.")
         return
-    S.set_scenario(sc.model_dump(include={"name", "parameters", "disabled"}))
+    S.set_scenario(sc.model_dump(include={"name", "parameters", "disabled", "readings"}))
     n = len(sc.parameters) + len(sc.disabled)
     st.session_state["wi_load_msg"] = ("success", f"Loaded “{f.name}”: {n} change(s) from the protocol.")
 
@@ -465,3 +466,4 @@ with right:
     st.subheader("Save, load and share")
     with guard("saving and loading"):
         save_load(ctx)
+    readings_section(ctx)

@@ -48,8 +48,8 @@ def _threshold(node, params: dict, row_uln: float | None = None):
     if isinstance(node, UlnLimit):
         uln = row_uln if row_uln is not None and not np.isnan(row_uln) else params[node.default_param]
         return round(params[node.max_param] * uln, 9)
-    if isinstance(node, Within):
-        return params[node.param]
+    if isinstance(node, Within):  # the value is compared after adding the offset
+        return params[node.param] - (params[node.offset_param] if node.offset_param else 0)
     return None
 
 
@@ -66,6 +66,9 @@ def describe(node, params: dict, row_uln: float | None = None) -> str:
         return f"{f.label} {OP_TEXT[node.op]} {_fmt(params[node.max_param])} × ULN (= {_fmt(limit)} {f.unit})"
     if isinstance(node, Within):
         f = field(node.field)
+        if node.offset_param:
+            return (f"{f.label} + {_fmt(params[node.offset_param])} {f.unit} < {_fmt(params[node.param])} "
+                    f"{f.unit} (empty = never)")
         return f"{f.label} < {_fmt(params[node.param])} {f.unit} (empty = never)"
     if isinstance(node, In):
         allowed = params[node.param] if node.param else node.values
@@ -91,9 +94,9 @@ def _leaves(catalog: Catalog, node, negated: bool = False):
 
 def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Evaluation | None = None) -> pd.DataFrame:
     """One row per condition of every criterion that applies to input row `row` (0-based)."""
-    catalog = evaluator.catalog
-    cols = evaluator.columns
     ev = ev or evaluator.evaluate(scenario)
+    catalog = ev.catalog  # under the scenario's readings
+    cols = evaluator.columns
     pos = int(np.flatnonzero(cols.order == row)[0])
     group = cols.group[pos]
     disease = GROUP_NAMES[group]

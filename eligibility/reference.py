@@ -59,7 +59,8 @@ def truth(node, row: dict, params: dict, catalog: Catalog) -> int:
         if _missing(v):
             unreadable = node.unreadable and params[node.unreadable] and node.field in row.get("_unreadable", ())
             return U if unreadable else F
-        return T if v < params[node.param] else F
+        offset = params[node.offset_param] if node.offset_param else 0
+        return T if v + offset < params[node.param] else F
     if isinstance(node, In):
         v = row.get(node.field)
         allowed = {a.lower() for a in (params[node.param] if node.param else node.values)}

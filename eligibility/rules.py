@@ -101,6 +101,8 @@ class RuleEvaluator:
             return compare(self.num(node.field), node.op, limit)
         if isinstance(node, Within):
             v = self.num(node.field)
+            if node.offset_param:
+                v = v + p[node.offset_param]
             with np.errstate(invalid="ignore"):
                 out = np.where(v < p[node.param], TRUE, FALSE)  # NaN (never) → FALSE
             if node.unreadable and p[node.unreadable]:

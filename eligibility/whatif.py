@@ -51,7 +51,8 @@ def sweep(evaluator: Evaluator, scenario: Resolved, param: str, values=None,
     rows = []
     for v in values:
         params = {**base.parameters, param: int(v) if p.type == "count" else float(v)}
-        r = resolve({"name": base.name, "parameters": params, "disabled": base.disabled}, catalog)
+        r = resolve({"name": base.name, "parameters": params, "disabled": base.disabled,
+                     "readings": base.readings}, catalog)
         sl = slice(0, len(evaluator)) if group in (None, "All") else evaluator.columns.bounds[group]
         c = np.bincount(evaluator.status(r)[sl], minlength=3)
         rows.append({"value": float(v), "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
