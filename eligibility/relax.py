@@ -8,10 +8,11 @@ categories changed, a switch or a switched-off criterion 1), then by more patien
 
 Locked criteria (`locked: true` in criteria.yaml: safety, e.g. HIV, infection, TB,
 pregnancy, organ function; plus the planner's `lock`) are never switched off, and the
-parameters they read are never moved. Search: every single move, then every pair of
-dimensions (exact: values found by bisection, as the eligible count only grows as a
-threshold is relaxed); when no pair reaches the target, or there are too many pairs,
-a bounded greedy search from the most helpful single moves, pruned and tightened.
+parameters they read are never moved. Search: exact for k = 1, 2, … changes while the
+combinations of k dimensions number at most EXACT_BUDGET (every combination, its values
+searched with branch-and-bound and the last one by bisection, as the eligible count only
+grows as a threshold is relaxed); beyond that, a bounded greedy search from the most
+helpful single moves, then pruned (no change the target does not need) and tightened.
 Statuses come from the engine's per-unit evaluation cache: a move recomputes only the
 units that read the moved parameter.
 """
@@ -19,6 +20,7 @@ units that read the moved parameter.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,13 +39,13 @@ from .catalog import (
     UlnLimit,
     Within,
 )
-from .evaluate import ELIGIBLE, Evaluator
+from .evaluate import ELIGIBLE, PASS, Evaluator
 from .scenario import Resolved, baseline, resolve
 from .whatif import sweep_values
 
-PAIR_BUDGET = 6_000  # pairs of dimensions searched exactly; beyond, greedy
+EXACT_BUDGET = 6_000  # combinations of k dimensions searched exactly; beyond, greedy
 GREEDY_STARTS = 5  # greedy runs, each from one of the most helpful single moves
-MAX_CHANGES = 8  # greedy gives up beyond this many changes
+MAX_CHANGES = 40  # greedy gives up beyond this many changes
 
 
 class RelaxError(ValueError):
@@ -197,46 +199,68 @@ def candidate_moves(catalog: Catalog, params: dict[str, Any], lock: Iterable[str
 
 
 class _Counter:
-    """Eligible counts under sets of moves, from the evaluator's cached unit outcomes."""
+    """Eligible counts under sets of moves. Each patient's baseline blockers (units not passing)
+    are counted once; a set of moves re-checks only the units it touches (those reading a moved
+    parameter, from the evaluator's per-unit cache, and the switched-off ones)."""
 
     def __init__(self, evaluator: Evaluator, scenario: Resolved, disease: str | None):
         self.ev = evaluator
         self.catalog = evaluator.catalog_for(scenario)
-        self.scenario = scenario
         self.params = scenario.params
-        self.sl = slice(0, len(evaluator)) if disease is None else evaluator.columns.bounds[disease]
+        n = len(evaluator)
+        self.sl = slice(0, n) if disease is None else evaluator.columns.bounds[disease]
         self.units = [u for u in self.catalog.units if u.id not in scenario.disabled]
         self.readers: dict[str, list[int]] = {}
+        self.by_criterion: dict[str, list[int]] = {}
+        self.notpass = np.zeros((len(self.units), n), bool)
         for i, u in enumerate(self.units):
             for p in self.catalog.unit_params(u.id):
                 self.readers.setdefault(p, []).append(i)
-        self.by_criterion: dict[str, list[int]] = {}
-        for i, u in enumerate(self.units):
             self.by_criterion.setdefault(u.criterion, []).append(i)
+            if evaluator.assessed(u, self.params, self.catalog):
+                sl = evaluator.columns.bounds[u.block]
+                self.notpass[i, sl] = evaluator.unit_outcome(u, self.params, self.catalog) != PASS
+        self.blockers = self.notpass.sum(axis=0, dtype=np.int16)
         self.seen: dict[frozenset, int] = {}
 
-    def status(self, moves: Sequence[Move]) -> np.ndarray:
+    def residual(self, moves: Sequence[Move]) -> np.ndarray:
+        """Per patient (evaluation order), how many units still keep them from eligible."""
         params = dict(self.params)
         off: set[int] = set()
+        touched: set[int] = set()
         for m in moves:
             if m.is_criterion:
                 off.update(self.by_criterion[m.dim])
             else:
                 params[m.dim] = m.value
-        cols = self.ev.columns
-        status = np.full(len(cols), ELIGIBLE, np.uint8)
-        for i, u in enumerate(self.units):
+                touched.update(self.readers.get(m.dim, ()))
+        touched |= off
+        if not touched:
+            return self.blockers
+        idx = sorted(touched)
+        left = self.blockers - self.notpass[idx].sum(axis=0, dtype=np.int16)
+        bounds = self.ev.columns.bounds
+        for i in idx:
+            u = self.units[i]
             if i in off or not self.ev.assessed(u, params, self.catalog):
                 continue
-            sl = cols.bounds[u.block]
-            np.minimum(status[sl], self.ev.unit_outcome(u, params, self.catalog), out=status[sl])
-        return status
+            sl = bounds[u.block]
+            left[sl] += self.ev.unit_outcome(u, params, self.catalog) != PASS
+        return left
+
+    def eligible(self, moves: Sequence[Move]) -> np.ndarray:
+        """Who is eligible under the moves (evaluation order, all rows)."""
+        return self.residual(moves) == 0
+
+    def blocking(self, moves: Sequence[Move]) -> int:
+        """Blocking (patient, unit) pairs left in scope: progress when no single move admits anyone."""
+        return int(self.residual(moves)[self.sl].sum())
 
     def count(self, moves: Sequence[Move]) -> int:
         key = frozenset((m.dim, m.value if not isinstance(m.value, frozenset) else tuple(sorted(m.value)))
                         for m in moves)
         if key not in self.seen:
-            self.seen[key] = int((self.status(moves)[self.sl] == ELIGIBLE).sum())
+            self.seen[key] = int(self.eligible(moves)[self.sl].sum())
         return self.seen[key]
 
 
@@ -263,10 +287,10 @@ def _smallest(counter: _Counter, fixed: list[Move], moves: list[Move], need: int
 
 
 def _option(counter: _Counter, moves: Sequence[Move], base_eligible: np.ndarray) -> Option:
-    status = counter.status(moves)
-    scope = np.zeros(len(status), bool)
+    now = counter.eligible(moves)
+    scope = np.zeros(len(now), bool)
     scope[counter.sl] = True
-    eligible = scope & (status == ELIGIBLE)
+    eligible = scope & now
     gained = eligible & ~base_eligible
     params = {}
     for m in moves:
@@ -279,21 +303,34 @@ def _option(counter: _Counter, moves: Sequence[Move], base_eligible: np.ndarray)
                   distance=round(sum(m.distance for m in moves), 9), gained_rows=[int(r) for r in rows])
 
 
-def _pair(counter: _Counter, a: list[Move], b: list[Move], need: int) -> list[Move] | None:
-    """The nearest pair of moves on two dimensions that reaches `need`."""
-    if counter.count([a[-1], b[-1]]) < need:
+def _combo(counter: _Counter, dims: list[list[Move]], need: int) -> list[Move] | None:
+    """The nearest moves, one per dimension, that together reach `need` (None: they cannot).
+    Exhaustive over the values of all but one dimension, which is bisected; branches that
+    cannot beat the best found, or cannot reach even with the rest fully relaxed, are cut."""
+    if counter.count([m[-1] for m in dims]) < need:
         return None
-    if len(a) > len(b) or not _is_ordered(b):
-        a, b = b, a
+    dims = sorted(dims, key=lambda m: (_is_ordered(m), len(m)))  # bisect the longest ordered one
     best: list[Move] | None = None
-    for ma in a:  # nearest first; stop once a alone is at least as far as the best pair
-        if best is not None and ma.distance >= sum(m.distance for m in best):
-            if _is_ordered(a):
-                break
-            continue
-        mb = _smallest(counter, [ma], b, need)
-        if mb is not None and (best is None or ma.distance + mb.distance < sum(m.distance for m in best)):
-            best = [ma, mb]
+    best_d = math.inf
+
+    def rec(fixed: list[Move], i: int, dist: float) -> None:
+        nonlocal best, best_d
+        if i == len(dims) - 1:
+            m = _smallest(counter, fixed, dims[i], need)
+            if m is not None and dist + m.distance < best_d:
+                best, best_d = [*fixed, m], dist + m.distance
+            return
+        rest = [x[-1] for x in dims[i + 1:]]
+        for m in dims[i]:  # nearest first
+            if dist + m.distance >= best_d:
+                if _is_ordered(dims[i]):
+                    break
+                continue
+            if counter.count([*fixed, m, *rest]) < need:
+                continue
+            rec([*fixed, m], i + 1, dist + m.distance)
+
+    rec([], 0, 0.0)
     return best
 
 
@@ -302,14 +339,18 @@ def _greedy(counter: _Counter, dims: dict[str, list[Move]], start: Move, need: i
     while counter.count(list(chosen.values())) < need:
         if len(chosen) >= MAX_CHANGES:
             return None
-        now = counter.count(list(chosen.values()))
-        best, best_gain = None, 0.0
+        current = list(chosen.values())
+        now, left = counter.count(current), counter.blocking(current)
+        best, best_score = None, (0.0, 0.0)
         for d, moves in dims.items():
             if d in chosen:
                 continue
-            gain = (counter.count([*chosen.values(), moves[-1]]) - now) / max(moves[-1].distance, 1e-9)
-            if gain > best_gain:
-                best, best_gain = d, gain
+            step = [*current, moves[-1]]
+            cost = max(moves[-1].distance, 1e-9)
+            # patients admitted per unit of distance; failing that, blockers removed
+            score = ((counter.count(step) - now) / cost, (left - counter.blocking(step)) / cost)
+            if score > best_score:
+                best, best_score = d, score
         if best is None:
             return None
         chosen[best] = dims[best][-1]
@@ -327,7 +368,7 @@ def _greedy(counter: _Counter, dims: dict[str, list[Move]], start: Move, need: i
 
 def relax(evaluator: Evaluator, target: int, disease: str | None = None, lock: Iterable[str] = (),
           scenario: Resolved | None = None, only: Iterable[str] | None = None,
-          max_options: int = 10, pair_budget: int = PAIR_BUDGET) -> list[Option]:
+          max_options: int = 10, exact_budget: int = EXACT_BUDGET) -> list[Option]:
     """Ranked options (fewest changes, then nearest the protocol) that reach `target` eligible
     patients (in `disease`, else pooled). Empty when even every allowed relaxation falls short."""
     catalog = evaluator.catalog
@@ -338,25 +379,28 @@ def relax(evaluator: Evaluator, target: int, disease: str | None = None, lock: I
     scenario = scenario or baseline(catalog)
     counter = _Counter(evaluator, scenario, disease)
     dims = candidate_moves(counter.catalog, scenario.params, lock, only)
-    base_status = counter.status([])
-    base_eligible = np.zeros(len(base_status), bool)
-    base_eligible[counter.sl] = base_status[counter.sl] == ELIGIBLE
+    if disease is not None:  # only what can matter to this disease's patients
+        blocks = {"common", disease}
+        relevant = {u.criterion for u in counter.catalog.units if u.block in blocks}
+        relevant |= {p for u in counter.catalog.units if u.block in blocks for p in counter.catalog.unit_params(u.id)}
+        dims = {d: m for d, m in dims.items() if d in relevant}
+    base_eligible = np.zeros(len(evaluator), bool)
+    base_eligible[counter.sl] = counter.eligible([])[counter.sl]
     if counter.count([]) >= target:
         return [_option(counter, [], base_eligible)]
     if counter.count([m[-1] for m in dims.values()]) < target:
         return []
     found: list[list[Move]] = []
-    for moves in dims.values():
-        m = _smallest(counter, [], moves, target)
-        if m is not None:
-            found.append([m])
     names = list(dims)
-    pairs = len(names) * (len(names) - 1) // 2
-    if not found and pairs <= pair_budget:
-        for a, b in itertools.combinations(names, 2):
-            hit = _pair(counter, dims[a], dims[b], target)
+    for k in range(1, len(names) + 1):  # exact while the combinations of k dimensions are few
+        if math.comb(len(names), k) > exact_budget:
+            break
+        for combo in itertools.combinations(names, k):
+            hit = _combo(counter, [dims[d] for d in combo], target)
             if hit is not None:
                 found.append(hit)
+        if found:
+            break
     if not found:
         singles = sorted(names, key=lambda d: -counter.count([dims[d][-1]]))[:GREEDY_STARTS]
         for d in singles:
