@@ -11,6 +11,7 @@ import yaml
 
 from app_pages import _shared as S
 from app_pages._readings import readings_table
+from app_pages._versions import versions_section
 from app_pages._shared import cohort_label, guard
 from eligibility.catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, ParamTrue, Ref
 from eligibility.explain import describe
@@ -275,3 +276,4 @@ with tab_read, guard("the readings of the protocol"):
     readings()
 with tab_contract, guard("the cohort contract"):
     cohort_contract(ctx)
+versions_section(ctx)

@@ -16,7 +16,17 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from .catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, Ref, default_catalog, load_catalog
+from .catalog import (
+    AllOf,
+    AnyOf,
+    AtLeast,
+    Catalog,
+    Implies,
+    Not,
+    Ref,
+    default_catalog,
+    load_catalog,
+)
 from .columns import GROUP_NAMES
 from .evaluate import ELIGIBLE, Evaluator
 from .rule_text import render
@@ -33,26 +43,38 @@ def load_version(folder: str | Path) -> Catalog:
     folder = Path(folder)
     if not folder.is_dir():
         raise VersionError(f"{folder} is not a folder holding criteria.yaml and parameters.yaml")
-    data: dict[str, Any] = {}
+    texts: dict[str, str] = {}
     for name in PROTOCOL_FILES:
         path = folder / name
-        if not path.exists():
+        if path.exists():
+            try:
+                texts[name] = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise VersionError(f"{folder.name}/{name}: cannot be read ({e})") from None
+    return load_version_texts(texts, folder.name)
+
+
+def load_version_texts(texts: dict[str, str], label: str = "version") -> Catalog:
+    """A protocol version from the text of its files (file name → YAML text), e.g. uploads."""
+    data: dict[str, Any] = {}
+    for name in PROTOCOL_FILES:
+        if name not in texts:
             if name == "readings.yaml":
                 data[name] = []
                 continue
-            raise VersionError(f"{folder.name}: {name} is missing")
+            raise VersionError(f"{label}: {name} is missing")
         try:
-            data[name] = yaml.safe_load(path.read_text("utf-8"))
-        except (OSError, yaml.YAMLError) as e:
-            raise VersionError(f"{folder.name}/{name}: cannot be read ({str(e).splitlines()[0]})") from None
+            data[name] = yaml.safe_load(texts[name])
+        except yaml.YAMLError as e:
+            raise VersionError(f"{label}/{name}: not valid YAML ({str(e).splitlines()[0]})") from None
     try:
         return load_catalog(data["criteria.yaml"], data["parameters.yaml"], data["readings.yaml"] or [])
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        raise VersionError(f"{folder.name}: {where}: {first['msg']}") from None
-    except (ValueError, KeyError) as e:
-        raise VersionError(f"{folder.name}: {e}") from None
+        raise VersionError(f"{label}: {where}: {first['msg']}") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise VersionError(f"{label}: {e}") from None
 
 
 def current_version() -> Catalog:

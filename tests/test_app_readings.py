@@ -67,3 +67,39 @@ def test_protocol_page_lists_the_readings():
     assert not at.exception and not at.error
     table = _table(at, "Reading", "Protocol text", "Default", "Alternatives")
     assert {"gc_dose", "apl_interval", "live_vaccine_window"} <= set(table["Reading"])
+
+
+def test_protocol_page_compares_an_uploaded_version(loaded):
+    from importlib import resources
+
+    import yaml
+
+    from eligibility.versions import diff_protocols, load_version_texts
+
+    cohort, _ = loaded
+    folder = resources.files("eligibility.protocol")
+    params = yaml.safe_load(folder.joinpath("parameters.yaml").read_text("utf-8"))
+    for p in params:
+        if p["name"] == "age_max":
+            p["default"] = 75
+    texts = {"criteria.yaml": folder.joinpath("criteria.yaml").read_text("utf-8"),
+             "parameters.yaml": yaml.safe_dump(params, allow_unicode=True)}
+    at = open_page("app_pages/protocol.py")
+    at.file_uploader(key="pr_version_files").set_value(
+        [(name, text.encode(), "application/yaml") for name, text in texts.items()]).run()
+    assert not at.exception and not at.error
+    shown = _table(at, "name", "change", "old", "new")
+    assert shown.to_dict("records") == [{"name": "age_max", "change": "default", "old": "65", "new": "75"}]
+    patients = _table(at, "group", "eligible_old", "eligible_new", "gained", "lost")
+    expected = diff_protocols(S_catalog(), load_version_texts(texts), cohort).patients
+    assert patients[["group", "gained", "lost"]].values.tolist() == expected[["group", "gained", "lost"]].values.tolist()
+    # a broken upload is reported, not raised
+    at.file_uploader(key="pr_version_files").set_value([("criteria.yaml", b"criteria: [", "application/yaml")]).run()
+    assert not at.exception
+    assert any("cannot be used" in e.value for e in at.error)
+
+
+def S_catalog():  # noqa: N802
+    from eligibility.catalog import default_catalog
+
+    return default_catalog()
