@@ -11,8 +11,8 @@ import yaml
 
 from app_pages import _shared as S
 from app_pages._readings import readings_table
-from app_pages._versions import versions_section
 from app_pages._shared import cohort_label, guard
+from app_pages._versions import versions_section
 from eligibility.catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, ParamTrue, Ref
 from eligibility.explain import describe
 from eligibility.fields import DERIVED, DISEASE_NAMES, FIELDS, field
