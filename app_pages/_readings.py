@@ -6,11 +6,14 @@ scenario files); widget keys start with "wi_" so "Reset to protocol" clears them
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
 from app_pages._shared import guard, memo
+from eligibility.readings import Reading
 from eligibility.readings_impact import reading_impact
 
 MAX_IDS = 50  # patient IDs listed per cell
@@ -29,6 +32,10 @@ def _on_reading(name: str, default: str) -> None:
     else:
         readings[name] = value
     S.set_scenario({**data, "readings": readings})
+
+
+def _labeller(r: Reading) -> Callable[[str], str]:
+    return lambda a: f"{a}{' (default)' if a == r.default else ''}: {r.alternatives[a].wording}"
 
 
 def _ids(ids: list[str]) -> str:
@@ -53,8 +60,7 @@ def readings_section(ctx: S.Context) -> None:
             with cols[i % 2]:
                 st.selectbox(
                     r.title, list(r.alternatives), key=key, on_change=_on_reading, args=(r.name, r.default),
-                    format_func=lambda a, r=r: f"{a}{' (default)' if a == r.default else ''}: "
-                                               f"{r.alternatives[a].wording}",
+                    format_func=_labeller(r),
                     help=f"Protocol: “{r.quote}” — criteria {', '.join(r.criteria)}",
                 )
         table = memo(ctx, ("reading_impact", ctx.disease),

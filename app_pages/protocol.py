@@ -13,9 +13,9 @@ from app_pages import _shared as S
 from app_pages._readings import readings_table
 from app_pages._shared import cohort_label, guard
 from app_pages._versions import versions_section
-from eligibility.catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, ParamTrue, Ref
-from eligibility.explain import describe
-from eligibility.fields import DERIVED, DISEASE_NAMES, FIELDS, field
+from eligibility.catalog import Catalog
+from eligibility.fields import DISEASE_NAMES, FIELDS
+from eligibility.rule_text import render
 
 # Readings of unclear protocol text, as documented in the spec (criteria.md,
 # "Readings of unclear protocol text"); the engine implements them as written.
@@ -57,35 +57,7 @@ def decisions() -> list[tuple[str, str]]:
 
 def render_rule(catalog: Catalog, node, params: dict) -> str:
     """A rule tree in words, with the scenario's parameter values filled in."""
-
-    def wrap(child) -> str:
-        text = render_rule(catalog, child, params)
-        composite = isinstance(child, AllOf | AnyOf | Implies | AtLeast)
-        return f"({text})" if composite else text
-
-    if isinstance(node, Ref):
-        return REF_TITLES.get(node.name, node.name)
-    if isinstance(node, AllOf):
-        return " AND ".join(wrap(c) for c in node.of)
-    if isinstance(node, AnyOf):
-        return " OR ".join(wrap(c) for c in node.of)
-    if isinstance(node, Not):
-        return "NOT " + wrap(node.item)
-    if isinstance(node, Implies):
-        if isinstance(node.if_, ParamTrue):
-            on = bool(params[node.if_.param])
-            label = catalog.parameters[node.if_.param].label
-            return (f"[{label}: {'on' if on else 'off'}] " + (wrap(node.then) if on else "nothing required"))
-        return f"IF {wrap(node.if_)} THEN {wrap(node.then)}"
-    if isinstance(node, AtLeast):
-        k = params[node.param] if node.param else node.value
-        return f"at least {k} of: " + "; ".join(render_rule(catalog, c, params) for c in node.of)
-    text = describe(node, params)
-    field_name = getattr(node, "field", None)
-    if field_name in DERIVED:  # a count derived from a list column
-        label = field(field_name).label
-        text = text.replace(label, f"Number of recognised {label.lower()}", 1)
-    return text
+    return render(catalog, node, params)  # the one renderer (eligibility/rule_text.py)
 
 
 def _value_text(value) -> str:

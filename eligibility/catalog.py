@@ -50,6 +50,14 @@ class Compare(_Node):
             raise ValueError("cmp needs exactly one of param or value")
         return self
 
+    def threshold(self, params: dict[str, Any]) -> float:
+        t = float(params[self.param]) if self.param is not None else float(self.value or 0.0)
+        return -t if self.negate else t
+
+    def always_holds(self, params: dict[str, Any]) -> bool:
+        """A count compared `>=` with a threshold at or below its lower bound holds even when empty."""
+        return self.lower_bound is not None and self.op == "ge" and self.threshold(params) <= self.lower_bound
+
 
 class UlnLimit(_Node):
     """`field op round(max_param × ULN, 9)`; ULN from the row's `uln_field`, else `default_param`."""
@@ -75,6 +83,9 @@ class Within(_Node):
     # (e.g. screening → randomisation): the event is `field + offset` units before it.
     offset_param: str | None = None
 
+    def offset(self, params: dict[str, Any]) -> float:
+        return float(params[self.offset_param]) if self.offset_param else 0.0
+
 
 class In(_Node):
     """A category field is one of a set (constant `values` or a set parameter)."""
@@ -89,6 +100,9 @@ class In(_Node):
         if (self.param is None) == (self.values is None):
             raise ValueError("in needs exactly one of param or values")
         return self
+
+    def allowed(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(params[self.param]) if self.param is not None else tuple(self.values or ())
 
 
 class ParamTrue(_Node):
@@ -127,6 +141,9 @@ class AtLeast(_Node):
     of: tuple[Node, ...]
     param: str | None = None
     value: int | None = None
+
+    def k(self, params: dict[str, Any]) -> int:
+        return int(params[self.param]) if self.param is not None else int(self.value or 0)
 
 
 class Implies(_Node):
@@ -323,9 +340,9 @@ class Catalog:
                     name = getattr(n, f, None)
                     if name is not None:
                         field(name)  # KeyError names an unknown column
-            for p in self.params_of(u.rule):
-                if p not in self.parameters:
-                    raise ValueError(f"{u.id}: unknown parameter {p!r}")
+            for pname in self.params_of(u.rule):
+                if pname not in self.parameters:
+                    raise ValueError(f"{u.id}: unknown parameter {pname!r}")
         for group in self.cause_of.values():
             for uid in group.split(" / "):
                 if uid not in self.unit_by_id:

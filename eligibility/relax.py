@@ -33,13 +33,17 @@ from .catalog import (
     AtLeast,
     Catalog,
     Compare,
+    Flag,
     Implies,
+    In,
     Not,
     ParamTrue,
+    Ref,
     UlnLimit,
     Within,
 )
 from .evaluate import ELIGIBLE, PASS, Evaluator
+from .rule_visit import RuleVisitor
 from .scenario import Resolved, baseline, resolve
 from .whatif import sweep_values
 
@@ -82,46 +86,78 @@ class Option:
 # -- which way each parameter relaxes ------------------------------------------------------------
 
 
+class _Directions(RuleVisitor[None]):
+    """Collects, per parameter, the directions in which moving it helps a patient pass.
+    `pol` is +1 where a node being true helps (inclusion, even number of negations)."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.out: dict[str, set[int]] = {}
+        self.pol = 1
+
+    def add(self, name: str | None, d: int) -> None:
+        if name:
+            self.out.setdefault(name, set()).add(d)
+
+    def under(self, node, pol: int) -> None:
+        saved, self.pol = self.pol, pol
+        self.visit(node)
+        self.pol = saved
+
+    def ref(self, node: Ref) -> None:
+        self.visit(self.catalog.definitions[node.name])
+
+    def flag(self, node: Flag) -> None:
+        pass
+
+    def in_(self, node: In) -> None:
+        pass  # sets: relaxed by adding (inclusion) or removing (exclusion) values, see parameter_moves
+
+    def compare(self, node: Compare) -> None:
+        up = +1 if node.op in ("lt", "le") else -1
+        self.add(node.param, self.pol * (-up if node.negate else up))
+
+    def uln(self, node: UlnLimit) -> None:
+        up = +1 if node.op in ("lt", "le") else -1
+        self.add(node.max_param, self.pol * up)
+        self.add(node.default_param, self.pol * up)
+
+    def within(self, node: Within) -> None:
+        self.add(node.param, self.pol)
+        self.add(node.unreadable, self.pol)
+        self.add(node.offset_param, -self.pol)
+
+    def param_true(self, node: ParamTrue) -> None:
+        self.add(node.param, self.pol)
+
+    def all_of(self, node: AllOf) -> None:
+        for c in node.of:
+            self.visit(c)
+
+    def any_of(self, node: AnyOf) -> None:
+        for c in node.of:
+            self.visit(c)
+
+    def not_(self, node: Not) -> None:
+        self.under(node.item, -self.pol)
+
+    def implies(self, node: Implies) -> None:
+        self.under(node.if_, -self.pol)
+        self.visit(node.then)
+
+    def at_least(self, node: AtLeast) -> None:
+        self.add(node.param, -self.pol)
+        for c in node.of:
+            self.visit(c)
+
+
 def relax_directions(catalog: Catalog) -> dict[str, set[int]]:
     """Per parameter, the directions (+1 raise, −1 lower/false) that help a patient pass.
     A parameter read both ways (e.g. mmt8_max) has two and is not moved."""
-    out: dict[str, set[int]] = {}
-
-    def add(name: str | None, d: int) -> None:
-        if name:
-            out.setdefault(name, set()).add(d)
-
-    def visit(node, pol: int) -> None:
-        node = catalog.resolve(node)
-        if isinstance(node, Compare):
-            up = +1 if node.op in ("lt", "le") else -1
-            add(node.param, pol * (-up if node.negate else up))
-        elif isinstance(node, UlnLimit):
-            up = +1 if node.op in ("lt", "le") else -1
-            add(node.max_param, pol * up)
-            add(node.default_param, pol * up)
-        elif isinstance(node, Within):
-            add(node.param, pol)
-            add(node.unreadable, pol)
-            add(node.offset_param, -pol)
-        elif isinstance(node, AtLeast):
-            add(node.param, -pol)
-            for c in node.of:
-                visit(c, pol)
-        elif isinstance(node, ParamTrue):
-            add(node.param, pol)
-        elif isinstance(node, Not):
-            visit(node.item, -pol)
-        elif isinstance(node, Implies):
-            visit(node.if_, -pol)
-            visit(node.then, pol)
-        elif isinstance(node, AllOf | AnyOf):
-            for c in node.of:
-                visit(c, pol)
-
+    d = _Directions(catalog)
     for u in catalog.units:
-        visit(u.rule, +1 if u.kind == "incl" else -1)
-    return out
+        d.under(u.rule, +1 if u.kind == "incl" else -1)
+    return d.out
 
 
 # -- candidate moves -----------------------------------------------------------------------------

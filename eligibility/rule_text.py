@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, ParamTrue, Ref
-from .explain import describe
+from .catalog import AllOf, AnyOf, AtLeast, Catalog, Compare, Implies, Not, ParamTrue, Ref
+from .explain import Describe
 from .fields import DERIVED, field
 
 REF_TITLES = {
@@ -13,37 +13,51 @@ REF_TITLES = {
 }
 
 
-def render(catalog: Catalog, node, params: dict, inline: bool = False) -> str:
-    """`inline`: write named definitions out instead of naming them (to compare versions)."""
+class Render(Describe):
+    """Leaves as the explainer words them; composites written out. `inline`: named
+    definitions written out instead of named (to compare protocol versions)."""
 
-    def wrap(child) -> str:
-        text = render(catalog, child, params, inline)
-        target = catalog.definitions[child.name] if inline and isinstance(child, Ref) else child
-        composite = isinstance(target, AllOf | AnyOf | Implies | AtLeast)
-        return f"({text})" if composite else text
+    def __init__(self, catalog: Catalog, params: dict, inline: bool = False):
+        super().__init__(params)
+        self.catalog = catalog
+        self.inline = inline
 
-    if isinstance(node, Ref):
-        if inline:
-            return render(catalog, catalog.definitions[node.name], params, inline)
+    def _wrap(self, child) -> str:
+        text = self.visit(child)
+        target = self.catalog.definitions[child.name] if self.inline and isinstance(child, Ref) else child
+        return f"({text})" if isinstance(target, AllOf | AnyOf | Implies | AtLeast) else text
+
+    def ref(self, node: Ref) -> str:
+        if self.inline:
+            return self.visit(self.catalog.definitions[node.name])
         return REF_TITLES.get(node.name, node.name)
-    if isinstance(node, AllOf):
-        return " AND ".join(wrap(c) for c in node.of)
-    if isinstance(node, AnyOf):
-        return " OR ".join(wrap(c) for c in node.of)
-    if isinstance(node, Not):
-        return "NOT " + wrap(node.item)
-    if isinstance(node, Implies):
+
+    def all_of(self, node: AllOf) -> str:
+        return " AND ".join(self._wrap(c) for c in node.of)
+
+    def any_of(self, node: AnyOf) -> str:
+        return " OR ".join(self._wrap(c) for c in node.of)
+
+    def not_(self, node: Not) -> str:
+        return "NOT " + self._wrap(node.item)
+
+    def implies(self, node: Implies) -> str:
         if isinstance(node.if_, ParamTrue):
-            on = bool(params[node.if_.param])
-            label = catalog.parameters[node.if_.param].label
-            return f"[{label}: {'on' if on else 'off'}] " + (wrap(node.then) if on else "nothing required")
-        return f"IF {wrap(node.if_)} THEN {wrap(node.then)}"
-    if isinstance(node, AtLeast):
-        k = params[node.param] if node.param else node.value
-        return f"at least {k} of: " + "; ".join(render(catalog, c, params, inline) for c in node.of)
-    text = describe(node, params)
-    field_name = getattr(node, "field", None)
-    if field_name in DERIVED:  # a count derived from a list column
-        label = field(field_name).label
-        text = text.replace(label, f"Number of recognised {label.lower()}", 1)
-    return text
+            on = bool(self.params[node.if_.param])
+            label = self.catalog.parameters[node.if_.param].label
+            return f"[{label}: {'on' if on else 'off'}] " + (self._wrap(node.then) if on else "nothing required")
+        return f"IF {self._wrap(node.if_)} THEN {self._wrap(node.then)}"
+
+    def at_least(self, node: AtLeast) -> str:
+        return f"at least {node.k(self.params)} of: " + "; ".join(self.visit(c) for c in node.of)
+
+    def compare(self, node: Compare) -> str:
+        text = super().compare(node)
+        if node.field in DERIVED:  # a count derived from a list column
+            label = field(node.field).label
+            text = text.replace(label, f"Number of recognised {label.lower()}", 1)
+        return text
+
+
+def render(catalog: Catalog, node, params: dict, inline: bool = False) -> str:
+    return Render(catalog, params, inline).visit(node)

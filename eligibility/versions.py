@@ -148,11 +148,11 @@ def diff_catalogs(old: Catalog, new: Catalog) -> ProtocolDiff:
                                 "new": str(new.criterion_by_id[u.criterion].locked)})
     for name in sorted(set(old.parameters) | set(new.parameters)):
         a, b = old.parameters.get(name), new.parameters.get(name)
-        if a is None:
+        if a is None and b is not None:
             out.parameters.append({"name": name, "change": "added", "old": "", "new": _text(b.default)})
-        elif b is None:
+        elif b is None and a is not None:
             out.parameters.append({"name": name, "change": "removed", "old": _text(a.default), "new": ""})
-        else:
+        elif a is not None and b is not None:
             for attr in ("default", "range", "type", "unit"):
                 va, vb = getattr(a, attr), getattr(b, attr)
                 if (sorted(va) if a.type == "set" and attr == "default" else va) != \

@@ -155,3 +155,11 @@ def test_relax_cli_json_options_are_scenario_files(tmp_path, capsys):
     assert main(["relax", str(src), "--target", "5", "--lock", "XYZ"]) == 2
     assert "XYZ" in capsys.readouterr().err
     assert main(["relax", str(tmp_path / "missing.csv"), "--target", "5"]) == 2
+
+
+def test_relax_directions_agree_with_the_property_tests_derivation():
+    from test_properties import POLARITY
+
+    from eligibility.relax import relax_directions
+
+    assert {k: v for k, v in relax_directions(CAT).items()} == POLARITY
