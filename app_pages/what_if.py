@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
-from app_pages._readings import readings_section
+from app_pages._amend import amendment_sections
 from app_pages._shared import guard, memo
 from eligibility import export
 from eligibility.attribution import status_counts
@@ -466,4 +466,4 @@ with right:
     st.subheader("Save, load and share")
     with guard("saving and loading"):
         save_load(ctx)
-    readings_section(ctx)
+    amendment_sections(ctx)

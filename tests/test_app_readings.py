@@ -103,3 +103,23 @@ def S_catalog():  # noqa: N802
     from eligibility.catalog import default_catalog
 
     return default_catalog()
+
+
+def test_relaxation_search_on_the_what_if_page(loaded):
+    from eligibility.relax import relax
+
+    _, evaluator = loaded
+    at = open_page("app_pages/what_if.py", disease="SSc")
+    base = int((evaluator.status(baseline())[evaluator.columns.bounds["SSc"]] == 2).sum())
+    at.number_input(key="wi_relax_target").set_value(base + 5)
+    next(b for b in at.button if b.label == "Search").click().run()
+    assert not at.exception and not at.error
+    expected = relax(evaluator, base + 5, "SSc")
+    table = _table(at, "rank", "changes", "eligible", "gained")
+    assert table["eligible"].tolist() == [o.eligible for o in expected]
+    assert table["gained"].tolist() == [o.gained for o in expected]
+    at.button(key="wi_relax_apply").click().run()
+    assert not at.exception
+    sc = at.session_state["scenario"]
+    assert sc["parameters"] == expected[0].parameters and sc["disabled"] == expected[0].disabled
+    assert as_int(metrics(at)["SSc"]) == expected[0].eligible
