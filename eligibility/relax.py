@@ -72,6 +72,7 @@ class Option:
     gained: int
     distance: float
     gained_rows: list[int] = field(default_factory=list)  # input rows (0-based) newly eligible
+    exact: bool = True  # False: found by the greedy search (reaches the target, not proven fewest)
 
     @property
     def changes(self) -> int:
@@ -437,6 +438,7 @@ def relax(evaluator: Evaluator, target: int, disease: str | None = None, lock: I
                 found.append(hit)
         if found:
             break
+    exact = bool(found)
     if not found:
         singles = sorted(names, key=lambda d: -counter.count([dims[d][-1]]))[:GREEDY_STARTS]
         for d in singles:
@@ -444,6 +446,8 @@ def relax(evaluator: Evaluator, target: int, disease: str | None = None, lock: I
             if hit is not None and not any({m.dim for m in hit} == {m.dim for m in f} for f in found):
                 found.append(hit)
     options = [_option(counter, moves, base_eligible) for moves in found]
+    for o in options:
+        o.exact = exact
     options.sort(key=lambda o: (o.changes, o.distance, -o.gained, sorted(o.parameters), o.disabled))
     if options:
         fewest = options[0].changes

@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
         print(f"no relaxation within the what-if ranges reaches {args.target} eligible ({scope}) "
               f"with the locked criteria kept")
         return 0
-    print(f"target {args.target} eligible ({scope}); options, best first:")
+    how = "" if options[0].exact else " (greedy search: each option reaches the target, not proven fewest)"
+    print(f"target {args.target} eligible ({scope}); options, best first{how}:")
     for i, o in enumerate(options, 1):
         changes = [f"{k} = {v}" for k, v in o.parameters.items()] + [f"{c} off" for c in o.disabled]
         print(f"{i:2}. {'; '.join(changes) or 'no change needed'} -> {o.eligible} eligible "

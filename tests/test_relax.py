@@ -126,6 +126,7 @@ def test_many_changes_reach_and_are_irreducible(evaluator, target, exact_budget)
     assert options
     o = options[0]
     assert o.changes == target - 5
+    assert o.exact == (exact_budget > 1)
     assert public_count(evaluator, o.parameters, o.disabled) >= target
     for drop in [*o.parameters, *o.disabled]:
         p = {n: v for n, v in o.parameters.items() if n != drop}
