@@ -17,6 +17,7 @@ from eligibility.readings import Reading
 from eligibility.readings_impact import reading_impact
 
 MAX_IDS = 50  # patient IDs listed per cell
+BIG_COHORT = 200_000  # above this, the gained/lost table is computed on request
 
 
 def _key(name: str) -> str:
@@ -63,6 +64,10 @@ def readings_section(ctx: S.Context) -> None:
                     format_func=_labeller(r),
                     help=f"Protocol: “{r.quote}” — criteria {', '.join(r.criteria)}",
                 )
+        if len(ctx.cohort) > BIG_COHORT and not st.toggle(
+                "Count the patients each reading gains and loses", key="wi_rd_count",
+                help="One evaluation per alternative: off by default on large cohorts."):
+            return
         table = memo(ctx, ("reading_impact", ctx.disease),
                      lambda: reading_impact(ctx.data.evaluator, ctx.scenario, ctx.cohort.frame, ctx.disease))
         shown = table.assign(gained_ids=table["gained_ids"].map(_ids), lost_ids=table["lost_ids"].map(_ids))
