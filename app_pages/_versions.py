@@ -44,7 +44,8 @@ def versions_section(ctx: S.Context) -> None:
         if d.empty:
             st.success("The uploaded version has the same criteria, parameters and readings.")
         for title, rows in (("Criteria added", d.added), ("Criteria removed", d.removed),
-                            ("Criteria changed", d.changed), ("Parameters changed", d.parameters),
+                            ("Criteria changed", d.changed), ("Shared definitions changed", d.definitions),
+                            ("Parameters changed", d.parameters),
                             ("Readings changed", d.readings)):
             if rows:
                 st.markdown(f"**{title}** ({len(rows)})")

@@ -103,11 +103,13 @@ class ProtocolDiff:
     changed: list[dict[str, str]] = field(default_factory=list)  # id, what, old, new
     parameters: list[dict[str, str]] = field(default_factory=list)  # name, change, old, new
     readings: list[dict[str, str]] = field(default_factory=list)  # name, change, old, new
+    definitions: list[dict[str, str]] = field(default_factory=list)  # name, change, old, new (in words)
     patients: pd.DataFrame | None = None  # per group: eligible old/new, gained, lost, IDs
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.parameters or self.readings)
+        return not (self.added or self.removed or self.changed or self.parameters or self.readings
+                    or self.definitions)
 
 
 def _unit_rules(catalog: Catalog) -> dict[str, Any]:
@@ -158,6 +160,13 @@ def diff_catalogs(old: Catalog, new: Catalog) -> ProtocolDiff:
                 if (sorted(va) if a.type == "set" and attr == "default" else va) != \
                         (sorted(vb) if b.type == "set" and attr == "default" else vb):
                     out.parameters.append({"name": name, "change": attr, "old": _text(va), "new": _text(vb)})
+    for name in sorted(set(old.definitions) | set(new.definitions)):
+        da, db = old.definitions.get(name), new.definitions.get(name)
+        wa = render(old, da, p_old) if da is not None else ""
+        wb = render(new, db, p_new) if db is not None else ""
+        if da != db:  # the definition itself (the criteria that reach it are listed above)
+            change = "added" if da is None else "removed" if db is None else "rule"
+            out.definitions.append({"name": name, "change": change, "old": wa, "new": wb})
     for name in sorted(set(old.readings) | set(new.readings)):
         a, b = old.readings.get(name), new.readings.get(name)
         if a is None or b is None:

@@ -51,6 +51,7 @@ def main(argv: list[str]) -> int:
     patients = d.patients.to_dict("records") if d.patients is not None else []
     if args.json:
         print(json.dumps({"criteria_added": d.added, "criteria_removed": d.removed, "criteria_changed": d.changed,
+                          "definitions_changed": d.definitions,
                           "parameters_changed": d.parameters, "readings_changed": d.readings,
                           "patients": patients}, indent=2, ensure_ascii=False))
         return 0
@@ -64,6 +65,10 @@ def main(argv: list[str]) -> int:
     w(f"criteria changed: {len({c['id'] for c in d.changed})}\n")
     for c in d.changed:
         w(f"  ~ {c['id']} {c['what']}:\n      was: {c['old']}\n      now: {c['new']}\n")
+    if d.definitions:
+        w(f"shared definitions changed: {len(d.definitions)}\n")
+        for c in d.definitions:
+            w(f"  ~ {c['name']} {c['change']}:\n      was: {c['old'] or '(none)'}\n      now: {c['new'] or '(none)'}\n")
     w(f"parameters changed: {len(d.parameters)}\n")
     for c in d.parameters:
         w(f"  ~ {c['name']} {c['change']}: {c['old'] or '(none)'} -> {c['new'] or '(none)'}\n")

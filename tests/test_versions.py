@@ -81,6 +81,8 @@ def test_diff_lists_criteria_parameters_and_patients(versions):
     assert set(changed) == {"IIM-INC-4", "AAV-INC-5", "SJS-INC-4"}
     assert "Highest GC dose ≥ 1" in changed["IIM-INC-4"]["old"] and "Highest GC dose > 1" in changed["IIM-INC-4"]["new"]
     assert d.parameters == [{"name": "age_max", "change": "default", "old": "65", "new": "70"}]
+    assert d.definitions == [{"name": "gc_dose", "change": "rule", "old": "Highest GC dose ≥ 1 mg/kg/day",
+                              "new": "Highest GC dose > 1 mg/kg/day"}]  # rr_gc reads it but is unchanged
     p = d.patients.set_index("group")
     assert p.loc["SSc", "gained_ids"] == ["old68"] and p.loc["SSc", "lost_ids"] == ["young19"]
     assert p.loc["IIM", "lost_ids"] == ["gc1"] and p.loc["AAV", "gained_ids"] == ["unsuit"]
@@ -129,6 +131,7 @@ def test_diff_protocol_cli(versions, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "+ INC-8 (incl, common): Age at least 21" in out and "- EXC-15" in out
     assert "~ age_max default: 65 -> 70" in out
+    assert "~ gc_dose rule:" in out
     assert "gained: old68" in out and "lost: young19" in out
     assert main(["diff-protocol", "current", str(new), str(src), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
