@@ -70,7 +70,9 @@ def readings_section(ctx: S.Context) -> None:
             return
         table = memo(ctx, ("reading_impact", ctx.disease),
                      lambda: reading_impact(ctx.data.evaluator, ctx.scenario, ctx.cohort.frame, ctx.disease))
-        shown = table.assign(gained_ids=table["gained_ids"].map(_ids), lost_ids=table["lost_ids"].map(_ids))
+        shown = table.assign(gained_ids=table["gained_ids"].map(_ids), lost_ids=table["lost_ids"].map(_ids))[
+            ["reading", "alternative", "eligible", "gained", "lost", "current", "default", "wording",
+             "gained_ids", "lost_ids"]]
         st.dataframe(
             pd.DataFrame(shown), hide_index=True, key="wi_readings_table",
             column_config={

@@ -442,7 +442,7 @@ ctx = S.context()
 st.title("What-if: protocol amendments")
 label = "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
 data = S.scenario_dict()
-n_changes = len(data["parameters"]) + len(data["disabled"])
+n_changes = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
 st.caption(f"Cohort: **{label}** · {len(ctx.cohort):,} patients · "
            + ("protocol as registered" if n_changes == 0 else
               f"scenario “{data.get('name') or 'What-if'}”: {len(data['parameters'])} parameter change(s), "
