@@ -5,11 +5,17 @@ Run with `bash scripts/dashboard.sh` (or `streamlit run app.py`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._chart_review import sidebar as chart_review_sidebar
+from app_pages._omop_import import sidebar as omop_sidebar
 from eligibility.fields import DISEASE_NAMES, DISEASES
+from eligibility.textsafe import markdown_literal as lit
 
+PAGE_ICON = Path(__file__).resolve().parent / "assets" / "page_icon.png"
 PAGES = [
     ("app_pages/overview.py", "Overview", ":material/dashboard:"),
     ("app_pages/screen_failures.py", "Screen failures", ":material/filter_alt:"),
@@ -17,6 +23,7 @@ PAGES = [
     ("app_pages/patients.py", "Patients", ":material/person_search:"),
     ("app_pages/dose_cohorts.py", "Dose cohorts", ":material/science:"),
     ("app_pages/protocol.py", "Protocol", ":material/menu_book:"),
+    ("app_pages/worklist.py", "Chart review", ":material/checklist:"),
 ]
 
 
@@ -47,10 +54,10 @@ def _cohort_source() -> S.Loaded:
         current = S.bundled()
     st.session_state["cohort_key"] = current.key
     if st.session_state.get("cohort_error"):
-        sb.error(st.session_state["cohort_error"], icon=":material/error:")
+        sb.error(lit(st.session_state["cohort_error"], 600), icon=":material/error:")
     n_err, n_warn = current.issue_counts.get("error", 0), current.issue_counts.get("warning", 0)
     label = "bundled synthetic cohort" if current.key == S.BUNDLED_KEY else current.name
-    sb.caption(f"**{label}** · {len(current.cohort):,} patients · {n_err} cell errors · {n_warn} warnings")
+    sb.caption(f"**{lit(label)}** · {len(current.cohort):,} patients · {n_err} cell errors · {n_warn} warnings")
     if current.key != S.BUNDLED_KEY and sb.button("Use the bundled cohort", key="use_bundled",
                                                   icon=":material/undo:"):
         st.session_state["cohort_key"] = S.BUNDLED_KEY
@@ -64,13 +71,13 @@ def _scenario_status() -> None:
     sb.subheader("Scenario")
     data = S.scenario_dict()
     if st.session_state.get("scenario_error"):
-        sb.warning(st.session_state.pop("scenario_error"))
+        sb.warning(lit(st.session_state.pop("scenario_error"), 600))
     n = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
     if n == 0:
         sb.caption("Protocol as registered (no what-if changes).")
     else:
         name = data.get("name") or "What-if"
-        sb.caption(f"**{name}**: {len(data['parameters'])} parameter change(s), "
+        sb.caption(f"**{lit(name)}**: {len(data['parameters'])} parameter change(s), "
                    f"{len(data['disabled'])} criterion/part(s) switched off"
                    + (f", {len(data['readings'])} reading(s) switched." if data.get("readings") else "."))
         if sb.button("Reset to protocol", key="reset_scenario", icon=":material/restart_alt:"):
@@ -98,7 +105,7 @@ def _disease_filter() -> str | None:
 
 
 def build_context() -> S.Context:
-    current = _cohort_source()
+    current = chart_review_sidebar(omop_sidebar(_cohort_source()))
     _scenario_status()
     disease = _disease_filter()
     resolved = S.active_scenario()
@@ -111,7 +118,8 @@ def build_context() -> S.Context:
 
 
 def main() -> None:
-    st.set_page_config(page_title="NCT06614270 eligibility", page_icon=":material/fact_check:", layout="wide")
+    # A bundled image: a :material/...: page icon makes every browser fetch it from a font CDN.
+    st.set_page_config(page_title="NCT06614270 eligibility", page_icon=str(PAGE_ICON), layout="wide")
     nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES])
     st.sidebar.title("NCT06614270 screening")
     build_context()

@@ -12,6 +12,7 @@ from eligibility import export
 from eligibility.attribution import status_counts
 from eligibility.fields import DISEASE_NAMES, FIELD_BY_NAME
 from eligibility.figures.overview import missingness_bars, status_by_group
+from eligibility.textsafe import markdown_literal as lit
 
 MAX_ROWS = 1_000  # rows of a table sent to the browser at once
 
@@ -64,6 +65,24 @@ def headline(ctx: S.Context) -> None:
                + ("" if not compare else
                   f" Changes are relative to the protocol as registered "
                   f"({int(base['eligible']):,} eligible, {int(base['pending']):,} pending)."))
+    partial, missing = eligible_on_assessed(ctx)
+    if partial:
+        st.warning(f"{partial:,} of the eligible patients are **eligible on assessed criteria** only: "
+                   f"{len(missing)} applicable criterion part(s) are not assessed for this file "
+                   f"({', '.join(missing[:12])}{' …' if len(missing) > 12 else ''}; see *Criteria not "
+                   "assessed* below). The Patients page shows each as “eligible on assessed criteria (k of n)”.",
+                   icon=":material/visibility_off:")
+
+
+def eligible_on_assessed(ctx: S.Context) -> tuple[int, list[str]]:
+    """Eligible patients (in scope) with applicable criteria not assessed, and those criteria."""
+    from eligibility.attribution import group_slice
+    from eligibility.evaluate import ELIGIBLE
+
+    ev = ctx.current
+    sl = group_slice(ev, ctx.group)
+    partial = int(((ev.status[sl] == ELIGIBLE) & ~ev.fully_assessed()[sl]).sum())
+    return partial, list(ev.not_assessed_applicable())
 
 
 def status_chart(ctx: S.Context) -> None:
@@ -205,8 +224,8 @@ def downloads(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Screening overview")
-scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)}")
+scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}”"
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)}")
 
 with guard("the headline counts"):
     headline(ctx)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._omop_import import provenance_panel
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.explain import explain_patient, near_misses
@@ -18,6 +19,7 @@ from eligibility.figures.patients import (
     outcome_label,
     patient_outcomes,
 )
+from eligibility.textsafe import markdown_literal as lit
 
 PAGE_SIZES = (100, 500, 1_000)  # rows sent to the browser at once; never the whole cohort
 STATUS_ICONS = {"eligible": "✓ eligible", "pending": "◐ pending", "ineligible": "✗ ineligible"}
@@ -101,7 +103,10 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
     view = shown.iloc[start:start + size].copy()
     st.session_state["_pt_page_ids"] = [None if pd.isna(x) else str(x) for x in view["patient_id"]]
     view.insert(0, "row", view.index + 1)
+    partial = _partially_assessed(view)
     view["status"] = view["status"].map(STATUS_ICONS)
+    view.loc[partial, "status"] = ["✓ eligible on assessed criteria ({} of {})".format(*a.split("/"))
+                                   for a in view.loc[partial, "assessed"]]
     st.caption(f"Rows {start + 1 if n else 0:,}–{min(start + size, n):,} of {n:,}; page {page} of {pages}. "
                "Select a row to explain it below. Row = 1-based data row in the file.")
     st.dataframe(
@@ -114,10 +119,20 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
                                                         "attrition order (DX, INC, EXC, disease block)"),
             "failed": st.column_config.TextColumn("All failing", help="Every failing criterion / part"),
             "unknown": st.column_config.TextColumn("Unknown", help="Parts that cannot be decided (missing values)"),
+            "assessed": st.column_config.TextColumn("Assessed", help="k/n: applicable criteria assessed of "
+                                                    "applicable (the others lack a column in this file)"),
         },
     )
     if ctx.current.not_assessed:
         st.caption("Not assessed for this file (same for every patient): " + ", ".join(ctx.current.not_assessed))
+
+
+def _partially_assessed(view: pd.DataFrame) -> pd.Series:
+    """Eligible rows with applicable criteria not assessed (assessed k/n with k < n)."""
+    if "assessed" not in view or view.empty:
+        return pd.Series(False, index=view.index)
+    kn = view["assessed"].astype("string").str.split("/", expand=True)
+    return (view["status"] == "eligible") & (kn[0].astype(int) < kn[1].astype(int))
 
 
 def _style_outcomes(df: pd.DataFrame, outcomes: pd.Series):
@@ -143,14 +158,15 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     if not len(hit):
         hit = np.flatnonzero((ids.str.strip().str.lower() == pid.strip().lower()).fillna(False).to_numpy(bool))
     if not len(hit):
-        st.warning(f"No patient with ID “{pid.strip()}” in this cohort.", icon=":material/search_off:")
+        st.warning(f"No patient with ID “{lit(pid.strip())}” in this cohort.", icon=":material/search_off:")
         return
     row = int(hit[0])
     rec = res.iloc[row]
     expl = explain_patient(ctx.data.evaluator, row, ctx.scenario, ev=ctx.current)
     c1, c2 = st.columns([2, 3])
     with c1:
-        st.markdown(f"**{pid.strip()}** · row {row + 1} · disease **{EMPTY if pd.isna(rec['disease']) else rec['disease']}**")
+        st.markdown(f"**{lit(rec['patient_id'])}** · row {row + 1} · disease "
+                    f"**{EMPTY if pd.isna(rec['disease']) else lit(rec['disease'])}**")
         st.markdown(f"Status: **{STATUS_ICONS.get(rec['status'], rec['status'])}**"
                     + (f" · first reason **{rec['first_reason']}**" if rec["first_reason"] else ""))
         if rec["failed"]:
@@ -185,6 +201,7 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     st.caption("Outcome per criterion (✓ passes, ✗ fails, ? unknown, – not assessed). An exclusion criterion "
                "fails when its condition holds. A condition with an empty value is unknown; an empty "
                "`days since` cell means the event never happened.")
+    provenance_panel(ctx, str(rec["patient_id"]))
 
 
 def near_miss_panel(ctx: S.Context) -> None:
@@ -223,9 +240,9 @@ def near_miss_panel(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Patients")
-scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
+scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}”"
 scope = "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope}")
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {len(ctx.cohort):,} patients · {scenario} · {scope}")
 
 tab_list, tab_near = st.tabs(["Patient list", "Near misses"])
 with tab_list:

@@ -16,6 +16,7 @@ from app_pages._versions import versions_section
 from eligibility.catalog import Catalog
 from eligibility.fields import DISEASE_NAMES, FIELDS
 from eligibility.rule_text import render
+from eligibility.textsafe import markdown_literal as lit
 
 # Readings of unclear protocol text, as documented in the spec (criteria.md,
 # "Readings of unclear protocol text"); the engine implements them as written.
@@ -218,14 +219,14 @@ def cohort_contract(ctx: S.Context) -> None:
 def not_assessed(ctx: S.Context) -> None:
     ev = ctx.current
     if not ev.not_assessed:
-        st.success(f"Every criterion can be assessed for **{cohort_label(ctx)}**.", icon=":material/check_circle:")
+        st.success(f"Every criterion can be assessed for **{lit(cohort_label(ctx))}**.", icon=":material/check_circle:")
         return
     rows = []
     for uid in ev.not_assessed:
         u = ev.catalog.unit_by_id[uid]
         absent = sorted(ev.catalog.fields_of(u.rule, ctx.scenario.params) - set(ctx.cohort.present))
         rows.append({"criterion": uid, "text": u.text, "absent columns": ", ".join(absent)})
-    st.warning(f"{len(rows)} criteria / parts are **not assessed** for **{cohort_label(ctx)}**: the columns "
+    st.warning(f"{len(rows)} criteria / parts are **not assessed** for **{lit(cohort_label(ctx))}**: the columns "
                "they need are absent, so they neither fail nor make anyone pending.",
                icon=":material/visibility_off:")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="pr_not_assessed")
@@ -233,8 +234,8 @@ def not_assessed(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Protocol")
-st.caption(f"NCT06614270 eligibility criteria as implemented · cohort **{cohort_label(ctx)}** · "
-           + ("protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"))
+st.caption(f"NCT06614270 eligibility criteria as implemented · cohort **{lit(cohort_label(ctx))}** · "
+           + ("protocol as registered" if ctx.is_baseline else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}”"))
 
 with guard("the list of criteria not assessed"):
     not_assessed(ctx)

@@ -13,6 +13,7 @@ from eligibility.dose.view import consort_dose_step, screening_frame
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
+from eligibility.textsafe import markdown_literal as lit
 
 CHART_CONFIG = {"displaylogo": False}
 
@@ -135,9 +136,9 @@ def consort(ctx: S.Context, dose_levels=None) -> None:
 ctx = S.context()
 st.title("Screen failures")
 scenario = ("protocol as registered" if ctx.is_baseline
-            else f"what-if scenario “{ctx.scenario.name or 'What-if'}” (see the What-if page)")
+            else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}” (see the What-if page)")
 label = "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
-st.caption(f"Cohort: **{label}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)} "
+st.caption(f"Cohort: **{lit(label)}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)} "
            "(change the disease in the sidebar)")
 if ctx.current.disabled:
     st.info("Switched off in this scenario (not counted below): " + ", ".join(ctx.current.disabled),

@@ -26,13 +26,15 @@ from eligibility.catalog import Parameter
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures.whatif import delta_table, fmt_value, parameter_users, sweep_figure
 from eligibility.scenario import (
+    MAX_NAME_CHARS,
     ScenarioError,
     dump_scenario,
-    parse_scenario_text,
     resolve,
+    scenario_from_bytes,
     to_scenario,
 )
 from eligibility.screen import status_change
+from eligibility.textsafe import markdown_literal as lit
 from eligibility.whatif import GROUP_TITLES, parameter_groups, sweep, sweep_values
 
 CAT = S.catalog()
@@ -147,21 +149,16 @@ def on_upload() -> None:
     f = st.session_state.get("wi_upload")
     if f is None:
         return
-    fmt = "yaml" if f.name.lower().endswith((".yaml", ".yml")) else "json"
     try:
-        sc = parse_scenario_text(f.getvalue().decode("utf-8-sig"), fmt)
+        sc = scenario_from_bytes(f.getvalue(), f.name)
         resolve(sc, CAT)
     except ScenarioError as e:
         st.session_state["wi_load_msg"] = (
-            "error", f"“{f.name}” was not loaded: {e}. The current scenario is unchanged.")
-        return
-    except UnicodeDecodeError:
-        st.session_state["wi_load_msg"] = (
-            "error", f"“{f.name}” was not loaded: it is not UTF-8 text. The current scenario is unchanged.")
+            "error", f"“{lit(f.name)}” was not loaded: {lit(e, 400)}. The current scenario is unchanged.")
         return
     S.set_scenario(sc.model_dump(include={"name", "parameters", "disabled", "readings"}))
     n = len(sc.parameters) + len(sc.disabled)
-    st.session_state["wi_load_msg"] = ("success", f"Loaded “{f.name}”: {n} change(s) from the protocol.")
+    st.session_state["wi_load_msg"] = ("success", f"Loaded “{lit(f.name)}”: {n} change(s) from the protocol.")
 
 
 def sync_widget(key: str, want) -> bool:
@@ -419,6 +416,7 @@ def save_load(ctx: S.Context) -> None:
         (st.error if msg[0] == "error" else st.success)(msg[1])
     sync_widget("wi_name", S.scenario_dict().get("name", ""))
     st.text_input("Scenario name", key="wi_name", on_change=on_name, placeholder="e.g. relax age to 70",
+                  max_chars=MAX_NAME_CHARS,
                   help="Saved in the scenario file and shown in the sidebar.")
     sc = to_scenario(ctx.scenario, CAT)
     stem = "".join(ch if ch.isalnum() else "_" for ch in (sc.name or "scenario")).strip("_") or "scenario"
@@ -443,9 +441,9 @@ st.title("What-if: protocol amendments")
 label = "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
 data = S.scenario_dict()
 n_changes = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
-st.caption(f"Cohort: **{label}** · {len(ctx.cohort):,} patients · "
+st.caption(f"Cohort: **{lit(label)}** · {len(ctx.cohort):,} patients · "
            + ("protocol as registered" if n_changes == 0 else
-              f"scenario “{data.get('name') or 'What-if'}”: {len(data['parameters'])} parameter change(s), "
+              f"scenario “{lit(data.get('name') or 'What-if')}”: {len(data['parameters'])} parameter change(s), "
               f"{len(data['disabled'])} criterion/part(s) switched off")
            + " · every count below is against the protocol as registered.")
 

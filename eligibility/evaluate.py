@@ -92,10 +92,54 @@ class Evaluation:
         """Status names in input row order."""
         return self.to_input_order(STATUS_NAMES[self.status])
 
+    def assessed_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per patient (evaluation order): (k, n) = applicable criteria assessed, applicable.
+
+        Applicable = the common block (with DX-1) plus the patient's own disease block;
+        switched-off units are not applicable. Counted per unit (most specific ID), the
+        granularity of ``not_assessed``."""
+        if "assessed" not in self._memo:
+            disabled = set(self.disabled)
+            missing = set(self.not_assessed)
+            k = np.zeros(self.n, np.int32)
+            m = np.zeros(self.n, np.int32)
+            for u in self.catalog.units:
+                if u.id in disabled:
+                    continue
+                sl = self.bounds[u.block]
+                m[sl] += 1
+                if u.id not in missing:
+                    k[sl] += 1
+            self._memo["assessed"] = (k, m)
+        return self._memo["assessed"]
+
+    def not_assessed_applicable(self) -> tuple[str, ...]:
+        """Not-assessed units that apply to at least one patient of this cohort."""
+        return tuple(
+            uid for uid in self.not_assessed
+            if (sl := self.bounds[self.catalog.unit_by_id[uid].block]).stop > sl.start
+        )
+
+    def fully_assessed(self) -> np.ndarray:
+        """Per patient (evaluation order): every applicable criterion is assessed."""
+        k, m = self.assessed_counts()
+        return k == m
+
+    def status_display(self) -> np.ndarray:
+        """Status wording for people (input order): an eligible patient with unassessed
+        applicable criteria reads "eligible on assessed criteria (k of n)"."""
+        k, m = self.assessed_counts()
+        names = STATUS_NAMES[self.status].astype(object)
+        partial = (self.status == ELIGIBLE) & (k < m)
+        if partial.any():
+            names[partial] = [f"eligible on assessed criteria ({a} of {b})" for a, b in zip(k[partial], m[partial], strict=True)]
+        return self.to_input_order(names)
+
     def counts(self) -> dict[str, int]:
         c = np.bincount(self.status, minlength=3)
+        partial = int(((self.status == ELIGIBLE) & ~self.fully_assessed()).sum())
         return {"screened": self.n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
-                "ineligible": int(c[INELIGIBLE])}
+                "ineligible": int(c[INELIGIBLE]), "eligible_on_assessed": partial}
 
 
 class Evaluator:

@@ -934,6 +934,11 @@ def _seed(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--format=omop" in argv or any(a == "--format" and b == "omop" for a, b in zip(argv, argv[1:], strict=False)):
+        from .synth_omop import main as omop_main  # an OMOP CDM v5.4 DuckDB database instead
+
+        return omop_main(argv)
     p = _Parser(
         prog="eligibility synth",
         description="Generate a synthetic candidate cohort (raw hospital-extract form).",
@@ -974,7 +979,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_cohort(frame, args.output)
         if args.injections:
-            inj.to_csv(args.injections, index=False, encoding="utf-8")
+            from .export import write_csv
+
+            write_csv(inj, args.injections)  # Excel-safe, like every CSV this project writes
     except OSError as e:
         p.exit(2, f"{p.prog}: error: cannot write {args.output}: {e.strerror or e}\n")
     print(f"{args.output}: {len(frame):,} rows, {frame.shape[1]} columns, "
