@@ -12,6 +12,7 @@ from eligibility import export
 from eligibility.fields import FIELD_BY_NAME
 from eligibility.loader import load_cohort
 from eligibility.merge import MergeError, merge, read_table, table_from_cohort
+from eligibility.textsafe import markdown_literal as lit
 
 
 def sidebar(current: S.Loaded) -> S.Loaded:
@@ -37,7 +38,7 @@ def sidebar(current: S.Loaded) -> S.Loaded:
                 st.rerun()  # the sidebar above names the merged cohort
             except MergeError as e:
                 st.session_state["cr_result"] = None
-                st.error(str(e), icon=":material/error:")
+                st.error(lit(e, 600), icon=":material/error:")  # may quote file values: shown literally
         result = st.session_state.get("cr_result")
         if result and st.session_state.get("cr_done", (None, None))[1] == current.key:
             filled, conflicts, messages = result

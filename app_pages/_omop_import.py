@@ -13,6 +13,7 @@ from app_pages import _shared as S
 from eligibility.export import to_parquet_bytes
 from eligibility.importers.omop import OmopError, connect, import_omop
 from eligibility.loader import load_cohort
+from eligibility.textsafe import markdown_literal as lit
 
 PROVENANCE_LABELS = {
     "field": "Field", "value": "Value", "source_table": "Source table", "vocabulary_id": "Vocabulary",
@@ -51,7 +52,7 @@ def sidebar(current: S.Loaded) -> S.Loaded:
                 current = loaded
             except OmopError as e:
                 st.session_state["omop_result"] = None
-                st.error(str(e), icon=":material/error:")
+                st.error(lit(e, 600), icon=":material/error:")  # may quote file values: shown literally
         res = st.session_state.get("omop_result")
         if res and res[0] == current.key:
             _key, table, left_out, notes = res

@@ -32,7 +32,7 @@ def _on_reading(name: str, default: str) -> None:
         readings.pop(name, None)
     else:
         readings[name] = value
-    S.set_scenario({**data, "readings": readings})
+    S.change_scenario({**data, "readings": readings})
 
 
 def _labeller(r: Reading) -> Callable[[str], str]:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app_pages import _shared as S
 from app_pages._shared import cohort_label, guard
+from eligibility.textsafe import markdown_literal as lit
 from eligibility.worklist import build_worklist
 from eligibility.worklist_template import template_bytes
 
@@ -19,8 +20,9 @@ def worklist(ctx: S.Context):
 
 ctx = S.context()
 st.title("Chart review worklist")
-st.caption(f"Cohort **{cohort_label(ctx)}** · "
-           + ("protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"))
+st.caption(f"Cohort **{lit(cohort_label(ctx))}** · "
+           + ("protocol as registered" if ctx.is_baseline
+              else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}”"))
 
 with guard("the worklist"):
     with st.spinner("Finding the fields that decide each patient's status…"):

@@ -70,6 +70,8 @@ def screen_main(argv: list[str]) -> int:
     p.add_argument("--scenario", help="scenario file (JSON or YAML): parameters and disabled criteria")
     p.add_argument("--sheet", help="xlsx sheet name (default: the first sheet)")
     p.add_argument("--report", help="write the validation report here (.csv or .json)")
+    p.add_argument("--engine", choices=("memory", "duckdb", "spark"), default="memory",
+                   help="where to evaluate: in this process (memory), DuckDB or Spark (default memory)")
     args = p.parse_args(argv)
 
     from .evaluate import Evaluator
@@ -86,6 +88,10 @@ def screen_main(argv: list[str]) -> int:
         scenario = load_scenario(args.scenario) if args.scenario else baseline()
     except ScenarioError as e:
         return _err(f"invalid scenario {Path(args.scenario).name}: {e}")
+    if args.engine != "memory":
+        from .database.screen_cli import screen
+
+        return screen(args, scenario)
     try:
         cohort = load_cohort(args.input, sheet=args.sheet)
     except CohortError as e:
@@ -115,7 +121,9 @@ def screen_main(argv: list[str]) -> int:
                f"{len(ev.not_assessed_applicable())} applicable criteria not assessed)" if c["eligible_on_assessed"] else "")
     print(
         f"screened {c['screened']}: {c['eligible']} eligible{partial}, {c['pending']} pending, "
-        f"{c['ineligible']} ineligible -> {out}",
+        f"{c['ineligible']} ineligible"
+        + (f" ({c['empty_rows']} empty row(s), not patients, kept as pending rows)" if c["empty_rows"] else "")
+        + f" -> {out}",
         file=sys.stderr,
     )
     return 0

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, Unit, default_catalog
-from .columns import Columns, unreadable_cells
-from .rules import TRUE, RuleEvaluator
+from .columns import Columns, blank_rows, implausible_cells, unreadable_cells
+from .rules import IMPLAUSIBLE_UNKNOWN, TRUE, RuleEvaluator
 from .scenario import Resolved, baseline
 
 # Outcome codes per unit and patient. Ordered so that a patient's status is the minimum.
@@ -92,6 +92,16 @@ class Evaluation:
         """Status names in input row order."""
         return self.to_input_order(STATUS_NAMES[self.status])
 
+    @property
+    def n_patients(self) -> int:
+        """Rows that are patients: every row but blank ones (which sort last)."""
+        return self.columns.n_patients
+
+    @property
+    def empty_rows(self) -> int:
+        return self.n - self.columns.n_patients
+
+
     def assessed_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Per patient (evaluation order): (k, n) = applicable criteria assessed, applicable.
 
@@ -136,25 +146,31 @@ class Evaluation:
         return self.to_input_order(names)
 
     def counts(self) -> dict[str, int]:
-        c = np.bincount(self.status, minlength=3)
-        partial = int(((self.status == ELIGIBLE) & ~self.fully_assessed()).sum())
-        return {"screened": self.n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
-                "ineligible": int(c[INELIGIBLE]), "eligible_on_assessed": partial}
+        n = self.n_patients  # blank rows (sorted last) are not patients
+        c = np.bincount(self.status[:n], minlength=3)
+        partial = int(((self.status[:n] == ELIGIBLE) & ~self.fully_assessed()[:n]).sum())
+        return {"screened": n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
+                "ineligible": int(c[INELIGIBLE]), "eligible_on_assessed": partial, "empty_rows": self.empty_rows}
 
 
 class Evaluator:
     """Evaluates scenarios over one cohort, reusing unit results that a change does not touch."""
 
     def __init__(self, frame: pd.DataFrame, present, catalog: Catalog | None = None,
-                 unreadable: dict[str, np.ndarray] | None = None):
+                 unreadable: dict[str, np.ndarray] | None = None,
+                 implausible: dict[str, np.ndarray] | None = None,
+                 blank: np.ndarray | None = None):
         self.catalog = catalog or default_catalog()
-        self.columns = Columns(frame, present, unreadable)
+        self.columns = Columns(frame, present, unreadable, implausible, blank)
+        # Every unit that reads a number may read a value to verify: its results depend on the setting.
+        self._extra = (IMPLAUSIBLE_UNKNOWN,) if IMPLAUSIBLE_UNKNOWN in self.catalog.parameters else ()
         self._cache: dict[str, OrderedDict] = {u.id: OrderedDict() for u in self.catalog.units}
         self._lock = threading.RLock()
 
     @classmethod
     def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
-        return cls(cohort.frame, cohort.present, catalog, unreadable_cells(cohort))
+        return cls(cohort.frame, cohort.present, catalog, unreadable_cells(cohort),
+                   implausible_cells(cohort), blank_rows(cohort))
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -167,7 +183,7 @@ class Evaluator:
         # The readings that changed this unit's rule, then the values of the parameters it reads.
         return (catalog.rule_key.get(unit.id, ()), *(
             (p, tuple(sorted(params[p])) if isinstance(params[p], frozenset) else params[p])
-            for p in catalog.unit_params(unit.id)
+            for p in sorted({*catalog.unit_params(unit.id), *self._extra})
         ))
 
     def _cached(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> bool:

@@ -34,13 +34,15 @@ from .columns import GROUP_NAMES
 from .evaluate import INELIGIBLE, OUTCOME_NAMES, Evaluation, Evaluator
 from .fields import field
 from .rule_visit import RuleVisitor
-from .rules import RuleEvaluator, compare, uln_limit
+from .rules import IMPLAUSIBLE_UNKNOWN, RuleEvaluator, compare, uln_limit
 from .scenario import Resolved
 
 TRUTH_NAMES = ("no", "unknown", "yes")
 
 
 def _fmt(x) -> str:
+    if isinstance(x, bool | np.bool_):
+        return "yes" if x else "no"
     if isinstance(x, float):
         return f"{x:.6g}"
     return str(x)
@@ -155,6 +157,8 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
             outcome = OUTCOME_NAMES[ev.outcomes[active[u.id], pos]]
         rule_eval = RuleEvaluator(catalog, cols, sl, scenario.params)
         for leaf, negated in _leaves(catalog, u.rule):
+            if isinstance(leaf, ParamTrue):  # an internal switch, not something about the patient
+                continue
             name = getattr(leaf, "field", None)
             value = None
             row_uln = None
@@ -171,6 +175,9 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
             if isinstance(value, int | float) and threshold is not None and not isinstance(value, bool):
                 distance = float(value) - float(threshold)
             f = field(name) if name else None
+            to_verify = bool(
+                name is not None and value is not None and scenario.params.get(IMPLAUSIBLE_UNKNOWN, False)
+                and cols.has(name) and (odd := cols.implausible(name, sl)) is not None and odd[0])
             rows.append({
                 "criterion": u.id, "kind": "inclusion" if u.kind == "incl" else "exclusion",
                 "outcome": outcome, "condition": ("NOT " if negated else "") + describe(leaf, scenario.params, row_uln),
@@ -178,8 +185,30 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
                 "unit": f.unit if f else "", "threshold": "" if threshold is None else _fmt(threshold),
                 "result": "" if truth is None else TRUTH_NAMES[truth],
                 "distance": distance,
+                "note": (f"value to verify: outside the plausible range "
+                         f"{f.plausible[0]:g}–{f.plausible[1]:g} {f.unit}".rstrip() if to_verify and f.plausible
+                         else ""),
             })
     return pd.DataFrame(rows)
+
+
+def to_settle(expl: pd.DataFrame) -> list[str]:
+    """For a pending patient: what would settle each undecided criterion, one line per field
+    ("measure FVC (% predicted) — for EXC-2.fvc, SSC-INC-3"), from `explain_patient`'s rows."""
+    undecided = expl[(expl["outcome"] == "unknown") & (expl["result"] == "unknown") & (expl["field"] != "")]
+    out: list[str] = []
+    for name, rows in undecided.groupby("field", sort=False):
+        f = field(name)
+        crits = ", ".join(dict.fromkeys(rows["criterion"]))
+        if (rows["note"] != "").any():
+            value = rows["value"].iloc[0]
+            action = f"verify {f.label or name} ({value} {f.unit}".rstrip() + " is outside the plausible range)"
+        elif f.kind == "number":
+            action = f"measure {f.label or name}" + (f" ({f.unit})" if f.unit else "")
+        else:
+            action = f"record {f.label or name}"
+        out.append(f"{action} — for {crits}")
+    return out
 
 
 def _numeric_leaves(catalog: Catalog, rule) -> list | None:
@@ -245,3 +274,31 @@ def near_misses(ev: Evaluation, frame: pd.DataFrame, max_relative: float = 0.1) 
     if not out:
         return pd.DataFrame(columns=cols_out)
     return pd.concat(out, ignore_index=True).sort_values(["relative", "row"], kind="stable").reset_index(drop=True)
+
+
+def explanation_view(expl: pd.DataFrame, only_problems: bool = False) -> tuple[pd.DataFrame, pd.Series]:
+    """`explain_patient` as the table a planner reads: failing first, then unknown, then the
+    rest (catalog order within each); criterion with its short name; outcome and
+    value − threshold next to it; yes/no words. Returns (table, raw outcome per row)."""
+    from .labels import label
+
+    order = ("fail", "unknown", "pass", "not assessed", "switched off", "n/a")
+    words = {"pass": "✓ passes", "fail": "✗ fails", "unknown": "? undecided", "not assessed": "– not assessed",
+             "switched off": "○ switched off", "n/a": "– not applicable"}
+    show = expl[expl["outcome"].isin(["fail", "unknown"])] if only_problems else expl
+    rank = show["outcome"].map({o: i for i, o in enumerate(order)}).fillna(len(order))
+    show = show.assign(_rank=rank).sort_values("_rank", kind="stable")
+    has_value = show["value"] != ""
+    distance = [("" if pd.isna(d) else f"{d:+.4g} {u}".strip())
+                for d, u in zip(show["distance"], show["unit"], strict=True)]
+    view = pd.DataFrame({
+        "Criterion": show["criterion"].map(label),
+        "Outcome": show["outcome"].map(lambda o: words.get(o, o)),
+        "Value − threshold": distance,
+        "Patient value": (show["value"] + " " + show["unit"]).str.strip().where(has_value, "— (empty)"),
+        "Threshold": (show["threshold"] + " " + show["unit"].where(show["threshold"] != "", "")).str.strip(),
+        "Condition tested": show["condition"],
+        "Holds": show["result"].replace("", "—"),
+        "Note": show["note"] if "note" in show else "",
+    }).reset_index(drop=True)
+    return view, show["outcome"].reset_index(drop=True)

@@ -678,9 +678,13 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
     ids_all: pd.Series = parsed[id_pos].values
     dup = ids_all.duplicated(keep=False) & ids_all.notna()
     if dup.any():
-        dups = list(dict.fromkeys(ids_all[dup].tolist()))
-        shown = ", ".join(shorten(d, 40) for d in dups[:10]) + (
-            f" and {len(dups) - 10} more" if len(dups) > 10 else "")
+        rows_of: dict[str, list[int]] = {}
+        for i in np.flatnonzero(dup.to_numpy(bool)).tolist():
+            rows_of.setdefault(ids_all.iloc[i], []).append(i + 1)
+        dups = list(rows_of)
+        shown = ", ".join(f"{shorten(d, 40)} (rows {', '.join(map(str, rows_of[d][:5]))}"
+                          + (" …" if len(rows_of[d]) > 5 else "") + ")" for d in dups[:10])
+        shown += f" and {len(dups) - 10} more" if len(dups) > 10 else ""
         raise CohortError(f"{where}: duplicate patient_id: {shown}")
 
     # --- cell issues (only for offending cells) -----------------------------

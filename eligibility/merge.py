@@ -35,6 +35,7 @@ from .loader import (
     _read_csv,
     _read_parquet,
     _read_xlsx,
+    memory_budget,
 )
 
 CHART_REVIEW = "chart review"
@@ -99,9 +100,9 @@ def read_table(source, *, filename: str | None = None, sheet: str | int | None =
         if ext in (".csv", ".txt", ".tsv"):
             raw, _ = _read_csv(data, name)
         elif ext in (".xlsx", ".xlsm"):
-            raw, _ = _read_xlsx(data, name, sheet)
+            raw, _ = _read_xlsx(data, name, sheet, memory_budget())
         elif ext in (".parquet", ".pq"):
-            raw, _ = _read_parquet(data, name)
+            raw, _ = _read_parquet(data, name, memory_budget())
         else:
             raise MergeError(f"{name}: unsupported file type {ext or '(no extension)'!r}; use .csv, .xlsx or .parquet")
     except CohortError as e:

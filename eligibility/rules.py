@@ -29,6 +29,8 @@ from .columns import Columns
 from .rule_visit import RuleVisitor
 
 FALSE, UNKNOWN, TRUE = np.uint8(0), np.uint8(1), np.uint8(2)
+# Parameter: a value outside its field's plausible range is "to verify" (unknown), not decisive.
+IMPLAUSIBLE_UNKNOWN = "implausible_values_unknown"
 
 _CMP = {
     "ge": np.greater_equal,
@@ -83,7 +85,12 @@ class RuleEvaluator(RuleVisitor[np.ndarray]):
         self.n = sl.stop - sl.start
 
     def num(self, name: str) -> np.ndarray:
-        return self.cols.number(name, self.sl)
+        values = self.cols.number(name, self.sl)
+        if self.params.get(IMPLAUSIBLE_UNKNOWN, False):
+            odd = self.cols.implausible(name, self.sl)
+            if odd is not None and odd.any():
+                values = np.where(odd, np.nan, values)
+        return values
 
     def __call__(self, node) -> np.ndarray:
         return self.visit(node)

@@ -42,7 +42,7 @@ def test_switching_a_reading_applies_it_everywhere(loaded):
     assert not at.exception and not at.error
     assert at.session_state["scenario"]["readings"] == {"aav_subtypes": "egpa_allowed"}
     r = resolve({"readings": {"aav_subtypes": "egpa_allowed"}})
-    assert as_int(metrics(at)["All diseases"]) == _eligible_all(evaluator, r)
+    assert as_int(metrics(at)["All"]) == _eligible_all(evaluator, r)
     assert decode_from_url(at.query_params["s"][0] if isinstance(at.query_params["s"], list)
                            else at.query_params["s"]).readings == {"aav_subtypes": "egpa_allowed"}
     # the table is now against the scenario: going back to the closed list loses what EGPA gained
@@ -59,7 +59,7 @@ def test_a_link_with_a_reading_reproduces_it(loaded):
     at = open_page("app_pages/what_if.py", query={"s": encode_for_url(sc)})
     assert not at.error
     assert at.selectbox(key="wi_rd_gc_dose").value == "more_than"
-    assert as_int(metrics(at)["All diseases"]) == _eligible_all(evaluator, resolve(sc))
+    assert as_int(metrics(at)["All"]) == _eligible_all(evaluator, resolve(sc))
 
 
 def test_protocol_page_lists_the_readings():

@@ -490,7 +490,7 @@ def test_fatal_missing_both():
 
 
 def test_fatal_duplicate_ids():
-    with pytest.raises(CohortError, match="duplicate patient_id: P1, P2") as e:
+    with pytest.raises(CohortError, match=r"duplicate patient_id: P1 \(rows 1, 3\), P2 \(rows 2, 4\)") as e:
         load_csv("patient_id,disease\nP1,SSc\nP2,SSc\nP1,IIM\n P2 ,AAV\nP3,SSc\n,SSc\n,IIM\n")
     assert "P3" not in str(e.value)
 

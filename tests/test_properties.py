@@ -311,8 +311,11 @@ NUMERIC_RELAX = sorted(n for n in RELAX if PARAMS[n]["type"] in ("number", "coun
 
 def test_polarity_derivation():
     assert AMBIGUOUS == ["mmt8_max"]
-    # every parameter but the sets and those only a non-default reading reads (readings.yaml)
-    assert set(POLARITY) == {n for n, p in PARAMS.items() if p["type"] != "set" and CAT.units_reading_param(n)}
+    # every parameter but the sets, those only a non-default reading reads (readings.yaml) and
+    # implausible_values_unknown: read by every number, not by a rule, it has no direction
+    # (it turns a decision on a value to verify into "unknown", for passes and fails alike).
+    assert set(POLARITY) == {n for n, p in PARAMS.items()
+                             if p["type"] != "set" and CAT.units_reading_param(n)} - {"implausible_values_unknown"}
     expected = {
         "age_min": -1, "age_max": +1, "hb_min_g_l": -1, "wbc_min_10e9_l": -1, "anc_min_10e9_l": -1,
         "gcsf_washout_days": -1, "alt_max_x_uln": +1, "default_alt_uln_u_l": +1, "inr_max_x_uln": +1,

@@ -245,3 +245,23 @@ def test_screen_cli_applies_readings(tmp_path, capsys):
     assert main(["screen", str(src), "--scenario", str(sc), "-o", str(tmp_path / "bad.csv")]) == 2
     assert "aav_subtypes" in capsys.readouterr().err
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_scenario_file_problems_check_readings():
+    """A scenario file may choose readings; unknown readings or alternatives are listed as problems."""
+    from eligibility.whatif import scenario_problems
+
+    cat = default_catalog()
+    assert scenario_problems({"readings": {"gc_dose": "more_than"}}, cat) == []
+    problems = scenario_problems({"readings": {"gc_dose": "x", "zz": "y"}}, cat)
+    assert len(problems) == 2 and "'x'" in problems[0] + problems[1] and "'zz'" in problems[0] + problems[1]
+    assert scenario_problems({"readings": ["gc_dose"]}, cat)
+
+
+def test_documented_interpretations_are_separate_from_switchable_readings():
+    """The Protocol page's documented readings (interpretations.yaml) and the switchable ones
+    (readings.yaml) are two files; both load."""
+    from eligibility.rule_text import readings
+
+    assert len(readings()) >= 9 and all(text and reading for text, reading in readings())
+    assert default_catalog().readings
