@@ -146,13 +146,14 @@ def _scenario_status() -> None:
     data = S.scenario_dict()
     if st.session_state.get("scenario_error"):
         sb.warning(lit(st.session_state.pop("scenario_error"), 600))
-    n = len(data["parameters"]) + len(data["disabled"])
+    n = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
     if n == 0:
         sb.caption("Protocol as registered (no what-if changes).")
     else:
         name = data.get("name") or "What-if"
         sb.caption(f"**{lit(name)}**: {len(data['parameters'])} parameter change(s), "
-                   f"{len(data['disabled'])} criterion/part(s) switched off.")
+                   f"{len(data['disabled'])} criterion/part(s) switched off"
+                   + (f", {len(data['readings'])} reading(s) switched." if data.get("readings") else "."))
         if sb.button("Reset to protocol", key="reset_scenario", icon=":material/restart_alt:"):
             S.change_scenario({})
             for k in [k for k in st.session_state if str(k).startswith("wi_")]:

@@ -215,7 +215,7 @@ def scenario_dict() -> dict:
             try:
                 sc = decode_from_url(token)
                 resolve(sc)
-                st.session_state[SCENARIO_KEY] = sc.model_dump(include={"name", "parameters", "disabled"})
+                set_scenario(sc.model_dump(include={"name", "parameters", "disabled", "readings"}))
             except ScenarioError as e:
                 st.session_state["scenario_error"] = f"The scenario in the link was not applied: {e}"
     return st.session_state[SCENARIO_KEY]
@@ -227,6 +227,8 @@ def set_scenario(data: dict) -> None:
         "parameters": dict(data.get("parameters", {})),
         "disabled": list(data.get("disabled", [])),
     }
+    if data.get("readings"):
+        st.session_state[SCENARIO_KEY]["readings"] = dict(data["readings"])
 
 
 def active_scenario() -> Resolved:
@@ -242,7 +244,7 @@ def active_scenario() -> Resolved:
 def sync_url() -> None:
     """Encode a non-default scenario in the URL so that a link reproduces the view."""
     data = scenario_dict()
-    if data["parameters"] or data["disabled"]:
+    if data["parameters"] or data["disabled"] or data.get("readings"):
         st.query_params["s"] = encode_for_url(Scenario.model_validate(data))
     elif "s" in st.query_params:
         del st.query_params["s"]

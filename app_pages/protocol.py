@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._readings import readings_table
 from app_pages._shared import cohort_label, guard, md_escape, memo
+from app_pages._versions import versions_section
 from eligibility.assessment import not_assessed_table
 from eligibility.fields import DISEASE_NAMES, FIELDS
 from eligibility.rule_text import (
@@ -141,6 +143,7 @@ def readings_text() -> None:
         with st.container(border=True):
             st.markdown(f"**{md_escape(text)}**")
             st.markdown(md_escape(reading))
+    readings_table()
     st.markdown("**Project decisions where the specification is silent**")
     for topic, decision in decisions():
         with st.container(border=True):
@@ -210,3 +213,4 @@ with tab_read, guard("the readings of the protocol"):
     readings_text()
 with tab_contract, guard("the cohort contract"):
     cohort_contract(ctx)
+versions_section(ctx)

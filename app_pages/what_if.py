@@ -18,6 +18,7 @@ import streamlit as st
 import yaml
 
 from app_pages import _shared as S
+from app_pages._amend import amendment_sections
 from app_pages._shared import guard, memo
 from eligibility import export
 from eligibility.attribution import status_counts
@@ -149,8 +150,8 @@ def on_upload() -> None:
         st.session_state["wi_load_msg"] = (
             "error", [f"“{name}” was not loaded: {S.md_escape(e)}. The current scenario is unchanged."])
         return
-    S.change_scenario(sc.model_dump(include={"name", "parameters", "disabled"}))
-    n = len(sc.parameters) + len(sc.disabled)
+    S.change_scenario(sc.model_dump(include={"name", "parameters", "disabled", "readings"}))
+    n = len(sc.parameters) + len(sc.disabled) + len(sc.readings)
     st.session_state["wi_load_msg"] = ("success", [f"Loaded “{name}”: {n} change(s) from the protocol."])
 
 
@@ -483,7 +484,7 @@ def on_b_upload() -> None:
                                         *(S.md_escape(p) for p in problems)]
         return
     st.session_state[B_KEY] = {"name": str(data.get("name") or f.name), "parameters": data.get("parameters", {}),
-                               "disabled": data.get("disabled", [])}
+                               "disabled": data.get("disabled", []), "readings": data.get("readings", {})}
 
 
 def compare_panel(ctx: S.Context) -> None:
@@ -540,11 +541,12 @@ def compare_panel(ctx: S.Context) -> None:
 ctx = S.context()
 st.title("What-if: protocol amendments")
 data = S.scenario_dict()
-n_changes = len(data["parameters"]) + len(data["disabled"])
+n_changes = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
 st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · "
            + ("protocol as registered" if n_changes == 0 else
               f"scenario “{S.md_escape(data.get('name') or 'What-if')}”: {len(data['parameters'])} parameter "
-              f"change(s), {len(data['disabled'])} criterion/part(s) switched off")
+              f"change(s), {len(data['disabled'])} criterion/part(s) switched off"
+              + (f", {len(data['readings'])} reading(s) changed" if data.get("readings") else ""))
            + " · every count below is against the protocol as registered.")
 S.status_notes(ctx)
 
@@ -567,6 +569,7 @@ with right:
     st.subheader("Save, load and share")
     with guard("saving and loading"):
         save_load(ctx)
+    amendment_sections(ctx)
 
 st.subheader("Compare two scenarios")
 with guard("the comparison of two scenarios"):

@@ -65,6 +65,7 @@ def run_size(n: int, repeat: int, seed: int = 7) -> dict:
             cohort = load_cohort(path)
 
         out["load_parquet_s"] = _median_time(load, max(1, min(repeat, 3)))
+    assert cohort is not None
 
     def cold():
         ev = Evaluator.for_cohort(cohort).evaluate()

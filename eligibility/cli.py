@@ -15,6 +15,9 @@ commands:
   synth      generate a synthetic candidate cohort
   dose-sim   simulate a dose-escalation design (3+3, BOIN, i3+3)
   bench      run the speed benchmarks
+  readings   list the contested readings of the protocol text (default and alternatives)
+  relax      find the smallest relaxations that reach a target number of eligible patients
+  diff-protocol  compare two protocol versions (folders) on a cohort
   import-synthea  turn a Synthea export (CSV folder or FHIR R4 bundles) into a cohort file
   import-omop     read candidates from an OMOP CDM v5.4 (DuckDB file or connection URL)
   import-fhir     turn FHIR R4 Bundles or Bulk Data NDJSON into a cohort file (+ provenance)
@@ -146,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         from .importers.synthea import main as import_synthea_main
 
         return import_synthea_main(rest)
+    if cmd in ("readings", "relax", "diff-protocol"):  # protocol amendments (issue 14)
+        from .amend_cli import main as amend_main
+
+        return amend_main(cmd, rest)
     if cmd == "merge":
         from .merge import main as merge_main
 

@@ -163,9 +163,7 @@ class Evaluator:
         self.catalog = catalog or default_catalog()
         self.columns = Columns(frame, present, unreadable, implausible, blank)
         # Every unit that reads a number may read a value to verify: its results depend on the setting.
-        extra = {IMPLAUSIBLE_UNKNOWN} if IMPLAUSIBLE_UNKNOWN in self.catalog.parameters else set()
-        self._params_of = {u.id: tuple(sorted(self.catalog.params_of(u.rule) | extra))
-                           for u in self.catalog.units}
+        self._extra = (IMPLAUSIBLE_UNKNOWN,) if IMPLAUSIBLE_UNKNOWN in self.catalog.parameters else ()
         self._cache: dict[str, OrderedDict] = {u.id: OrderedDict() for u in self.catalog.units}
         self._lock = threading.RLock()
 
@@ -177,28 +175,36 @@ class Evaluator:
     def __len__(self) -> int:
         return len(self.columns)
 
-    def assessed(self, unit: Unit, params: dict[str, Any]) -> bool:
-        return all(f in self.columns.present for f in self.catalog.fields_of(unit.rule, params))
+    def assessed(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> bool:
+        catalog = catalog or self.catalog
+        return all(f in self.columns.present for f in catalog.fields_of(unit.rule, params))
 
-    def _key(self, unit: Unit, params: dict[str, Any]) -> tuple:
-        return tuple(
+    def _key(self, unit: Unit, params: dict[str, Any], catalog: Catalog) -> tuple:
+        # The readings that changed this unit's rule, then the values of the parameters it reads.
+        return (catalog.rule_key.get(unit.id, ()), *(
             (p, tuple(sorted(params[p])) if isinstance(params[p], frozenset) else params[p])
-            for p in self._params_of[unit.id]
-        )
+            for p in sorted({*catalog.unit_params(unit.id), *self._extra})
+        ))
 
-    def _cached(self, unit: Unit, params: dict[str, Any]) -> bool:
-        return self._key(unit, params) in self._cache[unit.id]
+    def _cached(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> bool:
+        return self._key(unit, params, catalog or self.catalog) in self._cache[unit.id]
 
-    def unit_outcome(self, unit: Unit, params: dict[str, Any]) -> np.ndarray:
-        """Outcome codes of one unit on its block's slice (cached)."""
-        key = self._key(unit, params)
+    def catalog_for(self, scenario: Resolved) -> Catalog:
+        """The catalog under the scenario's readings (the protocol's own when there are none)."""
+        return self.catalog.variant(scenario.readings)
+
+    def unit_outcome(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> np.ndarray:
+        """Outcome codes of one unit on its block's slice (cached). `catalog`: a reading variant
+        of this evaluator's catalog (its unit of the same ID)."""
+        catalog = catalog or self.catalog
+        key = self._key(unit, params, catalog)
         cache = self._cache[unit.id]
         with self._lock:
             if key in cache:
                 cache.move_to_end(key)
                 return cache[key]
         sl = self.columns.bounds[unit.block]
-        truth = RuleEvaluator(self.catalog, self.columns, sl, params)(unit.rule)
+        truth = RuleEvaluator(catalog, self.columns, sl, params)(unit.rule)
         ok = truth if unit.kind == "incl" else TRUE - truth
         with self._lock:  # one Evaluator serves every browser session of the server
             cache[key] = ok  # truth codes FALSE/UNKNOWN/TRUE equal FAIL/UNKNOWN/PASS
@@ -206,12 +212,12 @@ class Evaluator:
                 cache.popitem(last=False)
         return ok
 
-    def _partition(self, scenario: Resolved) -> tuple[list[Unit], list[str], list[str]]:
+    def _partition(self, scenario: Resolved, catalog: Catalog) -> tuple[list[Unit], list[str], list[str]]:
         active, not_assessed, disabled = [], [], []
-        for u in self.catalog.units:
+        for u in catalog.units:
             if u.id in scenario.disabled:
                 disabled.append(u.id)
-            elif not self.assessed(u, scenario.params):
+            elif not self.assessed(u, scenario.params, catalog):
                 not_assessed.append(u.id)
             else:
                 active.append(u)
@@ -219,30 +225,32 @@ class Evaluator:
 
     def status(self, scenario: Resolved) -> np.ndarray:
         """Status codes only (evaluation order): what sweeps need, without the outcome matrix."""
-        active, _, _ = self._partition(scenario)
+        catalog = self.catalog_for(scenario)
+        active, _, _ = self._partition(scenario, catalog)
         status = np.full(len(self.columns), ELIGIBLE, np.uint8)
         for u in active:
             sl = self.columns.bounds[u.block]
-            np.minimum(status[sl], self.unit_outcome(u, scenario.params), out=status[sl])
+            np.minimum(status[sl], self.unit_outcome(u, scenario.params, catalog), out=status[sl])
         return status
 
     def evaluate(self, scenario: Resolved | None = None) -> Evaluation:
         scenario = scenario or baseline(self.catalog)
         params = scenario.params
-        active, not_assessed, disabled = self._partition(scenario)
+        catalog = self.catalog_for(scenario)
+        active, not_assessed, disabled = self._partition(scenario, catalog)
         n = len(self.columns)
         outcomes = np.full((len(active), n), NOT_APPLICABLE, np.uint8)
         status = np.full(n, ELIGIBLE, np.uint8)
         # Units not yet cached (a freshly loaded cohort) are computed on both cores: numpy
         # releases the GIL in the column gathers and comparisons that dominate this step.
-        missing = [u for u in active if not self._cached(u, params)]
+        missing = [u for u in active if not self._cached(u, params, catalog)]
         if len(missing) > 8 and n >= PARALLEL_MIN_ROWS:
             with ThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(lambda u: self.unit_outcome(u, params), missing))
+                list(pool.map(lambda u: self.unit_outcome(u, params, catalog), missing))
         for i, u in enumerate(active):
             sl = self.columns.bounds[u.block]
-            res = self.unit_outcome(u, params)
+            res = self.unit_outcome(u, params, catalog)
             outcomes[i, sl] = res
             np.minimum(status[sl], res, out=status[sl])
-        return Evaluation(self.catalog, scenario, self.columns, tuple(active), outcomes, status,
+        return Evaluation(catalog, scenario, self.columns, tuple(active), outcomes, status,
                           tuple(not_assessed), tuple(disabled))

@@ -16,12 +16,16 @@ from .attribution import _cause_index, sole_cause
 from .catalog import (
     OP_TEXT,
     AllOf,
+    AnyOf,
+    AtLeast,
     Catalog,
     Compare,
     Flag,
+    Implies,
     In,
     Not,
     ParamTrue,
+    Ref,
     UlnLimit,
     Within,
     children,
@@ -29,6 +33,7 @@ from .catalog import (
 from .columns import GROUP_NAMES
 from .evaluate import INELIGIBLE, OUTCOME_NAMES, Evaluation, Evaluator
 from .fields import field
+from .rule_visit import RuleVisitor
 from .rules import IMPLAUSIBLE_UNKNOWN, RuleEvaluator, compare, uln_limit
 from .scenario import Resolved
 
@@ -45,36 +50,74 @@ def _fmt(x) -> str:
 
 def _threshold(node, params: dict, row_uln: float | None = None):
     if isinstance(node, Compare):
-        t = params[node.param] if node.param else node.value
-        return -t if node.negate else t
+        return node.threshold(params)
     if isinstance(node, UlnLimit):
         uln = row_uln if row_uln is not None and not np.isnan(row_uln) else params[node.default_param]
         return round(params[node.max_param] * uln, 9)
-    if isinstance(node, Within):
-        return params[node.param]
+    if isinstance(node, Within):  # the value is compared after adding the offset
+        return params[node.param] - node.offset(params)
     return None
+
+
+class Describe(RuleVisitor[str]):
+    """A condition in words, with the scenario's thresholds filled in (leaves; a composite
+    gives its class name: the renderer in eligibility/rule_text.py writes those out)."""
+
+    def __init__(self, params: dict, row_uln: float | None = None):
+        self.params = params
+        self.row_uln = row_uln
+
+    def flag(self, node: Flag) -> str:
+        return f"{field(node.field).label or node.field} = yes"
+
+    def compare(self, node: Compare) -> str:
+        f = field(node.field)
+        return f"{f.label or node.field} {OP_TEXT[node.op]} {_fmt(node.threshold(self.params))} {f.unit}".strip()
+
+    def uln(self, node: UlnLimit) -> str:
+        f = field(node.field)
+        limit = _threshold(node, self.params, self.row_uln)
+        return f"{f.label} {OP_TEXT[node.op]} {_fmt(self.params[node.max_param])} × ULN (= {_fmt(limit)} {f.unit})"
+
+    def within(self, node: Within) -> str:
+        f = field(node.field)
+        p = self.params
+        if node.offset_param:
+            return (f"{f.label} + {_fmt(p[node.offset_param])} {f.unit} < {_fmt(p[node.param])} "
+                    f"{f.unit} (empty = never)")
+        return f"{f.label} < {_fmt(p[node.param])} {f.unit} (empty = never)"
+
+    def in_(self, node: In) -> str:
+        return f"{field(node.field).label} is one of {', '.join(sorted(node.allowed(self.params)))}"
+
+    def param_true(self, node: ParamTrue) -> str:
+        return f"setting '{node.param}' is on"
+
+    def _composite(self, node) -> str:
+        return type(node).__name__
+
+    def ref(self, node: Ref) -> str:
+        return self._composite(node)
+
+    def all_of(self, node: AllOf) -> str:
+        return self._composite(node)
+
+    def any_of(self, node: AnyOf) -> str:
+        return self._composite(node)
+
+    def not_(self, node: Not) -> str:
+        return self._composite(node)
+
+    def at_least(self, node: AtLeast) -> str:
+        return self._composite(node)
+
+    def implies(self, node: Implies) -> str:
+        return self._composite(node)
 
 
 def describe(node, params: dict, row_uln: float | None = None) -> str:
     """A condition in words, with the scenario's thresholds filled in."""
-    if isinstance(node, Flag):
-        return f"{field(node.field).label or node.field} = yes"
-    if isinstance(node, Compare):
-        f = field(node.field)
-        return f"{f.label or node.field} {OP_TEXT[node.op]} {_fmt(_threshold(node, params))} {f.unit}".strip()
-    if isinstance(node, UlnLimit):
-        f = field(node.field)
-        limit = _threshold(node, params, row_uln)
-        return f"{f.label} {OP_TEXT[node.op]} {_fmt(params[node.max_param])} × ULN (= {_fmt(limit)} {f.unit})"
-    if isinstance(node, Within):
-        f = field(node.field)
-        return f"{f.label} < {_fmt(params[node.param])} {f.unit} (empty = never)"
-    if isinstance(node, In):
-        allowed = params[node.param] if node.param else node.values
-        return f"{field(node.field).label} is one of {', '.join(sorted(allowed))}"
-    if isinstance(node, ParamTrue):
-        return f"setting '{node.param}' is on"
-    return type(node).__name__
+    return Describe(params, row_uln).visit(node)
 
 
 def _leaves(catalog: Catalog, node, negated: bool = False):
@@ -93,9 +136,9 @@ def _leaves(catalog: Catalog, node, negated: bool = False):
 
 def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Evaluation | None = None) -> pd.DataFrame:
     """One row per condition of every criterion that applies to input row `row` (0-based)."""
-    catalog = evaluator.catalog
-    cols = evaluator.columns
     ev = ev or evaluator.evaluate(scenario)
+    catalog = ev.catalog  # under the scenario's readings
+    cols = evaluator.columns
     pos = int(np.flatnonzero(cols.order == row)[0])
     group = cols.group[pos]
     disease = GROUP_NAMES[group]
@@ -200,9 +243,9 @@ def near_misses(ev: Evaluation, frame: pd.DataFrame, max_relative: float = 0.1) 
     for k, cause in enumerate(names):
         members = [ev.units[i] for i in np.flatnonzero(cause_idx == k)]
         found = [_numeric_leaves(catalog, m.rule) for m in members]
-        if any(f is None for f in found):
+        leaves = found[0] if found else None  # merged parts test the same limit
+        if leaves is None or any(f is None for f in found):
             continue
-        leaves = found[0]  # merged parts test the same limit
         leaf = leaves[0]
         pos = np.flatnonzero((sole == k) & (ev.status == INELIGIBLE))
         if not len(pos):

@@ -1,6 +1,6 @@
-"""The protocol in words: rule trees rendered as text with the scenario's values, the
-documented readings of unclear protocol text, the project's decisions, and one readable
-row per criterion part (what the Protocol page and its printable view show)."""
+"""The protocol in words: rule trees rendered as text with the scenario's values (the `Render`
+visitor), the documented readings of unclear protocol text, the project's decisions, and one
+readable row per criterion part (what the Protocol page and its printable view show)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,66 @@ from importlib import resources
 import pandas as pd
 import yaml
 
-from .catalog import AllOf, AnyOf, AtLeast, Catalog, Implies, Not, ParamTrue, Ref
-from .explain import describe
+from .catalog import AllOf, AnyOf, AtLeast, Catalog, Compare, Implies, Not, ParamTrue, Ref
+from .explain import Describe
 from .fields import DERIVED, field
 from .labels import label
 
 REF_TITLES = {
     "rr_no_gc": "RR-A: refractory/relapsed on conventional therapy",
     "rr_gc": "RR-A(gc): refractory/relapsed on conventional therapy incl. glucocorticoid dose",
+    "rr_regimen": "the conventional regimen (glucocorticoid, cyclophosphamide, immunomodulators)",
 }
+
+
+class Render(Describe):
+    """Leaves as the explainer words them; composites written out. `inline`: named
+    definitions written out instead of named (to compare protocol versions)."""
+
+    def __init__(self, catalog: Catalog, params: dict, inline: bool = False):
+        super().__init__(params)
+        self.catalog = catalog
+        self.inline = inline
+
+    def _wrap(self, child) -> str:
+        text = self.visit(child)
+        target = self.catalog.definitions[child.name] if self.inline and isinstance(child, Ref) else child
+        return f"({text})" if isinstance(target, AllOf | AnyOf | Implies | AtLeast) else text
+
+    def ref(self, node: Ref) -> str:
+        if self.inline:
+            return self.visit(self.catalog.definitions[node.name])
+        return REF_TITLES.get(node.name, node.name)
+
+    def all_of(self, node: AllOf) -> str:
+        return " AND ".join(self._wrap(c) for c in node.of)
+
+    def any_of(self, node: AnyOf) -> str:
+        return " OR ".join(self._wrap(c) for c in node.of)
+
+    def not_(self, node: Not) -> str:
+        return "NOT " + self._wrap(node.item)
+
+    def implies(self, node: Implies) -> str:
+        if isinstance(node.if_, ParamTrue):
+            on = bool(self.params[node.if_.param])
+            name = self.catalog.parameters[node.if_.param].label
+            return f"[{name}: {'on' if on else 'off'}] " + (self._wrap(node.then) if on else "nothing required")
+        return f"IF {self._wrap(node.if_)} THEN {self._wrap(node.then)}"
+
+    def at_least(self, node: AtLeast) -> str:
+        return f"at least {node.k(self.params)} of: " + "; ".join(self.visit(c) for c in node.of)
+
+    def compare(self, node: Compare) -> str:
+        text = super().compare(node)
+        if node.field in DERIVED:  # a count derived from a list column
+            name = field(node.field).label
+            text = text.replace(name, f"Number of recognised {name.lower()}", 1)
+        return text
+
+
+def render(catalog: Catalog, node, params: dict, inline: bool = False) -> str:
+    return Render(catalog, params, inline).visit(node)
 
 
 def _yaml(name: str):
@@ -28,8 +79,9 @@ def _yaml(name: str):
 
 @cache
 def readings() -> tuple[tuple[str, str], ...]:
-    """(protocol text, reading) pairs (eligibility/protocol/readings.yaml)."""
-    return tuple((str(r["text"]), str(r["reading"])) for r in _yaml("readings.yaml"))
+    """(protocol text, reading) pairs: the documented readings of unclear protocol text
+    (eligibility/protocol/interpretations.yaml; the switchable alternatives are readings.yaml)."""
+    return tuple((str(r["text"]), str(r["reading"])) for r in _yaml("interpretations.yaml"))
 
 
 @cache
@@ -50,35 +102,7 @@ def value_text(value) -> str:
 
 def render_rule(catalog: Catalog, node, params: dict) -> str:
     """A rule tree in words, with the scenario's parameter values filled in."""
-
-    def wrap(child) -> str:
-        text = render_rule(catalog, child, params)
-        composite = isinstance(child, AllOf | AnyOf | Implies | AtLeast)
-        return f"({text})" if composite else text
-
-    if isinstance(node, Ref):
-        return REF_TITLES.get(node.name, node.name)
-    if isinstance(node, AllOf):
-        return " AND ".join(wrap(c) for c in node.of)
-    if isinstance(node, AnyOf):
-        return " OR ".join(wrap(c) for c in node.of)
-    if isinstance(node, Not):
-        return "NOT " + wrap(node.item)
-    if isinstance(node, Implies):
-        if isinstance(node.if_, ParamTrue):
-            on = bool(params[node.if_.param])
-            name = catalog.parameters[node.if_.param].label
-            return (f"[{name}: {'on' if on else 'off'}] " + (wrap(node.then) if on else "nothing required"))
-        return f"IF {wrap(node.if_)} THEN {wrap(node.then)}"
-    if isinstance(node, AtLeast):
-        k = params[node.param] if node.param else node.value
-        return f"at least {k} of: " + "; ".join(render_rule(catalog, c, params) for c in node.of)
-    text = describe(node, params)
-    field_name = getattr(node, "field", None)
-    if field_name in DERIVED:  # a count derived from a list column
-        name = field(field_name).label
-        text = text.replace(name, f"Number of recognised {name.lower()}", 1)
-    return text
+    return render(catalog, node, params)
 
 
 def unit_status(unit, not_assessed, disabled, absent_of) -> str:

@@ -45,6 +45,10 @@ class Scenario(BaseModel):
     description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
     parameters: dict[str, Any] = Field({}, max_length=MAX_LIST_ITEMS)
     disabled: list[str] = Field([], max_length=MAX_LIST_ITEMS)
+    readings: dict[str, str] = Field({}, max_length=MAX_LIST_ITEMS)  # contested reading → alternative
+    # Annotations a `relax` option carries (its counts when found); resolve() ignores them.
+    eligible: int | None = None
+    gained: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,15 @@ class Resolved:
     params: dict[str, Any]
     disabled: frozenset[str]  # unit IDs switched off (criterion IDs expanded)
     disabled_given: tuple[str, ...]  # IDs as the user gave them
+    readings: tuple[tuple[str, str], ...] = ()  # non-default (reading, alternative) pairs, sorted
 
     @property
     def key(self) -> tuple:
         items = tuple(
             (k, tuple(sorted(v)) if isinstance(v, frozenset) else v) for k, v in sorted(self.params.items())
         )
+        if self.readings:  # kept a pair (items, disabled) for the pages that unpack it
+            items += (("readings:", self.readings),)
         return items, tuple(sorted(self.disabled))
 
     def __hash__(self) -> int:
@@ -111,7 +118,13 @@ def resolve(scenario: Scenario | dict | None = None, catalog: Catalog | None = N
             scenario = Scenario.model_validate(scenario)
         except ValidationError as e:
             raise ScenarioError(_validation_message(e)) from None
-    params = catalog.defaults()
+    from .readings import ReadingError, normalise
+
+    try:
+        choices = normalise(catalog, scenario.readings)
+    except ReadingError as e:
+        raise ScenarioError(shorten(str(e))) from None
+    params = catalog.variant(choices).defaults()  # a reading may bind parameters; the scenario's win
     for name, value in scenario.parameters.items():
         if name not in catalog.parameters:
             raise ScenarioError(f"unknown parameter {shorten(name)!r}")
@@ -124,7 +137,7 @@ def resolve(scenario: Scenario | dict | None = None, catalog: Catalog | None = N
             disabled |= {u.id for u in catalog.units if u.criterion == cid}
         else:
             raise ScenarioError(f"unknown criterion or part {shorten(cid)!r} in disabled")
-    return Resolved(scenario.name, params, frozenset(disabled), tuple(scenario.disabled))
+    return Resolved(scenario.name, params, frozenset(disabled), tuple(scenario.disabled), choices)
 
 
 def baseline(catalog: Catalog | None = None) -> Resolved:
@@ -134,12 +147,13 @@ def baseline(catalog: Catalog | None = None) -> Resolved:
 def to_scenario(resolved: Resolved, catalog: Catalog | None = None) -> Scenario:
     """The minimal Scenario (only values that differ from the protocol) for a resolved one."""
     catalog = catalog or default_catalog()
-    defaults = catalog.defaults()
+    defaults = catalog.variant(resolved.readings).defaults()
     changed = {}
     for k, v in resolved.params.items():
         if v != defaults[k]:
             changed[k] = sorted(v) if isinstance(v, frozenset) else v
-    return Scenario(name=resolved.name, parameters=changed, disabled=list(resolved.disabled_given))
+    return Scenario(name=resolved.name, parameters=changed, disabled=list(resolved.disabled_given),
+                    readings=dict(resolved.readings))
 
 
 def _depth(text: str) -> int:
@@ -252,8 +266,12 @@ def load_scenario(path: str | Path, catalog: Catalog | None = None) -> Resolved:
     return resolve(scenario_from_bytes(data, path.name), catalog)
 
 
+def _unset_extras(scenario: Scenario) -> set[str]:
+    return {k for k in ("readings", "eligible", "gained") if getattr(scenario, k) in (None, {})}
+
+
 def dump_scenario(scenario: Scenario, fmt: str = "json") -> str:
-    data = scenario.model_dump(exclude_defaults=False)
+    data = scenario.model_dump(exclude=_unset_extras(scenario))  # files look as they always did
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
@@ -267,7 +285,7 @@ def save_scenario(scenario: Scenario, path: str | Path) -> None:
 
 def encode_for_url(scenario: Scenario) -> str:
     """Compact URL-safe token for a scenario (used in the dashboard's query string)."""
-    raw = json.dumps(scenario.model_dump(), separators=(",", ":"), ensure_ascii=False).encode()
+    raw = json.dumps(scenario.model_dump(exclude=_unset_extras(scenario)), separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -53,7 +53,8 @@ def sweep(evaluator: Evaluator, scenario: Resolved, param: str, values=None,
     rows = []
     for v in values:
         params = {**base.parameters, param: int(v) if p.type == "count" else float(v)}
-        r = resolve({"name": base.name, "parameters": params, "disabled": base.disabled}, catalog)
+        r = resolve({"name": base.name, "parameters": params, "disabled": base.disabled,
+                     "readings": base.readings}, catalog)
         sl = evaluator.columns.bounds["patients" if group in (None, "All") else group]
         c = np.bincount(evaluator.status(r)[sl], minlength=3)
         rows.append({"value": float(v), "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
@@ -170,13 +171,14 @@ def push_history(history: list[dict], previous: dict) -> list[dict]:
 
 def scenario_problems(data, catalog: Catalog) -> list[str]:
     """Every problem of a scenario read from a file (not only the first): unknown keys,
-    unknown parameters, values of the wrong type, unknown criteria. [] = usable."""
+    unknown parameters, values of the wrong type, unknown criteria, unknown readings or
+    alternatives. [] = usable."""
     from .scenario import ScenarioError, coerce_value
 
     if not isinstance(data, dict):
         return ["the file must hold an object with 'name', 'parameters' and 'disabled'"]
     problems = []
-    allowed = {"name", "description", "parameters", "disabled"}
+    allowed = {"name", "description", "parameters", "disabled", "readings"}
     problems += [f"unknown key {k!r} (allowed: {', '.join(sorted(allowed))})" for k in data if k not in allowed]
     name = data.get("name", "")
     if not isinstance(name, str):
@@ -200,4 +202,14 @@ def scenario_problems(data, catalog: Catalog) -> list[str]:
     for cid in disabled:
         if not isinstance(cid, str) or (cid not in catalog.unit_by_id and cid not in catalog.criterion_by_id):
             problems.append(f"unknown criterion or part {cid!r} in disabled")
+    readings = data.get("readings", {})
+    if not isinstance(readings, dict):
+        problems.append("'readings' must be an object of reading: alternative")
+        readings = {}
+    for k, v in readings.items():
+        if k not in catalog.readings:
+            problems.append(f"unknown reading {k!r}")
+        elif not isinstance(v, str) or v not in catalog.readings[k].alternatives:
+            problems.append(f"unknown alternative {v!r} of reading {k!r} "
+                            f"(one of: {', '.join(catalog.readings[k].alternatives)})")
     return problems
