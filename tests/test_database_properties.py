@@ -8,6 +8,7 @@ the catalog anew for its scenario.
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pandas as pd
@@ -52,7 +53,8 @@ def test_duckdb_equals_memory_on_random_cohorts(rows, params, disabled, present)
     _compare(_duck(), rows, params, disabled, present)
 
 
-@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java")
+@pytest.mark.skipif(shutil.which("java") is None or os.environ.get("ELIGIBILITY_TEST_SPARK") != "1",
+                    reason="Spark tests are opt-in (ELIGIBILITY_TEST_SPARK=1) and need Java")
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cohorts(max_size=10), scenario_params, st.lists(st.sampled_from(ALL_IDS), max_size=2, unique=True),
        present_sets())

