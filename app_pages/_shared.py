@@ -395,7 +395,7 @@ def dose_plan():
 def dose_levels(ctx: Context, plan):
     """Eligible patients per dose level under a dose plan (the CONSORT flow's last step)."""
     from eligibility.dose import assign_cohorts
-    from eligibility.dose.view import consort_dose_step, screening_frame
+    from eligibility.dose.tables import consort_dose_step, screening_frame
 
     def build():
         frame, statuses = ctx.cohort.frame, ctx.current.status_labels()
