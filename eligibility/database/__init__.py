@@ -1,1 +1,0 @@
-"""Screening where the data lives: the catalog compiled to ibis (DuckDB, Spark)."""
