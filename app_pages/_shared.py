@@ -7,8 +7,8 @@ cohort it looks at, its scenario as a plain dict, its filter.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import re
 import threading
 import traceback
 from contextlib import contextmanager
@@ -19,6 +19,8 @@ from pathlib import Path
 import streamlit as st
 
 from eligibility.catalog import Catalog, default_catalog
+from eligibility.cohort_store import CohortStore, StoreSettings, over_budget, plain_error, token_for
+from eligibility.columns import EMPTY_ROW
 from eligibility.evaluate import Evaluation, Evaluator
 from eligibility.loader import Cohort, CohortError, load_cohort
 from eligibility.quality import missingness
@@ -38,12 +40,21 @@ BUNDLED = ROOT / "data" / "cohort.parquet"
 BUNDLED_KEY = "bundled"
 
 
+UPLOAD_PREFIX = "upload:"
+UPLOADS_IN_MEMORY = 2  # the active upload and the previous one; older ones reload from disk on demand
+
+
 @dataclass
 class Loaded:
     key: str
     name: str
     cohort: Cohort
     evaluator: Evaluator
+
+    @property
+    def token(self) -> str | None:
+        """The upload's content token (the URL's `c`), None for the bundled cohort."""
+        return self.key[len(UPLOAD_PREFIX):] if self.key.startswith(UPLOAD_PREFIX) else None
 
     @cached_property
     def issue_counts(self) -> dict[str, int]:
@@ -72,13 +83,19 @@ def _store() -> dict:
     return {"lock": threading.Lock(), "cohorts": {}, "evaluations": {}}
 
 
+@st.cache_resource(show_spinner=False)
+def disk_store() -> CohortStore:
+    """Uploaded files on disk by content hash (settings from the environment)."""
+    return CohortStore(StoreSettings.from_env())
+
+
 def _register(key: str, name: str, cohort: Cohort) -> Loaded:
     store = _store()
     with store["lock"]:
         if key not in store["cohorts"]:
-            # Keep the bundled cohort and the two most recent uploads.
+            # Keep the bundled cohort and the most recently used uploads in memory.
             uploads = [k for k in store["cohorts"] if k != BUNDLED_KEY]
-            for old in uploads[:-2]:
+            for old in uploads[: max(0, len(uploads) - UPLOADS_IN_MEMORY + 1)]:
                 del store["cohorts"][old]
                 store["evaluations"] = {k: v for k, v in store["evaluations"].items() if k[0] != old}
             store["cohorts"][key] = Loaded(key, name, cohort, Evaluator.for_cohort(cohort))
@@ -93,16 +110,49 @@ def bundled() -> Loaded:
 
 
 def loaded(key: str) -> Loaded | None:
-    return _store()["cohorts"].get(key)
+    store = _store()
+    with store["lock"]:
+        hit = store["cohorts"].get(key)
+        if hit is not None and key != BUNDLED_KEY:  # most recently used last
+            store["cohorts"][key] = store["cohorts"].pop(key)
+    return hit
 
 
 def load_upload(name: str, data: bytes) -> Loaded:
-    """Load an uploaded file (progress shown); raises CohortError with a plain message."""
-    key = "upload:" + hashlib.sha256(data).hexdigest()[:16]
+    """Load an uploaded file (progress shown) and keep it on disk by content hash;
+    raises CohortError with a plain message (also for a file over the size budget)."""
+    key = UPLOAD_PREFIX + token_for(data)
     existing = loaded(key)
     if existing:
+        disk_store().put(name, data)  # refreshes its age
         return existing
-    bar = st.sidebar.progress(0.0, text=f"Reading {name}…")
+    problem = over_budget(name, data, disk_store().settings.budget_bytes)
+    if problem:
+        raise CohortError(problem)
+    loaded_now = _read(name, data, key)
+    disk_store().put(name, data)
+    return loaded_now
+
+
+def from_token(token: str) -> Loaded | None:
+    """The upload a link's `c` token names: from memory, else re-read from the disk store;
+    None if the server no longer holds it (never another cohort in its place)."""
+    key = UPLOAD_PREFIX + token
+    hit = loaded(key)
+    if hit is not None:
+        return hit
+    stored = disk_store().get(token)
+    if stored is None:
+        return None
+    name, data = stored
+    try:
+        return _read(name, data, key)
+    except Exception:  # noqa: BLE001 - a stored file that no longer reads is as good as gone
+        return None
+
+
+def _read(name: str, data: bytes, key: str) -> Loaded:
+    bar = st.sidebar.progress(0.0, text=f"Reading {md_escape(name)}…")
 
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=message)
@@ -112,6 +162,24 @@ def load_upload(name: str, data: bytes) -> Loaded:
     finally:
         bar.empty()
     return _register(key, name, cohort)
+
+
+def load_database(source: str, spark: dict | None = None) -> Loaded:
+    """A cohort that stays in DuckDB (a .duckdb file, `duckdb:PATH?table=NAME`, a Parquet
+    folder) or Spark (`spark` settings from secrets): every what-if runs in the engine."""
+    key = "database:" + source
+    existing = loaded(key)
+    if existing:
+        return existing
+    from eligibility.database.backend import connect
+    from eligibility.database.dashboard import load_database_cohort
+
+    con = connect("spark", **spark) if spark is not None else connect("duckdb")
+    cohort, evaluator = load_database_cohort(con, source)
+    store = _store()
+    with store["lock"]:
+        store["cohorts"][key] = Loaded(key, Path(source.split("?")[0]).name, cohort, evaluator)
+    return store["cohorts"][key]
 
 
 def catalog() -> Catalog:
@@ -147,7 +215,7 @@ def scenario_dict() -> dict:
             try:
                 sc = decode_from_url(token)
                 resolve(sc)
-                st.session_state[SCENARIO_KEY] = sc.model_dump(include={"name", "parameters", "disabled"})
+                set_scenario(sc.model_dump(include={"name", "parameters", "disabled", "readings"}))
             except ScenarioError as e:
                 st.session_state["scenario_error"] = f"The scenario in the link was not applied: {e}"
     return st.session_state[SCENARIO_KEY]
@@ -159,6 +227,8 @@ def set_scenario(data: dict) -> None:
         "parameters": dict(data.get("parameters", {})),
         "disabled": list(data.get("disabled", [])),
     }
+    if data.get("readings"):
+        st.session_state[SCENARIO_KEY]["readings"] = dict(data["readings"])
 
 
 def active_scenario() -> Resolved:
@@ -174,7 +244,7 @@ def active_scenario() -> Resolved:
 def sync_url() -> None:
     """Encode a non-default scenario in the URL so that a link reproduces the view."""
     data = scenario_dict()
-    if data["parameters"] or data["disabled"]:
+    if data["parameters"] or data["disabled"] or data.get("readings"):
         st.query_params["s"] = encode_for_url(Scenario.model_validate(data))
     elif "s" in st.query_params:
         del st.query_params["s"]
@@ -217,8 +287,9 @@ def context() -> Context:
 
 def cohort_error_message(e: Exception) -> str:
     if isinstance(e, CohortError):
-        return f"This file cannot be used: {e}. The previous cohort is still loaded."
-    return f"This file cannot be used ({type(e).__name__}). The previous cohort is still loaded."
+        return f"This file cannot be used: {plain_error(str(e))}. The previous cohort is still loaded."
+    return ("This file cannot be used: it could not be read as a CSV, Parquet or Excel (xlsx) cohort. "
+            "The previous cohort is still loaded.")
 
 
 # -- helpers every page uses ------------------------------------------------------------
@@ -238,7 +309,17 @@ def guard(what: str):
                  icon=":material/error:")
 
 
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md_escape(text) -> str:
+    """User text (file, patient or scenario names) made literal inside markdown: every ASCII
+    punctuation character is backslash-escaped, so nothing becomes a link, image or format."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
 def cohort_label(ctx: Context) -> str:
+    """The cohort's name as given (wrap it in textsafe.markdown_literal inside markdown)."""
     return "bundled synthetic cohort" if ctx.data.key == BUNDLED_KEY else ctx.data.name
 
 
@@ -275,3 +356,101 @@ def keep(key: str):
         st.session_state[f"_keep_{key}"] = st.session_state[key]
 
     return _store
+
+
+def status_notes(ctx: Context) -> None:
+    """Shown wherever statuses are: criteria not assessed (prominently), blank rows counted
+    apart, and — once the sibling EHR issue adds it — the `assessed k/n` summary."""
+    from eligibility.assessment import assessed_k_of_n, blank_rows_text, not_assessed_summary
+
+    ev = ctx.current
+    na = memo(ctx, ("na:summary",), lambda: not_assessed_summary(ev))
+    if na:
+        st.warning(f"**{na}.** They neither fail nor make anyone pending, so eligible counts are "
+                   "optimistic for them (list on the Overview's Not assessed tab).",
+                   icon=":material/visibility_off:")
+    from eligibility.screen import RESULT_COLUMNS
+
+    # The per-patient `assessed` column comes with the sibling EHR issue; until then, no work here.
+    kn = memo(ctx, ("na:kn",), lambda: assessed_k_of_n(results(ctx))) if "assessed" in RESULT_COLUMNS else ""
+    if kn:
+        st.warning(kn + ".", icon=":material/rule:")
+    blank = memo(ctx, ("na:blank",), lambda: blank_rows_text(ev))
+    if blank:
+        st.info(blank[0].upper() + blank[1:] + ".", icon=":material/check_box_outline_blank:")
+
+
+def dose_plan():
+    """The dose plan from the Dose cohorts page, or the default plan; and its description."""
+    from eligibility.dose import DoseSettings
+
+    plan = st.session_state.get("dose_plan")
+    text = "the plan from the Dose cohorts page" if plan else "default plan"
+    plan = plan or DoseSettings()
+    levels = ", ".join(f"{lv.label} {lv.dose:g}" for lv in plan.levels)
+    return plan, (f"{text}: {plan.design} design, levels {levels} {plan.dose_unit}, "
+                  f"escalation {plan.pooling}")
+
+
+def dose_levels(ctx: Context, plan):
+    """Eligible patients per dose level under a dose plan (the CONSORT flow's last step)."""
+    from eligibility.dose import assign_cohorts
+    from eligibility.dose.tables import consort_dose_step, screening_frame
+
+    def build():
+        frame, statuses = ctx.cohort.frame, ctx.current.status_labels()
+        mask = ~ctx.current.to_input_order(ctx.current.group == EMPTY_ROW)
+        if ctx.disease is not None:
+            mask &= (frame["disease"].astype("string") == ctx.disease).fillna(False).to_numpy(bool)
+        frame, statuses = frame[mask], statuses[mask]
+        step = consort_dose_step(assign_cohorts(screening_frame(frame, statuses), plan), plan.labels)
+        return step.rename(columns={"dose_level": "level", "eligible": "n"})
+
+    return memo(ctx, ("dose:levels", ctx.group, plan.model_dump_json()), build)
+
+
+def scenario_label(ctx: Context) -> str:
+    """'protocol as registered' or the scenario's name (escaped for markdown)."""
+    return ("protocol as registered" if ctx.is_baseline
+            else f"what-if scenario “{md_escape(ctx.scenario.name or 'What-if')}”")
+
+
+def scope_text(ctx: Context) -> str:
+    from eligibility.fields import DISEASE_NAMES
+
+    return "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
+
+
+def download_meta(ctx: Context) -> str:
+    """Cohort, scenario, date and protocol version: printed on every chart download."""
+    from datetime import UTC, datetime
+
+    from eligibility.report import protocol_version
+
+    cohort = "bundled synthetic cohort" if ctx.data.key == BUNDLED_KEY else ctx.data.name
+    scenario = "protocol as registered" if ctx.is_baseline else f"scenario {ctx.scenario.name or 'What-if'}"
+    return (f"Cohort: {cohort} · {scenario} · {scope_text(ctx)} · "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC} · {protocol_version()}")
+
+
+HISTORY_KEY = "scenario_history"  # session_state: earlier scenario dicts, for "Undo last change"
+
+
+def change_scenario(data: dict) -> None:
+    """Set the session's scenario, remembering the previous one for undo."""
+    from eligibility.whatif import push_history
+
+    before = dict(scenario_dict())
+    set_scenario(data)
+    if st.session_state[SCENARIO_KEY] != before:
+        st.session_state[HISTORY_KEY] = push_history(st.session_state.get(HISTORY_KEY, []), before)
+
+
+def undo_scenario() -> bool:
+    """Go back to the scenario before the last change; False if there is none."""
+    history = st.session_state.get(HISTORY_KEY, [])
+    if not history:
+        return False
+    set_scenario(history[-1])
+    st.session_state[HISTORY_KEY] = history[:-1]
+    return True

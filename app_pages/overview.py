@@ -7,11 +7,17 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
-from app_pages._shared import cohort_label, guard, results
+from app_pages._shared import cohort_label, guard, memo, results
+from eligibility import demographics as D
 from eligibility import export
+from eligibility.assessment import not_assessed_table
 from eligibility.attribution import status_counts
-from eligibility.fields import DISEASE_NAMES, FIELD_BY_NAME
+from eligibility.fields import FIELD_BY_NAME
+from eligibility.figures.demographics import demographics_figure
 from eligibility.figures.overview import missingness_bars, status_by_group
+from eligibility.labels import label
+from eligibility.report import ReportInput, build_report, scenario_changes
+from eligibility.textsafe import markdown_literal as lit
 
 MAX_ROWS = 1_000  # rows of a table sent to the browser at once
 
@@ -23,8 +29,7 @@ def disease_mask(ctx: S.Context, frame: pd.DataFrame) -> np.ndarray:
     return (frame["disease"].astype("string") == ctx.disease).fillna(False).to_numpy(bool)
 
 
-def scope_text(ctx: S.Context) -> str:
-    return "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
+scope_text = S.scope_text
 
 
 def headline(ctx: S.Context) -> None:
@@ -35,21 +40,24 @@ def headline(ctx: S.Context) -> None:
     def delta(key: str) -> int | None:
         return int(counts[key] - base[key]) if compare else None
 
-    cols = st.columns(5)
+    # The range card is wider: "1,234 – 2,345" must fit at 1280 px without being cut off.
+    cols = st.columns([1, 1, 1, 1, 1.45])
     cols[0].metric("Screened", f"{int(counts['screened']):,}", border=True,
-                   help="Patients in the cohort (and in the disease filter). Every input row is kept.")
+                   help="Patients in the cohort (and in the disease filter). Every input row is kept; "
+                        "empty file rows are not patients and are counted apart.")
     cols[1].metric("Eligible", f"{int(counts['eligible']):,}", delta=delta("eligible"), border=True,
                    delta_description="vs protocol" if compare else None,
                    help="Every applicable, assessed criterion passes.")
     cols[2].metric("Pending", f"{int(counts['pending']):,}", delta=delta("pending"), border=True,
                    delta_color="off", delta_description="vs protocol" if compare else None,
-                   help="No criterion fails, but at least one cannot be decided because a value is missing.")
+                   help="No criterion fails, but at least one cannot be decided: a value is missing or "
+                        "is implausible and needs verifying.")
     cols[3].metric("Ineligible", f"{int(counts['ineligible']):,}", delta=delta("ineligible"), border=True,
                    delta_color="inverse", delta_description="vs protocol" if compare else None,
                    help="At least one applicable criterion fails.")
     lo, hi = int(counts["eligible_low"]), int(counts["eligible_high"])
     cols[4].metric("Eligible range", f"{lo:,}–{hi:,}", border=True,
-                   delta=(f"{int(lo - base['eligible_low']):+,} – {int(hi - base['eligible_high']):+,}"
+                   delta=(f"{int(lo - base['eligible_low']):+,} / {int(hi - base['eligible_high']):+,}"
                           if compare else None),
                    delta_color="off", delta_description="vs protocol" if compare else None,
                    help="From the eligible count to eligible + pending: the count if every pending "
@@ -64,6 +72,24 @@ def headline(ctx: S.Context) -> None:
                + ("" if not compare else
                   f" Changes are relative to the protocol as registered "
                   f"({int(base['eligible']):,} eligible, {int(base['pending']):,} pending)."))
+    partial, missing = eligible_on_assessed(ctx)
+    if partial:
+        st.warning(f"{partial:,} of the eligible patients are **eligible on assessed criteria** only: "
+                   f"{len(missing)} applicable criterion part(s) are not assessed for this file "
+                   f"({', '.join(missing[:12])}{' …' if len(missing) > 12 else ''}; see *Criteria not "
+                   "assessed* below). The Patients page shows each as “eligible on assessed criteria (k of n)”.",
+                   icon=":material/visibility_off:")
+
+
+def eligible_on_assessed(ctx: S.Context) -> tuple[int, list[str]]:
+    """Eligible patients (in scope) with applicable criteria not assessed, and those criteria."""
+    from eligibility.attribution import group_slice
+    from eligibility.evaluate import ELIGIBLE
+
+    ev = ctx.current
+    sl = group_slice(ev, ctx.group)
+    partial = int(((ev.status[sl] == ELIGIBLE) & ~ev.fully_assessed()[sl]).sum())
+    return partial, list(ev.not_assessed_applicable())
 
 
 def status_chart(ctx: S.Context) -> None:
@@ -118,10 +144,12 @@ def validation_report(ctx: S.Context) -> None:
         st.caption(f"Showing the first {MAX_ROWS:,}; download the full report below.")
     st.dataframe(
         shown.head(MAX_ROWS), hide_index=True, key="ov_issue_table",
+        column_order=["row", "patient_id", "column", "value", "severity", "kind", "problem"],
         column_config={
             "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file"),
             "patient_id": "Patient ID", "column": "Column", "value": "Value as given",
-            "problem": "Problem", "severity": "Severity", "kind": "Kind",
+            "problem": st.column_config.TextColumn("Problem", width="large"), "severity": "Severity",
+            "kind": "Kind",
         },
     )
     st.download_button(
@@ -164,25 +192,61 @@ def missing_data(ctx: S.Context) -> None:
 
 def not_assessed(ctx: S.Context) -> None:
     ev = ctx.current
-    catalog = ev.catalog
-    present = ctx.cohort.present
-    rows = []
-    for uid in ev.not_assessed:
-        unit = catalog.unit_by_id[uid]
-        absent = sorted(catalog.fields_of(unit.rule, ctx.scenario.params) - set(present))
-        rows.append({"criterion": uid, "text": unit.text,
-                     "reason": "column(s) absent from the file: " + ", ".join(absent)})
-    if not rows:
+    table = memo(ctx, ("na:table",), lambda: not_assessed_table(ev))
+    if table.empty:
         st.success("Every criterion can be assessed with the columns in this file.",
                    icon=":material/check_circle:")
     else:
-        st.warning(f"{len(rows)} criterion part(s) are **not assessed** for this cohort: they neither "
+        st.warning(f"{len(table)} criterion part(s) are **not assessed** for this cohort: they neither "
                    "fail nor make anyone pending. Eligible counts are therefore optimistic for them.",
                    icon=":material/visibility_off:")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="ov_not_assessed",
-                     column_config={"criterion": "Criterion", "text": "Protocol text", "reason": "Why"})
+        st.dataframe(table, hide_index=True, key="ov_not_assessed",
+                     column_config={"criterion": "Criterion", "name": "Short name", "text": "Protocol text",
+                                    "absent_columns": "Absent column(s)"})
     if ev.disabled:
-        st.info("Switched off in the what-if scenario: " + ", ".join(ev.disabled), icon=":material/tune:")
+        st.info("Switched off in the what-if scenario: " + ", ".join(label(u) for u in ev.disabled),
+                icon=":material/tune:")
+
+
+def demographics(ctx: S.Context) -> None:
+    ev = ctx.current
+    pool = memo(ctx, ("demo:pool", ctx.disease), lambda: D.pool(ev, D.scope_groups(ev, ctx.disease)))
+    st.plotly_chart(demographics_figure(pool[pool["group"] == ctx.group],
+                                        title=f"Age and sex of the pool — {scope_text(ctx)}"),
+                    key="ov_demo_chart", config={"displaylogo": False},
+                    alt="Bar charts of patients per age band and per sex, for screened, eligible and pending.")
+    st.caption("Bars: patients (n) per age band (years; 60–65 includes 65) and per sex, for the screened, "
+               "eligible and pending patients. Patterns: plain = screened, hatched = pending.")
+    tab_sum, tab_bands = st.tabs(["Age and sex", "Age bands (n)"])
+    with tab_sum:
+        st.dataframe(D.display_pool(pool, "summary"), hide_index=True, key="ov_demo_table",
+                     column_config={"Female %": st.column_config.NumberColumn(
+                         format="%.1f%%", help="Of patients with a known sex")})
+    with tab_bands:
+        st.dataframe(D.display_pool(pool, "bands"), hide_index=True, key="ov_demo_bands")
+    with st.expander("At each attrition step (patients remaining)"):
+        steps = memo(ctx, ("demo:steps", ctx.group), lambda: D.by_step(ev, ctx.group))
+        st.dataframe(D.display_steps(steps), hide_index=True, key="ov_demo_steps",
+                     column_config={"Female %": st.column_config.NumberColumn(format="%.1f%%")})
+
+
+def report(ctx: S.Context) -> None:
+    plan, plan_text = S.dose_plan()
+
+    def build() -> str:
+        info = ReportInput(
+            cohort="bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name,
+            scenario="protocol as registered" if ctx.is_baseline else (ctx.scenario.name or "What-if"),
+            changes=scenario_changes(ctx.scenario), disease=ctx.disease,
+            dose=S.dose_levels(ctx, plan), dose_plan=plan_text)
+        return build_report(ctx.current, ctx.base, info)
+
+    st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
+               "the per-disease table, attrition, the CONSORT flow, demographics and the dose plan "
+               f"({plan_text}). It opens offline; print it to PDF from the browser.")
+    st.download_button("Download the screening report (HTML)", data=build,
+                       file_name=f"screening_report_{ctx.group}.html", mime="text/html", on_click="ignore",
+                       icon=":material/summarize:", key="ov_dl_report_html", type="primary")
 
 
 def downloads(ctx: S.Context) -> None:
@@ -205,8 +269,9 @@ def downloads(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Screening overview")
-scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)}")
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+           f"{scope_text(ctx)}")
+S.status_notes(ctx)
 
 with guard("the headline counts"):
     headline(ctx)
@@ -222,6 +287,12 @@ with tab_missing, guard("the missing-data summary"):
 with tab_na, guard("the list of criteria not assessed"):
     not_assessed(ctx)
 
-st.subheader("Download results")
+st.subheader("Demographics of the pool")
+with guard("the demographics"):
+    demographics(ctx)
+
+st.subheader("Report and downloads")
+with guard("the screening report"):
+    report(ctx)
 with guard("the downloads"):
     downloads(ctx)

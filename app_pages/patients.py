@@ -9,19 +9,28 @@ import streamlit as st
 from app_pages import _shared as S
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
-from eligibility.explain import explain_patient, near_misses
+from eligibility.assessment import blank_rows_input_order
+from eligibility.explain import explain_patient, explanation_view, near_misses, to_settle
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures.patients import (
-    OUTCOME_ORDER,
     OUTCOME_STYLE,
     near_miss_by_cause,
-    outcome_label,
     patient_outcomes,
 )
+from eligibility.labels import label, labels
+from eligibility.textsafe import markdown_literal as lit
 
 PAGE_SIZES = (100, 500, 1_000)  # rows sent to the browser at once; never the whole cohort
 STATUS_ICONS = {"eligible": "✓ eligible", "pending": "◐ pending", "ineligible": "✗ ineligible"}
 EMPTY = "(empty)"
+
+
+def patient_rows(ctx: S.Context) -> pd.DataFrame:
+    """The results of every patient (blank file rows are not patients and are left out;
+    the index stays the input row)."""
+    res = results(ctx)
+    blank = S.memo(ctx, ("pt:blank",), lambda: blank_rows_input_order(ctx.current))
+    return res[~blank] if blank.any() else res
 
 
 def _contains(col: pd.Series, text: str) -> np.ndarray:
@@ -50,7 +59,7 @@ def filters(ctx: S.Context, res: pd.DataFrame) -> pd.DataFrame:
         c2.text_input("Disease", f"{ctx.disease} (sidebar filter)", disabled=True, key="pt_disease_fixed")
         diseases = [ctx.disease]
     first = c3.multiselect("First reason", reasons, key="pt_first", on_change=S.keep("pt_first"),
-                           placeholder="Any")
+                           placeholder="Any", format_func=label)
     c4, c5, c6 = st.columns(3)
     failed = c4.text_input("Failed criteria contain", key="pt_failed", on_change=S.keep("pt_failed"),
                            placeholder="e.g. EXC-2 or INC-3.alt")
@@ -101,7 +110,13 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
     view = shown.iloc[start:start + size].copy()
     st.session_state["_pt_page_ids"] = [None if pd.isna(x) else str(x) for x in view["patient_id"]]
     view.insert(0, "row", view.index + 1)
+    partial = _partially_assessed(view)
     view["status"] = view["status"].map(STATUS_ICONS)
+    view.loc[partial, "status"] = ["✓ eligible on assessed criteria ({} of {})".format(*a.split("/"))
+                                   for a in view.loc[partial, "assessed"]]
+    view["first_reason"] = view["first_reason"].map(label)
+    view["failed"] = view["failed"].map(labels)
+    view["unknown"] = view["unknown"].map(labels)
     st.caption(f"Rows {start + 1 if n else 0:,}–{min(start + size, n):,} of {n:,}; page {page} of {pages}. "
                "Select a row to explain it below. Row = 1-based data row in the file.")
     st.dataframe(
@@ -110,14 +125,25 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
         column_config={
             "row": st.column_config.NumberColumn("Row", format="%d"),
             "patient_id": "Patient ID", "disease": "Disease", "status": "Status",
-            "first_reason": st.column_config.TextColumn("First reason", help="First failing criterion in "
-                                                        "attrition order (DX, INC, EXC, disease block)"),
+            "first_reason": st.column_config.TextColumn("First reason", width="medium", help=(
+                "First failing criterion in attrition order (DX, INC, EXC, disease block)")),
             "failed": st.column_config.TextColumn("All failing", help="Every failing criterion / part"),
             "unknown": st.column_config.TextColumn("Unknown", help="Parts that cannot be decided (missing values)"),
+            "assessed": st.column_config.TextColumn("Assessed", help="k/n: applicable criteria assessed of "
+                                                    "applicable (the others lack a column in this file)"),
         },
     )
     if ctx.current.not_assessed:
-        st.caption("Not assessed for this file (same for every patient): " + ", ".join(ctx.current.not_assessed))
+        st.caption("Not assessed for this file (same for every patient): "
+                   + ", ".join(label(u) for u in ctx.current.not_assessed))
+
+
+def _partially_assessed(view: pd.DataFrame) -> pd.Series:
+    """Eligible rows with applicable criteria not assessed (assessed k/n with k < n)."""
+    if "assessed" not in view or view.empty:
+        return pd.Series(False, index=view.index)
+    kn = view["assessed"].astype("string").str.split("/", expand=True)
+    return (view["status"] == "eligible") & (kn[0].astype(int) < kn[1].astype(int))
 
 
 def _style_outcomes(df: pd.DataFrame, outcomes: pd.Series):
@@ -143,48 +169,47 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     if not len(hit):
         hit = np.flatnonzero((ids.str.strip().str.lower() == pid.strip().lower()).fillna(False).to_numpy(bool))
     if not len(hit):
-        st.warning(f"No patient with ID “{pid.strip()}” in this cohort.", icon=":material/search_off:")
+        st.warning(f"No patient with ID “{lit(pid.strip())}” in this cohort.", icon=":material/search_off:")
         return
-    row = int(hit[0])
-    rec = res.iloc[row]
+    row = int(res.index[hit[0]])  # the input row (blank rows are not in `res`)
+    rec = res.loc[row]
     expl = explain_patient(ctx.data.evaluator, row, ctx.scenario, ev=ctx.current)
     c1, c2 = st.columns([2, 3])
     with c1:
-        st.markdown(f"**{pid.strip()}** · row {row + 1} · disease **{EMPTY if pd.isna(rec['disease']) else rec['disease']}**")
+        disease = EMPTY if pd.isna(rec["disease"]) else rec["disease"]
+        st.markdown(f"**{S.md_escape(pid.strip())}** · row {row + 1} · disease **{S.md_escape(disease)}**")
         st.markdown(f"Status: **{STATUS_ICONS.get(rec['status'], rec['status'])}**"
-                    + (f" · first reason **{rec['first_reason']}**" if rec["first_reason"] else ""))
+                    + (f" · first reason **{label(rec['first_reason'])}**" if rec["first_reason"] else ""))
         if rec["failed"]:
-            st.markdown(f"Failing: {rec['failed'].replace(';', ', ')}")
+            st.markdown("Failing: " + labels(rec["failed"]))
         if rec["unknown"]:
-            st.markdown(f"Unknown (missing values): {rec['unknown'].replace(';', ', ')}")
+            st.markdown("Undecided: " + labels(rec["unknown"]))
+        if rec["status"] == "pending":
+            settle = to_settle(expl)
+            if settle:
+                st.markdown("**To settle this patient:**\n" + "\n".join(f"- {S.md_escape(x)}" for x in settle))
     with c2:
         st.plotly_chart(patient_outcomes(expl, title="This patient's criteria by outcome"),
                         key="pt_outcome_chart", config={"displaylogo": False})
     only = st.toggle("Only failing and unknown criteria", value=False, key="pt_only_problems")
-    show = expl[expl["outcome"].isin(["fail", "unknown"])] if only else expl
-    # failing first, then unknown, then the rest; catalog order within each
-    rank = show["outcome"].map({o: i for i, o in enumerate(OUTCOME_ORDER)}).fillna(len(OUTCOME_ORDER))
-    show = show.assign(_rank=rank).sort_values("_rank", kind="stable")
-    has_value = show["value"] != ""
-    distance = [("" if pd.isna(d) else f"{d:+.4g} {u}".strip()) for d, u in zip(show["distance"], show["unit"], strict=True)]
-    view = pd.DataFrame({
-        "Criterion": show["criterion"],
-        "Kind": show["kind"],
-        "Criterion outcome": show["outcome"].map(outcome_label),
-        "Condition tested": show["condition"],
-        "Patient value": (show["value"] + " " + show["unit"]).str.strip().where(has_value, "— (empty)"),
-        "Threshold": (show["threshold"] + " " + show["unit"].where(show["threshold"] != "", "")).str.strip(),
-        "Condition holds": show["result"].replace("", "—"),
-        "Value − threshold": distance,
-    }).reset_index(drop=True)
-    st.dataframe(_style_outcomes(view, show["outcome"].reset_index(drop=True)), hide_index=True,
-                 key="pt_explain_table",
-                 column_config={"Value − threshold": st.column_config.TextColumn(
-                     help="How far the value is from the threshold, in the field's unit "
-                          "(for a failing limit: the distance to passing).")})
+    view, outcomes = explanation_view(expl, only_problems=only)
+    st.dataframe(_style_outcomes(view, outcomes), hide_index=True, key="pt_explain_table",
+                 column_config={
+                     "Criterion": st.column_config.TextColumn(width=230),
+                     "Outcome": st.column_config.TextColumn(width=130),
+                     "Value − threshold": st.column_config.TextColumn(width=110, help=(
+                         "How far the value is from the threshold, in the field's unit "
+                         "(for a failing limit: the distance to passing).")),
+                     "Patient value": st.column_config.TextColumn(width=110),
+                     "Threshold": st.column_config.TextColumn(width=100),
+                     "Condition tested": st.column_config.TextColumn(width="large"),
+                     "Holds": st.column_config.TextColumn(width=70, help="Does the condition hold (yes/no/unknown)"),
+                     "Note": st.column_config.TextColumn(width="medium"),
+                 })
     st.caption("Outcome per criterion (✓ passes, ✗ fails, ? unknown, – not assessed). An exclusion criterion "
-               "fails when its condition holds. A condition with an empty value is unknown; an empty "
-               "`days since` cell means the event never happened.")
+               "fails when its condition holds. A condition with an empty value is unknown; so is one with "
+               "an implausible value (value to verify). An empty `days since` cell means the event never "
+               "happened.")
 
 
 def near_miss_panel(ctx: S.Context) -> None:
@@ -202,7 +227,7 @@ def near_miss_panel(ctx: S.Context) -> None:
                + ("" if ctx.disease is None else f" ({ctx.disease})") + ".")
     st.plotly_chart(near_miss_by_cause(near, title="Near misses by limit"), key="pt_near_chart",
                     config={"displaylogo": False})
-    view = near.head(1_000)
+    view = near.head(1_000).assign(cause=lambda d: d["cause"].map(label))
     st.dataframe(
         view, hide_index=True, key="pt_near_table",
         column_config={
@@ -223,15 +248,16 @@ def near_miss_panel(ctx: S.Context) -> None:
 
 ctx = S.context()
 st.title("Patients")
-scenario = "protocol as registered" if ctx.is_baseline else f"what-if scenario “{ctx.scenario.name or 'What-if'}”"
 scope = "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
-st.caption(f"Cohort: **{cohort_label(ctx)}** · {len(ctx.cohort):,} patients · {scenario} · {scope}")
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+           f"{scope}")
+S.status_notes(ctx)
 
 tab_list, tab_near = st.tabs(["Patient list", "Near misses"])
 with tab_list:
     res = None
     with guard("the patient table"):
-        res = results(ctx)
+        res = patient_rows(ctx)
         shown = filters(ctx, res)
         table(ctx, shown, len(res) if ctx.disease is None else int((res["disease"] == ctx.disease).sum()))
     if res is not None:

@@ -8,17 +8,16 @@ from app_pages import _shared as S
 from app_pages._shared import guard, memo
 from eligibility import attribution as A
 from eligibility import export
-from eligibility.dose import DoseSettings, assign_cohorts
-from eligibility.dose.view import consort_dose_step, screening_frame
-from eligibility.fields import DISEASE_NAMES
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
+from eligibility.labels import full_text, label
+from eligibility.textsafe import markdown_literal as lit
 
 CHART_CONFIG = {"displaylogo": False}
+FLOW_WIDTH = 800
 
 
-def scope_text(ctx: S.Context) -> str:
-    return "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
+scope_text = S.scope_text
 
 
 def waterfall(ctx: S.Context) -> None:
@@ -43,35 +42,48 @@ def waterfall(ctx: S.Context) -> None:
 
 def criterion_table(ctx: S.Context) -> None:
     table = memo(ctx, ("sf:crit", ctx.group), lambda: A.criterion_table(ctx.current, ctx.group))
-    shown = F.criterion_display(table, ctx.group)
-    pct = dict(format="%.1f%%", min_value=0.0, max_value=100.0)
-    st.dataframe(
-        shown, hide_index=True, key="sf_criterion_table", height=600,
+    order = st.segmented_control("Order", ["impact", "catalog"], default="impact", key="sf_order",
+                                 format_func={"impact": "By impact (sole reason)",
+                                              "catalog": "Catalog order"}.get) or "impact"
+    shown = F.criterion_display(table, ctx.group, sort=order)
+    # Widths add up to what fits beside the sidebar at 1280 px: no sideways scrolling.
+    pct = dict(format="%.1f%%", width=58)
+    n = dict(format="%d", width=54)
+    event = st.dataframe(
+        shown, hide_index=True, key="sf_criterion_table", height=560, on_select="rerun",
+        selection_mode="single-row", column_order=F.TABLE_COLUMNS,
         column_config={
-            "id": st.column_config.TextColumn("Criterion", help="Criterion or part ID (catalog order)"),
-            "kind": "Kind", "block": "Block",
-            "text": st.column_config.TextColumn("Protocol text", width="large"),
-            "applicable": st.column_config.NumberColumn("Applicable (n)", format="%d",
-                                                        help="Patients the criterion applies to"),
+            "label": st.column_config.TextColumn("Criterion", width=232, help=(
+                "ID · short name (incl. = inclusion, excl. = exclusion). Select a row to read the "
+                "protocol text below.")),
+            "applicable": st.column_config.NumberColumn("Applies", help="Patients the criterion applies to "
+                                                        "(the denominator of every % in its row)",
+                                                        format="%d", width=66),
             "all_reasons": st.column_config.NumberColumn(
-                "All reasons (n)", format="%d", help="Patients failing it, whatever else they fail"),
-            "all_reasons_pct": st.column_config.ProgressColumn("All reasons (%)", **pct),
+                "All", help="All reasons: patients failing it, whatever else they fail", **n),
+            "all_reasons_pct": st.column_config.NumberColumn("All %", **pct),
             "first_reason": st.column_config.NumberColumn(
-                "First reason (n)", format="%d", help="Patients for whom it is the first failing criterion"),
-            "first_reason_pct": st.column_config.NumberColumn("First reason (%)", format="%.1f%%"),
+                "First", help="First reason: patients for whom it is the first failing criterion", **n),
+            "first_reason_pct": st.column_config.NumberColumn("First %", **pct),
             "sole_reason": st.column_config.NumberColumn(
-                "Sole reason / impact (n)", format="%d",
-                help="Patients failing only this cause: relaxing it alone would make them eligible or "
-                     "pending. Parts testing the same condition count as one cause."),
-            "sole_reason_pct": st.column_config.NumberColumn("Sole reason (%)", format="%.1f%%"),
+                "Sole", help="Sole reason (impact): patients failing only this cause; relaxing it alone "
+                             "would make them eligible or pending. Parts testing the same condition count "
+                             "as one cause.", **n),
+            "sole_reason_pct": st.column_config.NumberColumn("Sole %", **pct),
             "unknown": st.column_config.NumberColumn(
-                "Unknown (n)", format="%d", help="Patients for whom it cannot be decided (missing data)"),
-            "unknown_pct": st.column_config.NumberColumn("Unknown (%)", format="%.1f%%"),
-            "cause": st.column_config.TextColumn("Cause (for impact)"),
+                "Unkn.", help="Unknown: patients for whom it cannot be decided (missing or implausible "
+                              "value)", **n),
+            "unknown_pct": st.column_config.NumberColumn("Unkn. %", **pct),
         },
     )
-    sl = A.group_slice(ctx.current, ctx.group)
-    st.caption(f"Percentages are of the {sl.stop - sl.start:,} patients screened in scope ({scope_text(ctx)}). Click a column header to sort.")
+    rows = event.selection.rows if event and event.selection else []
+    if rows:
+        r = shown.iloc[rows[0]]
+        st.markdown(f"**{r['label']}** — protocol text:")
+        st.text(full_text(r["id"]))
+    st.caption("Percentages are of the patients each criterion applies to (all patients in scope for "
+               f"common criteria, the disease's own patients for its block); scope: {scope_text(ctx)}. "
+               "Click a column header to sort.")
     st.download_button("Download this table (CSV)", data=lambda: export.to_csv_bytes(shown),
                        file_name=f"criteria_{ctx.group}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key="sf_dl_table")
@@ -96,52 +108,41 @@ def combinations(ctx: S.Context) -> None:
     )
 
 
-def dose_step(ctx: S.Context, plan: DoseSettings):
-    """Eligible patients per dose level under a dose plan, for the flow's last step."""
-
-    def build():
-        frame, statuses = ctx.cohort.frame, ctx.current.status_labels()
-        if ctx.disease is not None:
-            mask = (frame["disease"].astype("string") == ctx.disease).fillna(False).to_numpy(bool)
-            frame, statuses = frame[mask], statuses[mask]
-        step = consort_dose_step(assign_cohorts(screening_frame(frame, statuses), plan), plan.labels)
-        return step.rename(columns={"dose_level": "level", "eligible": "n"})
-
-    return memo(ctx, ("sf:dose", ctx.group, plan.model_dump_json()), build)
-
-
 def consort(ctx: S.Context, dose_levels=None) -> None:
     data = memo(ctx, ("sf:consort",), lambda: C.consort_data(ctx.current))
+    reasons = memo(ctx, ("sf:reasons",), lambda: C.top_reasons(ctx.current))
     groups = None if ctx.disease is None else [ctx.disease]
-    lay = C.consort_layout(data, groups=groups, dose_levels=dose_levels)
+    # Drawn at most FLOW_WIDTH px wide (beside the sidebar at 1280 px): text wraps, never shrinks.
+    lay = C.consort_layout(data, groups=groups, dose_levels=dose_levels, reasons=reasons,
+                           empty_rows=ctx.current.empty_rows, max_width=FLOW_WIDTH)
     title = f"Screening flow — {scope_text(ctx)}"
+    meta = S.download_meta(ctx)
     fig = C.consort_figure(lay, title=title)
     st.plotly_chart(fig, key="sf_consort", width="content", config=CHART_CONFIG,
                     alt="CONSORT-style flow diagram: assessed, excluded by reason group, then eligible "
                         "and pending per disease.")
-    st.caption("Excluded patients are counted once, under their **first** failing criterion's group: "
-               "diagnosis (DX-1), common inclusion (INC), common exclusion (EXC), disease-specific "
-               "inclusion or exclusion. Pending (dashed box) = nothing fails but missing data leave at "
-               "least one criterion undecided.")
+    st.caption("Excluded patients are counted once, under their **first** failing criterion; each "
+               "excluded box lists the most frequent ones with counts. Pending (dashed box) = nothing "
+               "fails but missing or implausible values leave at least one criterion undecided. Empty file "
+               "rows are not patients and are not counted. Downloads carry the cohort, scenario, date and "
+               "protocol version.")
     c1, c2 = st.columns(2)
-    c1.download_button("Download flow (HTML, works offline)", data=lambda: C.consort_html(fig),
+    c1.download_button("Download flow (HTML, works offline)", data=lambda: C.consort_html(fig, meta),
                        file_name=f"consort_{ctx.group}.html", mime="text/html", on_click="ignore",
                        icon=":material/download:", key="sf_dl_consort_html")
-    c2.download_button("Download flow (SVG)", data=lambda: C.consort_svg(lay, title=title),
+    c2.download_button("Download flow (SVG)", data=lambda: C.consort_svg(lay, title=title, meta=meta),
                        file_name=f"consort_{ctx.group}.svg", mime="image/svg+xml", on_click="ignore",
                        icon=":material/download:", key="sf_dl_consort_svg")
 
 
 ctx = S.context()
 st.title("Screen failures")
-scenario = ("protocol as registered" if ctx.is_baseline
-            else f"what-if scenario “{ctx.scenario.name or 'What-if'}” (see the What-if page)")
-label = "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
-st.caption(f"Cohort: **{label}** · {len(ctx.cohort):,} patients · {scenario} · {scope_text(ctx)} "
-           "(change the disease in the sidebar)")
+st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+           f"{scope_text(ctx)} (change the disease in the sidebar)")
+S.status_notes(ctx)
 if ctx.current.disabled:
-    st.info("Switched off in this scenario (not counted below): " + ", ".join(ctx.current.disabled),
-            icon=":material/tune:")
+    st.info("Switched off in this scenario (not counted below): "
+            + ", ".join(label(u) for u in ctx.current.disabled), icon=":material/tune:")
 
 tab_w, tab_t, tab_u, tab_c = st.tabs(["Attrition", "Per criterion", "Combinations", "CONSORT flow"])
 with tab_w, guard("the attrition waterfall"):
@@ -151,10 +152,8 @@ with tab_t, guard("the per-criterion table"):
 with tab_u, guard("the failure combinations"):
     combinations(ctx)
 with tab_c, guard("the CONSORT flow"):
-    plan = st.session_state.get("dose_plan") or DoseSettings()
-    plan_text = "the plan from the Dose cohorts page" if st.session_state.get("dose_plan") else \
-        "default plan: DL1–DL3, 3+3, pooled"
-    consort(ctx, dose_levels=dose_step(ctx, plan) if st.toggle(
+    plan, plan_text = S.dose_plan()
+    consort(ctx, dose_levels=S.dose_levels(ctx, plan) if st.toggle(
         f"Add the dose-level step ({plan_text})", value=True, key="sf_dose_step",
         help="Eligible patients in screening-date order fill the planned dose cohorts up to their "
              "capacity. Change the plan on the Dose cohorts page.") else None)

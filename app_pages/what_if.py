@@ -11,20 +11,24 @@ are removed, so the URL stays minimal. Widget keys start with "wi_" (app.py's
 
 from __future__ import annotations
 
-import math
+import json
 
-import numpy as np
 import pandas as pd
 import streamlit as st
+import yaml
 
 from app_pages import _shared as S
+from app_pages._amend import amendment_sections
 from app_pages._shared import guard, memo
 from eligibility import export
 from eligibility.attribution import status_counts
 from eligibility.catalog import Parameter
+from eligibility.compare import counts_side_by_side, differing_patients
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures.whatif import delta_table, fmt_value, parameter_users, sweep_figure
+from eligibility.labels import label as label_of
 from eligibility.scenario import (
+    MAX_NAME_CHARS,
     ScenarioError,
     dump_scenario,
     parse_scenario_text,
@@ -32,73 +36,44 @@ from eligibility.scenario import (
     to_scenario,
 )
 from eligibility.screen import status_change
-from eligibility.whatif import GROUP_TITLES, parameter_groups, sweep, sweep_values
+from eligibility.textsafe import markdown_literal as lit
+from eligibility.whatif import (
+    GROUP_TITLES,
+    catalog_order,
+    control_groups,
+    decimals,
+    is_default,
+    offered,
+    scenario_problems,
+    step_of,
+    sweep,
+    sweep_points,
+    widget_value,
+    with_criterion,
+    with_parameter,
+)
 
 CAT = S.catalog()
 MAX_ROWS = 1_000  # changed patients sent to the browser at once
 BIG_COHORT = 200_000  # above this many patients the sweep uses fewer points
-ORDER = {u.id: i for i, u in enumerate(CAT.units)}
-for _c in CAT.criteria:
-    ORDER.setdefault(_c.id, min(ORDER[u.id] for u in CAT.units if u.criterion == _c.id) - 0.5)
-
-
-def offered(p: Parameter) -> bool:
-    """Parameters with a what-if control: numbers/counts with a range, every bool and set."""
-    return p.type in ("bool", "set") or (p.type in ("number", "count") and p.range is not None)
+ORDER = catalog_order(CAT)
 
 
 def groups() -> dict[str, list[Parameter]]:
-    return {g: [p for p in ps if offered(p)] for g, ps in parameter_groups(CAT).items()}
-
-
-# -- widget <-> scenario dict ------------------------------------------------------------------
+    return control_groups(CAT)
 
 
 def param_key(name: str) -> str:
     return f"wi_p_{name}"
 
 
+def number_key(name: str) -> str:
+    """The exact-value box beside a slider."""
+    return f"wi_n_{name}"
+
+
 def crit_key(cid: str) -> str:
     return f"wi_on_{cid}"
-
-
-def _decimals(step: float) -> int:
-    return 0 if step >= 1 else min(6, math.ceil(-math.log10(step) - 1e-9))
-
-
-def _step(p: Parameter) -> float:
-    return float(p.step) if p.step else 1.0
-
-
-def widget_value(p: Parameter, value):
-    """A parameter value (as resolved) in the form its widget holds."""
-    if p.type == "number":
-        return round(float(value), _decimals(_step(p)) + 3)
-    if p.type == "count":
-        return int(value)
-    if p.type == "bool":
-        return bool(value)
-    return [c for c in p.choices if c in set(value)]
-
-
-def scenario_value(p: Parameter, value):
-    """A widget value in the form stored in the scenario dict (JSON-friendly, minimal)."""
-    if p.type == "number":
-        v = round(float(value), _decimals(_step(p)) + 3)
-        return int(v) if float(v).is_integer() else v
-    if p.type == "count":
-        return int(value)
-    if p.type == "bool":
-        return bool(value)
-    return sorted(value)
-
-
-def is_default(p: Parameter, value) -> bool:
-    if p.type in ("number", "count"):
-        return math.isclose(float(value), float(p.default), abs_tol=1e-9)
-    if p.type == "set":
-        return set(value) == set(p.default)
-    return bool(value) == bool(p.default)
 
 
 SHOWN = "wi__shown"  # widget key → value this page last drew (dropped with the wi_ keys on reset)
@@ -111,56 +86,73 @@ def _stale(key: str) -> bool:
     return key not in st.session_state.get(SHOWN, {})
 
 
-def on_param(name: str) -> None:
-    if _stale(param_key(name)):
+def on_param(name: str, key: str | None = None) -> None:
+    key = key or param_key(name)
+    if _stale(key):
         return
-    p = CAT.parameters[name]
-    data = S.scenario_dict()
-    params = dict(data["parameters"])
-    value = st.session_state[param_key(name)]
-    if is_default(p, value):
-        params.pop(name, None)
-    else:
-        params[name] = scenario_value(p, value)
-    S.set_scenario({**data, "parameters": params})
+    value = st.session_state[key]
+    if value is None:  # an emptied number box: keep the scenario as it is
+        return
+    S.change_scenario(with_parameter(S.scenario_dict(), CAT.parameters[name], value))
 
 
 def on_criterion(cid: str) -> None:
     if _stale(crit_key(cid)):
         return
-    data = S.scenario_dict()
-    disabled = [d for d in data["disabled"] if d != cid]
-    if not st.session_state[crit_key(cid)]:
-        disabled.append(cid)
-    disabled.sort(key=lambda d: ORDER.get(d, 1e9))
-    S.set_scenario({**data, "disabled": disabled})
+    S.change_scenario(with_criterion(S.scenario_dict(), cid, bool(st.session_state[crit_key(cid)]), ORDER))
 
 
 def on_name() -> None:
     data = S.scenario_dict()
-    S.set_scenario({**data, "name": str(st.session_state.get("wi_name", "")).strip()})
+    S.change_scenario({**data, "name": str(st.session_state.get("wi_name", "")).strip()})
+
+
+MAX_SCENARIO_BYTES = 256 * 1024  # a scenario file is a few lines; anything bigger is not one
 
 
 def on_upload() -> None:
-    """Load a scenario file; on any problem keep the current scenario and say which key is bad."""
+    """Load a scenario file; on any problem keep the current scenario and list every problem."""
     f = st.session_state.get("wi_upload")
     if f is None:
         return
+    name = S.md_escape(f.name)
     fmt = "yaml" if f.name.lower().endswith((".yaml", ".yml")) else "json"
+    raw = f.getvalue()
+    if len(raw) > MAX_SCENARIO_BYTES:
+        st.session_state["wi_load_msg"] = (
+            "error", [f"“{name}” was not loaded: it is larger than {MAX_SCENARIO_BYTES // 1024} kB, "
+                      "far more than a scenario needs. The current scenario is unchanged."])
+        return
     try:
-        sc = parse_scenario_text(f.getvalue().decode("utf-8-sig"), fmt)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        st.session_state["wi_load_msg"] = (
+            "error", [f"“{name}” was not loaded: it is not UTF-8 text. The current scenario is unchanged."])
+        return
+    try:
+        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, RecursionError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        st.session_state["wi_load_msg"] = (
+            "error", [f"“{name}” was not loaded: it is not valid {fmt.upper()} ({S.md_escape(first)}). "
+                      "The current scenario is unchanged."])
+        return
+    problems = scenario_problems(data, CAT)
+    if problems:
+        st.session_state["wi_load_msg"] = (
+            "error", [f"“{name}” was not loaded ({len(problems)} problem(s)); the current scenario is "
+                      "unchanged:", *(S.md_escape(p) for p in problems)])
+        return
+    try:
+        sc = parse_scenario_text(text, fmt)
         resolve(sc, CAT)
     except ScenarioError as e:
         st.session_state["wi_load_msg"] = (
-            "error", f"“{f.name}” was not loaded: {e}. The current scenario is unchanged.")
+            "error", [f"“{name}” was not loaded: {S.md_escape(e)}. The current scenario is unchanged."])
         return
-    except UnicodeDecodeError:
-        st.session_state["wi_load_msg"] = (
-            "error", f"“{f.name}” was not loaded: it is not UTF-8 text. The current scenario is unchanged.")
-        return
-    S.set_scenario(sc.model_dump(include={"name", "parameters", "disabled"}))
-    n = len(sc.parameters) + len(sc.disabled)
-    st.session_state["wi_load_msg"] = ("success", f"Loaded “{f.name}”: {n} change(s) from the protocol.")
+    S.change_scenario(sc.model_dump(include={"name", "parameters", "disabled", "readings"}))
+    n = len(sc.parameters) + len(sc.disabled) + len(sc.readings)
+    st.session_state["wi_load_msg"] = ("success", [f"Loaded “{name}”: {n} change(s) from the protocol."])
 
 
 def sync_widget(key: str, want) -> bool:
@@ -187,16 +179,27 @@ def param_control(p: Parameter, value) -> None:
     used_by = ", ".join(parameter_users(CAT)[p.name])
     help_text = (f"Protocol default: **{fmt_value(p.default, p.unit)}**. From the protocol: “{p.source}”. "
                  f"Parameter `{p.name}`; used by {used_by}.")
-    if p.type == "number":
-        lo, hi = (float(x) for x in p.range)
-        step = _step(p)
-        st.slider(label, min_value=min(lo, want), max_value=max(hi, want), value=initial, step=step,
-                  key=key, format=f"%.{_decimals(step)}f", help=help_text, on_change=on_param,
-                  args=(p.name,))
-    elif p.type == "count":
-        lo, hi = (int(x) for x in p.range)
-        st.slider(label, min_value=min(lo, want), max_value=max(hi, want), value=initial, step=1,
-                  key=key, help=help_text, on_change=on_param, args=(p.name,))
+    if p.type in ("number", "count"):
+        left, right = st.columns([3, 1.25], vertical_alignment="bottom")
+        exact = number_key(p.name)
+        exact_written = sync_widget(exact, want)
+        if p.type == "number":
+            lo, hi = (float(x) for x in p.range)
+            step = step_of(p)
+            fmt = f"%.{decimals(step)}f"
+            left.slider(label, min_value=min(lo, want), max_value=max(hi, want), value=initial, step=step,
+                        key=key, format=fmt, help=help_text, on_change=on_param, args=(p.name,))
+            right.number_input(f"{p.label}: exact value", min_value=0.0, step=step, format=fmt, key=exact,
+                               value=None if exact_written else want, label_visibility="collapsed",
+                               on_change=on_param, args=(p.name, exact),
+                               help="Type an exact value (any value ≥ 0, also outside the slider's range).")
+        else:
+            lo, hi = (int(x) for x in p.range)
+            left.slider(label, min_value=min(lo, want), max_value=max(hi, want), value=initial, step=1,
+                        key=key, help=help_text, on_change=on_param, args=(p.name,))
+            right.number_input(f"{p.label}: exact value", min_value=0, step=1, key=exact,
+                               value=None if exact_written else want, label_visibility="collapsed",
+                               on_change=on_param, args=(p.name, exact), help="Type an exact whole number.")
     elif p.type == "bool":
         st.toggle(label, key=key, help=help_text, on_change=on_param, args=(p.name,))
     else:
@@ -215,18 +218,14 @@ def criteria_controls(block: str, disabled: set[str]) -> None:
         on = c.id not in disabled
         sync_widget(crit_key(c.id), on)
         kind = "inclusion" if c.kind == "incl" else "exclusion"
-        st.toggle(f"{c.id} — {_short(c.text)}", key=crit_key(c.id), on_change=on_criterion, args=(c.id,),
+        st.toggle(label_of(c.id), key=crit_key(c.id), on_change=on_criterion, args=(c.id,),
                   help=f"{kind.capitalize()} criterion: “{c.text}”. Off = not applied to anyone.")
         for part in c.parts:
             uid = f"{c.id}.{part.id}"
             sync_widget(crit_key(uid), on and uid not in disabled)
-            st.toggle(f"↳ {uid} — {_short(part.text)}", key=crit_key(uid), disabled=not on,
+            st.toggle(f"↳ {label_of(uid)}", key=crit_key(uid), disabled=not on,
                       on_change=on_criterion, args=(uid,),
                       help=f"Part of {c.id}: “{part.text}”." + ("" if on else f" {c.id} is switched off."))
-
-
-def _short(text: str, n: int = 70) -> str:
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 def controls(ctx: S.Context) -> None:
@@ -267,29 +266,51 @@ def changes(ctx: S.Context) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def group_label(g: str) -> str:
     """Short metric label: the disease code (full names are in the table below)."""
-    return {"All": "All diseases", "other": "Other dx", "missing": "No dx"}.get(g, g)
+    return {"All": "All", "other": "Other", "missing": "No dx"}.get(g, g)
+
+
+STICKY_CSS = """<style>
+.st-key-wi_sticky {position: sticky; top: 3.75rem; z-index: 990; background: var(--background-color, #fff);
+  padding: 0.25rem 0 0.5rem 0; border-bottom: 1px solid rgba(49, 51, 63, 0.15);}
+</style>"""
+
+
+def delta_cards(ctx: S.Context) -> None:
+    """Eligible per disease with the change vs the protocol; stays in view (sticky) while the
+    controls below are moved."""
+    change, _ = changes(ctx)
+    compare = not ctx.is_baseline
+    base_counts, counts = status_counts(ctx.base), status_counts(ctx.current)
+    order = ["All", *[g for g in change.index if g != "All"]]
+    st.html(STICKY_CSS)
+    with st.container(key="wi_sticky"):
+        top = st.columns([5, 1], vertical_alignment="bottom")
+        top[0].markdown("**Eligible patients under this scenario**"
+                        + (" (change vs protocol)" if compare else " (= protocol)"))
+        history = st.session_state.get(S.HISTORY_KEY, [])
+        top[1].button("Undo", key="wi_undo", icon=":material/undo:", disabled=not history,
+                      on_click=S.undo_scenario, width="stretch",
+                      help=(f"Undo the last change ({len(history)} change(s) can be undone)." if history
+                            else "Undo the last change (nothing to undo yet)."))
+        cols = st.columns(len(order))
+        for col, g in zip(cols, order, strict=True):
+            r = change.loc[g]
+            with col.container(key=f"whatif_metric_{g}"):
+                st.metric(
+                    group_label(g), f"{int(r['eligible_after']):,}",
+                    delta=f"{int(r['net']):+,}" if compare else None, border=True,
+                    delta_color="off" if int(r["net"]) == 0 else "normal",  # no green arrow for "no change"
+                    delta_arrow="off" if int(r["net"]) == 0 else "auto",
+                    help=(f"Protocol: {int(r['eligible_before']):,} eligible. This scenario: "
+                          f"+{int(r['gained']):,} gained, −{int(r['lost']):,} lost. Pending "
+                          f"{int(base_counts.loc[g, 'pending']):,} → {int(counts.loc[g, 'pending']):,}."),
+                )
 
 
 def deltas(ctx: S.Context) -> None:
     change, _ = changes(ctx)
     compare = not ctx.is_baseline
     base_counts, counts = status_counts(ctx.base), status_counts(ctx.current)
-    order = ["All", *[g for g in change.index if g != "All"]]
-    st.markdown("**Eligible patients under this scenario**"
-                + (" (change vs protocol)" if compare else " (= protocol)"))
-    cols = st.columns(len(order))
-    for col, g in zip(cols, order, strict=True):
-        r = change.loc[g]
-        with col.container(key=f"whatif_metric_{g}"):
-            st.metric(
-                group_label(g), f"{int(r['eligible_after']):,}",
-                delta=f"{int(r['net']):+,}" if compare else None, border=True,
-                delta_color="off" if int(r["net"]) == 0 else "normal",  # no green arrow for "no change"
-                delta_arrow="off" if int(r["net"]) == 0 else "auto",
-                help=(f"Protocol: {int(r['eligible_before']):,} eligible. This scenario: "
-                      f"+{int(r['gained']):,} gained, −{int(r['lost']):,} lost. Pending "
-                      f"{int(base_counts.loc[g, 'pending']):,} → {int(counts.loc[g, 'pending']):,}."),
-            )
     table = delta_table(change, base_counts, counts)
     names = {"All": "All diseases", "other": "Other diagnosis (not an indication)", "missing": "Diagnosis missing"}
     table["group"] = table["group"].map(lambda g: f"{g} — {DISEASE_NAMES[g]}" if g in DISEASE_NAMES
@@ -301,7 +322,7 @@ def deltas(ctx: S.Context) -> None:
         ("pending_after", "Pending, scenario (n)"), ("changed", "Any status change (n)")]}
     st.dataframe(table, hide_index=True, key="wi_delta_table", column_config={"group": "Disease", **n})
     if not compare:
-        st.caption("The scenario equals the protocol as registered: move a control on the left to see changes.")
+        st.caption("The scenario equals the protocol as registered: move a control below to see changes.")
     else:
         st.caption("Gained: not eligible under the protocol, eligible under the scenario; lost: the reverse. "
                    "Net = gained − lost.")
@@ -317,6 +338,8 @@ def changed_patients(ctx: S.Context) -> None:
         return
     shown = patients.head(MAX_ROWS).copy()
     shown.insert(5, "change", shown["status_before"] + " → " + shown["status_after"])
+    for c in ("first_reason_before", "first_reason_after"):
+        shown[c] = shown[c].map(label_of)
     moves = (patients["status_before"] + " → " + patients["status_after"]).value_counts()
     st.caption(f"{len(patients):,} patient(s) change status"
                + ("" if ctx.disease is None else f" ({ctx.disease})") + ": "
@@ -346,28 +369,26 @@ def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame:
     """whatif.sweep, remembered per cohort under the scenario *without* the swept parameter
     (the curve does not depend on its own current value): moving the slider of the swept
     parameter only moves the "scenario" marker. Kept with the protocol evaluation, which
-    is held process-wide per cohort."""
+    is held process-wide per cohort. The scenario's own value is always one of the points."""
     items, disabled = ctx.scenario.key
     key = ("wi:sweep", name, ctx.disease, points, tuple(i for i in items if i[0] != name), disabled)
     store = ctx.base._memo.setdefault("wi:sweeps", {})
     df = store.get(key)
+    p = CAT.parameters[name]
     if df is None:
-        df = sweep(ctx.data.evaluator, ctx.scenario, name, values=sweep_points(CAT.parameters[name], points),
-                   group=ctx.disease)
+        df = sweep(ctx.data.evaluator, ctx.scenario, name, values=sweep_points(p, points), group=ctx.disease)
         store[key] = df
         for old in list(store)[:-SWEEP_CACHE]:
             store.pop(old, None)
-    out = df.copy()
-    out.attrs = {**df.attrs, "current": ctx.scenario.params[name]}
+    current = ctx.scenario.params[name]
+    grid = sweep_points(p, points, current=current)
+    if len(grid) > len(df):  # the scenario's value is not on the grid: add that one point
+        extra = sweep(ctx.data.evaluator, ctx.scenario, name, values=[float(current)], group=ctx.disease)
+        out = pd.concat([df, extra], ignore_index=True).sort_values("value", kind="stable").reset_index(drop=True)
+    else:
+        out = df.copy()
+    out.attrs = {**df.attrs, "current": current}
     return out
-
-
-def sweep_points(p: Parameter, points: int) -> np.ndarray:
-    """whatif.sweep_values, on the control's step grid (ages without a step sweep whole years)."""
-    values = sweep_values(p, points)
-    if p.type == "number" and not p.step:
-        values = np.unique(np.round(values / _step(p)) * _step(p))
-    return values
 
 
 def numeric_params() -> list[Parameter]:
@@ -415,9 +436,12 @@ def _sweep(ctx: S.Context) -> None:
 def save_load(ctx: S.Context) -> None:
     msg = st.session_state.pop("wi_load_msg", None)
     if msg:
-        (st.error if msg[0] == "error" else st.success)(msg[1])
+        kind, lines = msg
+        text = lines[0] + "".join(f"\n- {line}" for line in lines[1:])
+        (st.error if kind == "error" else st.success)(text)
     sync_widget("wi_name", S.scenario_dict().get("name", ""))
     st.text_input("Scenario name", key="wi_name", on_change=on_name, placeholder="e.g. relax age to 70",
+                  max_chars=MAX_NAME_CHARS,
                   help="Saved in the scenario file and shown in the sidebar.")
     sc = to_scenario(ctx.scenario, CAT)
     stem = "".join(ch if ch.isalnum() else "_" for ch in (sc.name or "scenario")).strip("_") or "scenario"
@@ -435,20 +459,100 @@ def save_load(ctx: S.Context) -> None:
     st.caption("The scenario is also in this page's address (parameter `s`): copy the link to share it.")
 
 
+# -- two scenarios side by side -------------------------------------------------------------------
+
+B_KEY = "scenario_b"  # session_state: the scenario kept as B (a plain dict)
+
+
+def keep_as_b() -> None:
+    st.session_state[B_KEY] = dict(S.scenario_dict())
+
+
+def on_b_upload() -> None:
+    f = st.session_state.get("wi_b_upload")
+    if f is None:
+        return
+    try:
+        text = f.getvalue().decode("utf-8-sig")
+        data = json.loads(text) if not f.name.lower().endswith((".yaml", ".yml")) else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, RecursionError):
+        st.session_state["wi_b_msg"] = [f"“{S.md_escape(f.name)}” is not a readable JSON or YAML scenario."]
+        return
+    problems = scenario_problems(data, CAT)
+    if problems:
+        st.session_state["wi_b_msg"] = [f"“{S.md_escape(f.name)}” was not used as B:",
+                                        *(S.md_escape(p) for p in problems)]
+        return
+    st.session_state[B_KEY] = {"name": str(data.get("name") or f.name), "parameters": data.get("parameters", {}),
+                               "disabled": data.get("disabled", []), "readings": data.get("readings", {})}
+
+
+def compare_panel(ctx: S.Context) -> None:
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    c1.button("Keep this scenario as B", key="wi_keep_b", on_click=keep_as_b, icon=":material/push_pin:",
+              help="Then change the controls (scenario A) and compare both, side by side and with the protocol.")
+    c2.file_uploader("…or load B from a scenario file", type=["json", "yaml", "yml"], key="wi_b_upload",
+                     on_change=on_b_upload)
+    msg = st.session_state.pop("wi_b_msg", None)
+    if msg:
+        st.error(msg[0] + "".join(f"\n- {m}" for m in msg[1:]))
+    b_data = st.session_state.get(B_KEY)
+    if not b_data:
+        st.caption("No scenario B yet: keep the current scenario as B, change the controls, and the two are "
+                   "compared here (counts per disease, patients gained and lost, the patients who differ).")
+        return
+    b = resolve(b_data, CAT)
+    ev_b = S.evaluation(ctx.data, b)
+    name_a = ctx.scenario.name or ("protocol" if ctx.is_baseline else "What-if")
+    name_b = b.name or "B"
+    table = memo(ctx, ("wi:cmp", b.key), lambda: counts_side_by_side(ctx.base, ctx.current, ev_b))
+    table = table.assign(group=table["group"].map(lambda g: "All diseases" if g == "All" else g))
+    st.markdown(f"**A** = current scenario “{S.md_escape(name_a)}” · **B** = “{S.md_escape(name_b)}”")
+    n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
+        ("screened", "Screened"), ("eligible_protocol", "Eligible, protocol"), ("eligible_a", "Eligible, A"),
+        ("eligible_b", "Eligible, B"), ("net_b_vs_a", "B − A"), ("gained_b_vs_a", "Gained in B"),
+        ("lost_b_vs_a", "Lost in B"), ("pending_protocol", "Pending, protocol"), ("pending_a", "Pending, A"),
+        ("pending_b", "Pending, B"), ("differ", "Status differs")]}
+    st.dataframe(table, hide_index=True, key="wi_cmp_table", column_config={"group": "Disease", **n},
+                 column_order=["group", "screened", "eligible_protocol", "eligible_a", "eligible_b", "net_b_vs_a",
+                               "gained_b_vs_a", "lost_b_vs_a", "pending_a", "pending_b", "differ"])
+    patients = memo(ctx, ("wi:cmp_pat", b.key),
+                    lambda: differing_patients(ctx.base, ctx.current, ev_b, ctx.cohort.frame))
+    if ctx.disease is not None:
+        patients = patients[(patients["disease"] == ctx.disease).fillna(False).to_numpy(bool)]
+    st.caption(f"{len(patients):,} patient(s) have a different status under A and B"
+               + ("" if ctx.disease is None else f" ({ctx.disease})") + ". Gained in B: eligible under B but "
+               "not under A; lost: the reverse.")
+    if len(patients):
+        shown = patients.head(MAX_ROWS).assign(first_reason_a=lambda d: d["first_reason_a"].map(label_of),
+                                               first_reason_b=lambda d: d["first_reason_b"].map(label_of))
+        st.dataframe(shown, hide_index=True, key="wi_cmp_patients", height=260,
+                     column_config={"row": st.column_config.NumberColumn("Row", format="%d"),
+                                    "patient_id": "Patient ID", "disease": "Disease",
+                                    "status_protocol": "Protocol", "status_a": "A", "status_b": "B",
+                                    "first_reason_a": "First reason, A", "first_reason_b": "First reason, B"})
+        st.download_button("Download the patients who differ (CSV)", data=lambda: export.to_csv_bytes(patients),
+                           file_name="scenario_a_vs_b.csv", mime="text/csv", on_click="ignore",
+                           icon=":material/download:", key="wi_dl_cmp")
+
+
 # -- page ---------------------------------------------------------------------------------------
 
 ctx = S.context()
 st.title("What-if: protocol amendments")
-label = "bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name
 data = S.scenario_dict()
-n_changes = len(data["parameters"]) + len(data["disabled"])
-st.caption(f"Cohort: **{label}** · {len(ctx.cohort):,} patients · "
+n_changes = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
+st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · "
            + ("protocol as registered" if n_changes == 0 else
-              f"scenario “{data.get('name') or 'What-if'}”: {len(data['parameters'])} parameter change(s), "
-              f"{len(data['disabled'])} criterion/part(s) switched off")
+              f"scenario “{S.md_escape(data.get('name') or 'What-if')}”: {len(data['parameters'])} parameter "
+              f"change(s), {len(data['disabled'])} criterion/part(s) switched off"
+              + (f", {len(data['readings'])} reading(s) changed" if data.get("readings") else ""))
            + " · every count below is against the protocol as registered.")
+S.status_notes(ctx)
 
 with guard("the eligible counts"):
+    delta_cards(ctx)
+with st.expander("Change per disease (table: gained, lost, pending)"), guard("the change per disease"):
     deltas(ctx)
 
 left, right = st.columns([5, 7], gap="large")
@@ -465,3 +569,8 @@ with right:
     st.subheader("Save, load and share")
     with guard("saving and loading"):
         save_load(ctx)
+    amendment_sections(ctx)
+
+st.subheader("Compare two scenarios")
+with guard("the comparison of two scenarios"):
+    compare_panel(ctx)

@@ -13,19 +13,25 @@ from .fields import DISEASES
 ALL = "All"
 
 
+EMPTY_ROWS = "empty"  # blank spreadsheet rows: reported apart, never counted as patients
+
+
 def group_slices(ev: Evaluation, include_empty: bool = False) -> dict[str, slice]:
-    """The disease groups (five indications, then 'other' and 'missing' if present) and All."""
+    """The disease groups (five indications, then 'other' and 'missing' if present) and All
+    (every patient; blank rows are not patients and are left out of every group)."""
     out = {}
     for g in GROUP_NAMES:
+        if g == EMPTY_ROWS:
+            continue
         sl = ev.bounds[g]
         if include_empty or g in DISEASES or sl.stop > sl.start:
             out[g] = sl
-    out[ALL] = slice(0, ev.n)
+    out[ALL] = slice(0, ev.n_patients)
     return out
 
 
 def group_slice(ev: Evaluation, group: str | None) -> slice:
-    return slice(0, ev.n) if group in (None, ALL) else ev.bounds[group]
+    return slice(0, ev.n_patients) if group in (None, ALL) else ev.bounds[group]
 
 
 def status_counts(ev: Evaluation) -> pd.DataFrame:
@@ -43,6 +49,7 @@ def status_counts(ev: Evaluation) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         for col in ("eligible", "pending", "ineligible"):
             df[f"{col}_pct"] = 100.0 * df[col] / df["screened"].where(df["screened"] > 0)
+    df.attrs["empty_rows"] = ev.empty_rows
     return df
 
 
@@ -81,7 +88,7 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
 
 def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
     """One row per active unit in catalog order: all-reasons, first-reason, sole-reason
-    (impact of its cause) and unknown counts, with percentages of the group screened."""
+    (impact of its cause) and unknown counts, with percentages of the patients it applies to."""
     sl = group_slice(ev, group)
     n = sl.stop - sl.start
     f, u = ev.failed()[:, sl], ev.unknown()[:, sl]
@@ -107,7 +114,8 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
         "cause": [names[i] for i in cause_idx],
         "unknown": np.count_nonzero(u, axis=1) if len(ev.units) else [],
     })
-    denom = n if n else np.nan
+    # Percentages are of the patients the criterion applies to (a disease block's own patients).
+    denom = df["applicable"].where(df["applicable"] > 0).astype(float)
     for col in ("all_reasons", "first_reason", "sole_reason", "unknown"):
         df[f"{col}_pct"] = 100.0 * df[col] / denom
     return df

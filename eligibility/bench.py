@@ -65,6 +65,7 @@ def run_size(n: int, repeat: int, seed: int = 7) -> dict:
             cohort = load_cohort(path)
 
         out["load_parquet_s"] = _median_time(load, max(1, min(repeat, 3)))
+    assert cohort is not None
 
     def cold():
         ev = Evaluator.for_cohort(cohort).evaluate()
@@ -106,6 +107,99 @@ def run_size(n: int, repeat: int, seed: int = 7) -> dict:
     return out
 
 
+def _screen_files(path: Path, engine: str, repeat: int) -> dict:
+    """One engine on one Parquet cohort: screen (read, validate, per-patient results written
+    to a Parquet file) + attribute (every dashboard aggregate), and a one-parameter what-if."""
+    import pyarrow.parquet as pq
+
+    from .scenario import resolve
+
+    out: dict = {"rows": pq.ParquetFile(path).metadata.num_rows, "engine": engine}
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.parquet"
+        if engine == "memory":
+            from .evaluate import Evaluator
+            from .loader import load_cohort
+            from .screen import results_frame
+
+            state: dict = {}
+
+            def screen_attribute():
+                cohort = load_cohort(path)
+                evaluator = Evaluator.for_cohort(cohort)
+                ev = evaluator.evaluate()
+                results_frame(ev, cohort.frame).to_parquet(result, index=False)
+                attribute_all(ev)
+                state.update(evaluator=evaluator)
+
+            def what_if(value):
+                ev = state["evaluator"].evaluate(resolve({"parameters": {"hb_min_g_l": value}}))
+                return ev.counts(), attribute_all(ev)
+        else:
+            from .database.backend import connect
+            from .database.engine import DatabaseCohort, result_batches
+            from .database.screen_cli import _write
+
+            con = connect(engine)
+            state = {}
+
+            def screen_attribute():
+                db = DatabaseCohort.open(con, str(path))
+                ev = db.evaluate()
+                _write(result_batches(ev), result)
+                a = ev.attribution()
+                a.status_counts(), a.criterion_table(), a.cause_impact(), a.attrition(), a.combinations()
+                state.update(db=db)
+
+            def what_if(value):
+                a = state["db"].evaluate(resolve({"parameters": {"hb_min_g_l": value}})).attribution()
+                return a.counts(), a.status_counts(), a.criterion_table()
+
+        out["screen_attribute_s"] = _median_time(screen_attribute, repeat)
+        values = iter(np.linspace(50, 70, 1000))
+        out["what_if_one_param_s"] = _median_time(lambda: what_if(float(next(values))), repeat)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def engines_main(args) -> int:
+    """`bench --engine E[,E…]`: engines compared on Parquet cohorts written by `synth`."""
+    from .synth import write_cohort_chunked
+
+    sizes = [int(s) for s in args.rows.split(",") if s.strip()]
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            # --workdir keeps the generated cohorts for the next run (30M rows take a while)
+            path = Path(args.workdir or tmp) / f"cohort_{n}.parquet"
+            if not path.exists():
+                write_cohort_chunked(n, 7, path)
+            for engine in engines:
+                proc = subprocess.run(
+                    [sys.executable, "-m", "eligibility", "bench", "--child-engine", engine, "--input", str(path),
+                     "--repeat", str(args.repeat)], capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    results.append({"rows": n, "engine": engine, "error": proc.stderr.strip().splitlines()[-1:]})
+                else:
+                    results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                print(f"done {n:,} rows, {engine}", file=sys.stderr)
+            if not args.workdir:
+                path.unlink()
+    print(f"machine: {_machine()}; medians of {args.repeat} runs")
+    print("| rows | engine | screen + attribute s | one-param what-if s | peak RSS MB |")
+    print("|---:|---|---:|---:|---:|")
+    for r in results:
+        if "error" in r:
+            print(f"| {r['rows']:,} | {r['engine']} | failed: {r['error']} | | |")
+        else:
+            print(f"| {r['rows']:,} | {r['engine']} | {r['screen_attribute_s']:.2f} | "
+                  f"{r['what_if_one_param_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
 def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
@@ -136,7 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--engine", help="compare engines (memory,duckdb,spark) on Parquet cohorts instead")
+    p.add_argument("--workdir", help="folder for the generated Parquet cohorts (default: the temp folder)")
+    p.add_argument("--child-engine", help=argparse.SUPPRESS)
+    p.add_argument("--input", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child_engine:
+        print(json.dumps(_screen_files(Path(args.input), args.child_engine, args.repeat)))
+        return 0
+    if args.engine:
+        return engines_main(args)
     sizes = [int(s) for s in args.rows.split(",") if s.strip()]
     if args.child:
         print(json.dumps(run_size(sizes[0], args.repeat)))

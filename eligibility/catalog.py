@@ -50,6 +50,14 @@ class Compare(_Node):
             raise ValueError("cmp needs exactly one of param or value")
         return self
 
+    def threshold(self, params: dict[str, Any]) -> float:
+        t = float(params[self.param]) if self.param is not None else float(self.value or 0.0)
+        return -t if self.negate else t
+
+    def always_holds(self, params: dict[str, Any]) -> bool:
+        """A count compared `>=` with a threshold at or below its lower bound holds even when empty."""
+        return self.lower_bound is not None and self.op == "ge" and self.threshold(params) <= self.lower_bound
+
 
 class UlnLimit(_Node):
     """`field op round(max_param × ULN, 9)`; ULN from the row's `uln_field`, else `default_param`."""
@@ -71,6 +79,12 @@ class Within(_Node):
     field: str
     param: str
     unreadable: str | None = None
+    # Days between the field's reference date and a later one the window counts from
+    # (e.g. screening → randomisation): the event is `field + offset` units before it.
+    offset_param: str | None = None
+
+    def offset(self, params: dict[str, Any]) -> float:
+        return float(params[self.offset_param]) if self.offset_param else 0.0
 
 
 class In(_Node):
@@ -86,6 +100,9 @@ class In(_Node):
         if (self.param is None) == (self.values is None):
             raise ValueError("in needs exactly one of param or values")
         return self
+
+    def allowed(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(params[self.param]) if self.param is not None else tuple(self.values or ())
 
 
 class ParamTrue(_Node):
@@ -125,6 +142,9 @@ class AtLeast(_Node):
     param: str | None = None
     value: int | None = None
 
+    def k(self, params: dict[str, Any]) -> int:
+        return int(params[self.param]) if self.param is not None else int(self.value or 0)
+
 
 class Implies(_Node):
     """If `if_` holds then `then` must hold (= not if_ or then)."""
@@ -155,6 +175,7 @@ class Parameter(BaseModel):
     label: str
     source: str = ""
     field: str | None = None  # for sets: the category field whose values may appear
+    locked: bool = False  # never moved by the relaxation search (a data-handling setting, not a limit)
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -177,6 +198,7 @@ class Criterion(BaseModel):
     text: str
     rule: Node | None = None
     parts: tuple[Part, ...] = ()
+    locked: bool = False  # safety criterion: the relaxation search never switches it off or moves its limits
 
     @model_validator(mode="after")
     def _rule_or_parts(self):
@@ -210,8 +232,14 @@ class Unit(BaseModel):
 class Catalog:
     """The loaded, cross-checked catalog: units in attrition order, parameters, causes."""
 
-    def __init__(self, spec: CatalogFile, parameters: list[Parameter]):
+    def __init__(self, spec: CatalogFile, parameters: list[Parameter], readings: dict[str, Any] | None = None):
+        self.spec = spec
         self.trial = spec.trial
+        self.readings: dict[str, Any] = dict(readings or {})  # name → readings.Reading
+        self.choices: tuple[tuple[str, str], ...] = ()  # non-default readings this catalog applies
+        self.rule_key: dict[str, tuple] = {}  # unit → the readings that changed its rule (cache key)
+        self._variants: dict[tuple, Catalog] = {}
+        self._unit_params: dict[str, tuple[str, ...]] = {}
         self.definitions = dict(spec.definitions)
         self.criteria = spec.criteria
         self.parameters = {p.name: p for p in parameters}
@@ -269,11 +297,23 @@ class Catalog:
     def params_of(self, node) -> set[str]:
         out: set[str] = set()
         for n in self.walk(node):
-            for attr in ("param", "max_param", "default_param", "unreadable"):
+            for attr in ("param", "max_param", "default_param", "unreadable", "offset_param"):
                 name = getattr(n, attr, None)
                 if name:
                     out.add(name)
         return out
+
+    def unit_params(self, unit_id: str) -> tuple[str, ...]:
+        """Sorted parameters one unit's rule reads (memoised)."""
+        if unit_id not in self._unit_params:
+            self._unit_params[unit_id] = tuple(sorted(self.params_of(self.unit_by_id[unit_id].rule)))
+        return self._unit_params[unit_id]
+
+    def variant(self, choices: tuple[tuple[str, str], ...]) -> Catalog:
+        """This catalog under non-default readings (see eligibility/readings.py)."""
+        from .readings import variant
+
+        return variant(self, choices)
 
     def units_reading_param(self, name: str) -> list[str]:
         return [u.id for u in self.units if name in self.params_of(u.rule)]
@@ -300,9 +340,9 @@ class Catalog:
                     name = getattr(n, f, None)
                     if name is not None:
                         field(name)  # KeyError names an unknown column
-            for p in self.params_of(u.rule):
-                if p not in self.parameters:
-                    raise ValueError(f"{u.id}: unknown parameter {p!r}")
+            for pname in self.params_of(u.rule):
+                if pname not in self.parameters:
+                    raise ValueError(f"{u.id}: unknown parameter {pname!r}")
         for group in self.cause_of.values():
             for uid in group.split(" / "):
                 if uid not in self.unit_by_id:
@@ -327,11 +367,16 @@ def _read(name: str) -> Any:
     return yaml.safe_load(resources.files("eligibility.protocol").joinpath(name).read_text("utf-8"))
 
 
-def load_catalog(criteria: Any = None, parameters: Any = None) -> Catalog:
+def load_catalog(criteria: Any = None, parameters: Any = None, readings: Any = None) -> Catalog:
     """Load the protocol files (or given already-parsed data) into a checked Catalog."""
+    from .readings import check_readings, parse_readings
+
     spec = CatalogFile.model_validate(criteria if criteria is not None else _read("criteria.yaml"))
     params = [Parameter.model_validate(p) for p in (parameters if parameters is not None else _read("parameters.yaml"))]
-    return Catalog(spec, params)
+    catalog = Catalog(spec, params, parse_readings(
+        readings if readings is not None else (_read("readings.yaml") if criteria is None else [])))
+    check_readings(catalog)
+    return catalog
 
 
 @cache

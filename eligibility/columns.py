@@ -16,33 +16,62 @@ from .fields import DISEASES, FIELD_BY_NAME, source_field
 
 OTHER_DISEASE = len(DISEASES)  # a value that is not one of the five indications
 MISSING_DISEASE = len(DISEASES) + 1
-GROUP_NAMES = (*DISEASES, "other", "missing")
+EMPTY_ROW = len(DISEASES) + 2  # a blank spreadsheet row: kept, but not a patient
+GROUP_NAMES = (*DISEASES, "other", "missing", "empty")
+
+
+def _row_index(cohort, row: int) -> int | None:
+    """Frame position of a 1-based data-row number from the loader's report (None: not kept)."""
+    n = len(cohort.frame)
+    rows_of = getattr(cohort, "row_numbers", None)
+    if rows_of is not None and len(rows_of) == n:
+        idx = int(np.searchsorted(rows_of, row))
+        return idx if idx < n and rows_of[idx] == row else None
+    return row - 1 if 0 < row <= n else None
+
+
+def flagged_cells(cohort, kind: str) -> dict[str, np.ndarray]:
+    """Per column, which rows the loader reported with an issue of this kind."""
+    n = len(cohort.frame)
+    out: dict[str, np.ndarray] = {}
+    for issue in getattr(cohort, "issues", ()):
+        if issue.kind != kind or issue.row is None or issue.column is None:
+            continue
+        idx = _row_index(cohort, issue.row)
+        if idx is not None:
+            out.setdefault(issue.column, np.zeros(n, bool))[idx] = True
+    return out
 
 
 def unreadable_cells(cohort) -> dict[str, np.ndarray]:
     """Per column, which rows had a cell error (from the loader's report)."""
-    n = len(cohort.frame)
-    rows_of = getattr(cohort, "row_numbers", None)
-    out: dict[str, np.ndarray] = {}
+    return flagged_cells(cohort, "cell_error")
+
+
+def implausible_cells(cohort) -> dict[str, np.ndarray]:
+    """Per column, which rows hold a value outside the field's plausible range (kept as given)."""
+    return flagged_cells(cohort, "implausible")
+
+
+def blank_rows(cohort) -> np.ndarray:
+    """Rows the loader kept as fully empty (a blank spreadsheet row between data rows)."""
+    mask = np.zeros(len(cohort.frame), bool)
     for issue in getattr(cohort, "issues", ()):
-        if issue.kind != "cell_error" or issue.row is None or issue.column is None:
-            continue
-        if rows_of is not None and len(rows_of) == n:
-            idx = int(np.searchsorted(rows_of, issue.row))
-            if idx >= n or rows_of[idx] != issue.row:
-                continue
-        else:
-            idx = issue.row - 1
-        out.setdefault(issue.column, np.zeros(n, bool))[idx] = True
-    return out
+        if issue.kind == "empty_row" and issue.row is not None and issue.column is None:
+            idx = _row_index(cohort, issue.row)
+            if idx is not None:
+                mask[idx] = True
+    return mask
 
 
-def disease_groups(disease: pd.Series) -> np.ndarray:
+def disease_groups(disease: pd.Series, blank: np.ndarray | None = None) -> np.ndarray:
     codes = np.full(len(disease), OTHER_DISEASE, np.int8)
     values = disease.astype("string")
     for i, d in enumerate(DISEASES):
         codes[(values == d).fillna(False).to_numpy(bool)] = i
     codes[values.isna().to_numpy(bool)] = MISSING_DISEASE
+    if blank is not None and len(blank) == len(codes):
+        codes[blank & values.isna().to_numpy(bool)] = EMPTY_ROW
     return codes
 
 
@@ -50,17 +79,24 @@ class Columns:
     """Typed cohort columns as numpy arrays in evaluation order, converted on first use."""
 
     def __init__(self, frame: pd.DataFrame, present: Iterable[str],
-                 unreadable: dict[str, np.ndarray] | None = None):
+                 unreadable: dict[str, np.ndarray] | None = None,
+                 implausible: dict[str, np.ndarray] | None = None,
+                 blank: np.ndarray | None = None):
         self.frame = frame
         self.present = frozenset(present)
         self._unreadable = unreadable or {}  # column → bool mask (input order) of cells that could not be read
-        groups = disease_groups(frame["disease"]) if "disease" in frame else np.full(len(frame), MISSING_DISEASE, np.int8)
+        self._implausible = implausible or {}  # column → bool mask (input order) of values to verify
+        groups = (disease_groups(frame["disease"], blank) if "disease" in frame
+                  else np.full(len(frame), MISSING_DISEASE, np.int8))
         self.order = np.argsort(groups, kind="stable")  # eval position → input row
         self.group = groups[self.order]
         self._identity = bool((np.diff(self.order) == 1).all()) if len(self.order) > 1 else True
         edges = np.searchsorted(self.group, np.arange(len(GROUP_NAMES) + 1))
         self.bounds = {name: slice(int(edges[i]), int(edges[i + 1])) for i, name in enumerate(GROUP_NAMES)}
         self.bounds["common"] = slice(0, len(frame))
+        # Patients are every row but the blank ones, which sort last: "All" is one slice too.
+        self.n_patients = int(self.bounds["empty"].start)
+        self.bounds["patients"] = slice(0, self.n_patients)
         self._cache: dict[tuple, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -97,6 +133,13 @@ class Columns:
             return None
         return self._take("bad", name, sl, lambda: mask)
 
+    def implausible(self, name: str, sl: slice) -> np.ndarray | None:
+        """Cells of a column outside the field's plausible range (None: none)."""
+        mask = self._implausible.get(name)
+        if mask is None or not mask.any():
+            return None
+        return self._take("odd", name, sl, lambda: mask)
+
     def kleene(self, name: str, sl: slice | None = None) -> np.ndarray:
         """A yes/no column as truth codes: 0 no, 1 empty, 2 yes."""
 
@@ -116,8 +159,8 @@ class Columns:
         sl = sl or slice(0, len(self))
         if name == "disease":
             c = self.group[sl].astype(np.int16)
-            c[c == MISSING_DISEASE] = -1
-            return c, tuple(GROUP_NAMES[:-1])
+            c[c >= MISSING_DISEASE] = -1
+            return c, tuple(GROUP_NAMES[: OTHER_DISEASE + 1])
         cats = FIELD_BY_NAME[name].categories
 
         def raw():

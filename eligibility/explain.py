@@ -16,12 +16,16 @@ from .attribution import _cause_index, sole_cause
 from .catalog import (
     OP_TEXT,
     AllOf,
+    AnyOf,
+    AtLeast,
     Catalog,
     Compare,
     Flag,
+    Implies,
     In,
     Not,
     ParamTrue,
+    Ref,
     UlnLimit,
     Within,
     children,
@@ -29,13 +33,16 @@ from .catalog import (
 from .columns import GROUP_NAMES
 from .evaluate import INELIGIBLE, OUTCOME_NAMES, Evaluation, Evaluator
 from .fields import field
-from .rules import RuleEvaluator, compare, uln_limit
+from .rule_visit import RuleVisitor
+from .rules import IMPLAUSIBLE_UNKNOWN, RuleEvaluator, compare, uln_limit
 from .scenario import Resolved
 
 TRUTH_NAMES = ("no", "unknown", "yes")
 
 
 def _fmt(x) -> str:
+    if isinstance(x, bool | np.bool_):
+        return "yes" if x else "no"
     if isinstance(x, float):
         return f"{x:.6g}"
     return str(x)
@@ -43,36 +50,74 @@ def _fmt(x) -> str:
 
 def _threshold(node, params: dict, row_uln: float | None = None):
     if isinstance(node, Compare):
-        t = params[node.param] if node.param else node.value
-        return -t if node.negate else t
+        return node.threshold(params)
     if isinstance(node, UlnLimit):
         uln = row_uln if row_uln is not None and not np.isnan(row_uln) else params[node.default_param]
         return round(params[node.max_param] * uln, 9)
-    if isinstance(node, Within):
-        return params[node.param]
+    if isinstance(node, Within):  # the value is compared after adding the offset
+        return params[node.param] - node.offset(params)
     return None
+
+
+class Describe(RuleVisitor[str]):
+    """A condition in words, with the scenario's thresholds filled in (leaves; a composite
+    gives its class name: the renderer in eligibility/rule_text.py writes those out)."""
+
+    def __init__(self, params: dict, row_uln: float | None = None):
+        self.params = params
+        self.row_uln = row_uln
+
+    def flag(self, node: Flag) -> str:
+        return f"{field(node.field).label or node.field} = yes"
+
+    def compare(self, node: Compare) -> str:
+        f = field(node.field)
+        return f"{f.label or node.field} {OP_TEXT[node.op]} {_fmt(node.threshold(self.params))} {f.unit}".strip()
+
+    def uln(self, node: UlnLimit) -> str:
+        f = field(node.field)
+        limit = _threshold(node, self.params, self.row_uln)
+        return f"{f.label} {OP_TEXT[node.op]} {_fmt(self.params[node.max_param])} × ULN (= {_fmt(limit)} {f.unit})"
+
+    def within(self, node: Within) -> str:
+        f = field(node.field)
+        p = self.params
+        if node.offset_param:
+            return (f"{f.label} + {_fmt(p[node.offset_param])} {f.unit} < {_fmt(p[node.param])} "
+                    f"{f.unit} (empty = never)")
+        return f"{f.label} < {_fmt(p[node.param])} {f.unit} (empty = never)"
+
+    def in_(self, node: In) -> str:
+        return f"{field(node.field).label} is one of {', '.join(sorted(node.allowed(self.params)))}"
+
+    def param_true(self, node: ParamTrue) -> str:
+        return f"setting '{node.param}' is on"
+
+    def _composite(self, node) -> str:
+        return type(node).__name__
+
+    def ref(self, node: Ref) -> str:
+        return self._composite(node)
+
+    def all_of(self, node: AllOf) -> str:
+        return self._composite(node)
+
+    def any_of(self, node: AnyOf) -> str:
+        return self._composite(node)
+
+    def not_(self, node: Not) -> str:
+        return self._composite(node)
+
+    def at_least(self, node: AtLeast) -> str:
+        return self._composite(node)
+
+    def implies(self, node: Implies) -> str:
+        return self._composite(node)
 
 
 def describe(node, params: dict, row_uln: float | None = None) -> str:
     """A condition in words, with the scenario's thresholds filled in."""
-    if isinstance(node, Flag):
-        return f"{field(node.field).label or node.field} = yes"
-    if isinstance(node, Compare):
-        f = field(node.field)
-        return f"{f.label or node.field} {OP_TEXT[node.op]} {_fmt(_threshold(node, params))} {f.unit}".strip()
-    if isinstance(node, UlnLimit):
-        f = field(node.field)
-        limit = _threshold(node, params, row_uln)
-        return f"{f.label} {OP_TEXT[node.op]} {_fmt(params[node.max_param])} × ULN (= {_fmt(limit)} {f.unit})"
-    if isinstance(node, Within):
-        f = field(node.field)
-        return f"{f.label} < {_fmt(params[node.param])} {f.unit} (empty = never)"
-    if isinstance(node, In):
-        allowed = params[node.param] if node.param else node.values
-        return f"{field(node.field).label} is one of {', '.join(sorted(allowed))}"
-    if isinstance(node, ParamTrue):
-        return f"setting '{node.param}' is on"
-    return type(node).__name__
+    return Describe(params, row_uln).visit(node)
 
 
 def _leaves(catalog: Catalog, node, negated: bool = False):
@@ -91,9 +136,9 @@ def _leaves(catalog: Catalog, node, negated: bool = False):
 
 def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Evaluation | None = None) -> pd.DataFrame:
     """One row per condition of every criterion that applies to input row `row` (0-based)."""
-    catalog = evaluator.catalog
-    cols = evaluator.columns
     ev = ev or evaluator.evaluate(scenario)
+    catalog = ev.catalog  # under the scenario's readings
+    cols = evaluator.columns
     pos = int(np.flatnonzero(cols.order == row)[0])
     group = cols.group[pos]
     disease = GROUP_NAMES[group]
@@ -112,6 +157,8 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
             outcome = OUTCOME_NAMES[ev.outcomes[active[u.id], pos]]
         rule_eval = RuleEvaluator(catalog, cols, sl, scenario.params)
         for leaf, negated in _leaves(catalog, u.rule):
+            if isinstance(leaf, ParamTrue):  # an internal switch, not something about the patient
+                continue
             name = getattr(leaf, "field", None)
             value = None
             row_uln = None
@@ -128,6 +175,9 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
             if isinstance(value, int | float) and threshold is not None and not isinstance(value, bool):
                 distance = float(value) - float(threshold)
             f = field(name) if name else None
+            to_verify = bool(
+                name is not None and value is not None and scenario.params.get(IMPLAUSIBLE_UNKNOWN, False)
+                and cols.has(name) and (odd := cols.implausible(name, sl)) is not None and odd[0])
             rows.append({
                 "criterion": u.id, "kind": "inclusion" if u.kind == "incl" else "exclusion",
                 "outcome": outcome, "condition": ("NOT " if negated else "") + describe(leaf, scenario.params, row_uln),
@@ -135,8 +185,30 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
                 "unit": f.unit if f else "", "threshold": "" if threshold is None else _fmt(threshold),
                 "result": "" if truth is None else TRUTH_NAMES[truth],
                 "distance": distance,
+                "note": (f"value to verify: outside the plausible range "
+                         f"{f.plausible[0]:g}–{f.plausible[1]:g} {f.unit}".rstrip() if to_verify and f.plausible
+                         else ""),
             })
     return pd.DataFrame(rows)
+
+
+def to_settle(expl: pd.DataFrame) -> list[str]:
+    """For a pending patient: what would settle each undecided criterion, one line per field
+    ("measure FVC (% predicted) — for EXC-2.fvc, SSC-INC-3"), from `explain_patient`'s rows."""
+    undecided = expl[(expl["outcome"] == "unknown") & (expl["result"] == "unknown") & (expl["field"] != "")]
+    out: list[str] = []
+    for name, rows in undecided.groupby("field", sort=False):
+        f = field(name)
+        crits = ", ".join(dict.fromkeys(rows["criterion"]))
+        if (rows["note"] != "").any():
+            value = rows["value"].iloc[0]
+            action = f"verify {f.label or name} ({value} {f.unit}".rstrip() + " is outside the plausible range)"
+        elif f.kind == "number":
+            action = f"measure {f.label or name}" + (f" ({f.unit})" if f.unit else "")
+        else:
+            action = f"record {f.label or name}"
+        out.append(f"{action} — for {crits}")
+    return out
 
 
 def _numeric_leaves(catalog: Catalog, rule) -> list | None:
@@ -171,9 +243,9 @@ def near_misses(ev: Evaluation, frame: pd.DataFrame, max_relative: float = 0.1) 
     for k, cause in enumerate(names):
         members = [ev.units[i] for i in np.flatnonzero(cause_idx == k)]
         found = [_numeric_leaves(catalog, m.rule) for m in members]
-        if any(f is None for f in found):
+        leaves = found[0] if found else None  # merged parts test the same limit
+        if leaves is None or any(f is None for f in found):
             continue
-        leaves = found[0]  # merged parts test the same limit
         leaf = leaves[0]
         pos = np.flatnonzero((sole == k) & (ev.status == INELIGIBLE))
         if not len(pos):
@@ -202,3 +274,31 @@ def near_misses(ev: Evaluation, frame: pd.DataFrame, max_relative: float = 0.1) 
     if not out:
         return pd.DataFrame(columns=cols_out)
     return pd.concat(out, ignore_index=True).sort_values(["relative", "row"], kind="stable").reset_index(drop=True)
+
+
+def explanation_view(expl: pd.DataFrame, only_problems: bool = False) -> tuple[pd.DataFrame, pd.Series]:
+    """`explain_patient` as the table a planner reads: failing first, then unknown, then the
+    rest (catalog order within each); criterion with its short name; outcome and
+    value − threshold next to it; yes/no words. Returns (table, raw outcome per row)."""
+    from .labels import label
+
+    order = ("fail", "unknown", "pass", "not assessed", "switched off", "n/a")
+    words = {"pass": "✓ passes", "fail": "✗ fails", "unknown": "? undecided", "not assessed": "– not assessed",
+             "switched off": "○ switched off", "n/a": "– not applicable"}
+    show = expl[expl["outcome"].isin(["fail", "unknown"])] if only_problems else expl
+    rank = show["outcome"].map({o: i for i, o in enumerate(order)}).fillna(len(order))
+    show = show.assign(_rank=rank).sort_values("_rank", kind="stable")
+    has_value = show["value"] != ""
+    distance = [("" if pd.isna(d) else f"{d:+.4g} {u}".strip())
+                for d, u in zip(show["distance"], show["unit"], strict=True)]
+    view = pd.DataFrame({
+        "Criterion": show["criterion"].map(label),
+        "Outcome": show["outcome"].map(lambda o: words.get(o, o)),
+        "Value − threshold": distance,
+        "Patient value": (show["value"] + " " + show["unit"]).str.strip().where(has_value, "— (empty)"),
+        "Threshold": (show["threshold"] + " " + show["unit"].where(show["threshold"] != "", "")).str.strip(),
+        "Condition tested": show["condition"],
+        "Holds": show["result"].replace("", "—"),
+        "Note": show["note"] if "note" in show else "",
+    }).reset_index(drop=True)
+    return view, show["outcome"].reset_index(drop=True)

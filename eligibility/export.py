@@ -1,17 +1,31 @@
-"""Exports that are safe to open in a spreadsheet."""
+"""The one CSV writer: every CSV this project writes is safe to open in a spreadsheet.
+
+`screen -o/--report`, `synth --injections` and every dashboard download go through
+`to_csv_bytes` / `write_csv`. A text cell a spreadsheet would run as a formula
+(starting with = + - @, a tab or a carriage return, also after leading spaces)
+is prefixed with a quote; a plain number written as text ("-5", "+3.2e1") is left
+as it is, since a spreadsheet reads it as that number and runs nothing.
+Column names are treated the same way.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import pandas as pd
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA = r"^[ \t\r\n]*[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_FORMULA_RE = re.compile(_FORMULA)
+_PLAIN_NUMBER_RE = re.compile(_PLAIN_NUMBER)
 
 
 def neutralise(value):
     """Prefix a text cell that a spreadsheet would run as a formula with a quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and _FORMULA_RE.match(value) and not _PLAIN_NUMBER_RE.match(value):
         return "'" + value
     return value
 
@@ -19,22 +33,32 @@ def neutralise(value):
 def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns with formula-like cells neutralised; numbers untouched."""
     out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if s.dtype == object or isinstance(s.dtype, pd.StringDtype) or isinstance(s.dtype, pd.CategoricalDtype):
+    for i in range(out.shape[1]):
+        s = out.iloc[:, i]
+        if s.dtype == object or isinstance(s.dtype, pd.StringDtype | pd.CategoricalDtype) or (
+            isinstance(s.dtype, pd.ArrowDtype) and s.dtype.kind in "OSU"
+        ):
             text = s.astype("string")
-            mask = text.str.startswith(_FORMULA_START).fillna(False).to_numpy(bool)
+            mask = (text.str.match(_FORMULA) & ~text.str.match(_PLAIN_NUMBER)).fillna(False).to_numpy(bool)
             if mask.any():
-                out[col] = text.where(~mask, "'" + text)
-    out.columns = [neutralise(c) for c in out.columns]
+                out.isetitem(i, text.where(~mask, "'" + text))
+    out.columns = [neutralise(str(c)) for c in out.columns]
     return out
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with BOM so Excel shows non-ASCII text (e.g. Chinese names) correctly."""
+    """UTF-8 with BOM so Excel shows non-ASCII text (e.g. Chinese names) correctly; CRLF line
+    ends (RFC 4180), so that a cell holding a bare carriage return is quoted, not a row break."""
     buf = io.StringIO()
-    excel_safe(frame).to_csv(buf, index=False)
+    excel_safe(frame).to_csv(buf, index=False, lineterminator="\r\n")
     return buf.getvalue().encode("utf-8-sig")
+
+
+def write_csv(frame: pd.DataFrame, path) -> Path:
+    """Write `frame` as an Excel-safe UTF-8 CSV (raises OSError as open() does)."""
+    path = Path(path)
+    path.write_bytes(to_csv_bytes(frame))
+    return path
 
 
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:

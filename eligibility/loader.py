@@ -11,9 +11,7 @@ Patient values are never logged or printed; they only appear in `Issue`s.
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as _dt
-import io
 import json
 import math
 import os
@@ -29,14 +27,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eligibility import csvread, encodings, export, xlsx
 from eligibility import normalize as nz
 from eligibility.catalog import parts_reading_field
 from eligibility.fields import DERIVED, FIELD_BY_NAME, FIELDS, Field
+from eligibility.textsafe import shorten
 
 CSV_EXT = (".csv", ".txt", ".tsv")
 PARQUET_EXT = (".parquet", ".pq")
 XLSX_EXT = (".xlsx", ".xlsm")
 HEADER_SCAN_ROWS = 20
+BUDGET_ENV = "ELIGIBILITY_MAX_MEMORY_MB"
+DEFAULT_BUDGET_MB = 4096
+# peak memory while a file is read and typed, per byte of file (benchmarks/bench_hostile.py:
+# a 301 MB, 1M-row CSV peaked at 3.3 GB RSS)
+CSV_EXPANSION = 12
+PARQUET_EXPANSION = 3
 REQUIRED = ("patient_id", "disease")
 ISSUE_COLUMNS = ("row", "patient_id", "column", "value", "problem", "severity", "kind")
 
@@ -93,26 +99,70 @@ def load_cohort(
     filename: str | None = None,
     sheet: str | int | None = None,
     progress: Progress | None = None,
+    budget_bytes: int | None = None,
 ) -> Cohort:
+    """Read a cohort file. `budget_bytes` caps the memory the file may expand to
+    (default: the ELIGIBILITY_MAX_MEMORY_MB environment variable, else 4096 MB); a file
+    over it is refused with a CohortError rather than read."""
     prog = progress or (lambda _f, _m: None)
-    name, data = _read_bytes(source, filename)
+    budget = memory_budget() if budget_bytes is None else budget_bytes
+    name, data = _read_bytes(source, filename, budget)
     prog(0.0, f"reading {name}")
     ext = Path(name).suffix.lower()
     if not data:
         raise CohortError(f"{name}: the file is empty")
-    if ext in CSV_EXT:
-        raw, pre = _read_csv(data, name)
-    elif ext in PARQUET_EXT:
-        raw, pre = _read_parquet(data, name)
-    elif ext in XLSX_EXT:
-        raw, pre = _read_xlsx(data, name, sheet)
-    else:
+    if ext not in CSV_EXT + PARQUET_EXT + XLSX_EXT:
         raise CohortError(
-            f"{name}: unsupported file type {ext or '(no extension)'!r}; "
+            f"{name}: unsupported file type {shorten(ext) or '(no extension)'!r}; "
             "use .csv, .parquet or .xlsx"
         )
+    kind = sniff(data)
+    pre: list[Issue] = []
+    named = "csv" if ext in CSV_EXT else "parquet" if ext in PARQUET_EXT else "xlsx"
+    actual = "csv" if kind == "text" else kind
+    if actual != named and not (kind == "ole" and named == "xlsx"):
+        if kind == "text":
+            label = "Parquet" if named == "parquet" else "xlsx"
+            raise CohortError(f"{name}: not a {label} file: it holds text (a CSV file?); rename it to .csv")
+        what = {"xlsx": "an xlsx workbook", "parquet": "a Parquet file", "ole": "an old or encrypted Excel file"}
+        pre.append(Issue(None, None, None, None,
+                         f"the file is named {ext} but holds {what.get(kind, kind)}; read as such",
+                         "warning", "file_type"))
+    if kind == "text":
+        if len(data) * CSV_EXPANSION > budget:
+            raise CohortError(_over_budget(name, len(data) * CSV_EXPANSION, budget))
+        raw, more = _read_csv(data, name)
+    elif kind == "parquet":
+        raw, more = _read_parquet(data, name, budget)
+    else:
+        raw, more = _read_xlsx(data, name, sheet, budget)
     prog(0.3, "parsing columns")
-    return _validate(raw, name, pre, prog)
+    return _validate(raw, name, pre + more, prog)
+
+
+def memory_budget() -> int:
+    """Bytes a file may expand to in memory (ELIGIBILITY_MAX_MEMORY_MB, default 4096 MB)."""
+    try:
+        mb = float(os.environ.get(BUDGET_ENV, "") or DEFAULT_BUDGET_MB)
+    except ValueError:
+        mb = DEFAULT_BUDGET_MB
+    return int(mb * 2**20)
+
+
+def _over_budget(name: str, need: float, budget: int) -> str:
+    return (f"{name}: the file would take about {need / 2**20:,.0f} MB in memory, over the limit of "
+            f"{budget / 2**20:,.0f} MB ({BUDGET_ENV}); split the file or raise the limit")
+
+
+def sniff(data: bytes) -> str:
+    """What the bytes are, whatever the file is called: xlsx, parquet, ole (xls/encrypted) or text."""
+    if data.startswith(xlsx.ZIP_MAGIC):
+        return "xlsx"
+    if data.startswith(b"PAR1"):
+        return "parquet"
+    if data.startswith(xlsx.OLE_MAGIC):
+        return "ole"
+    return "text"
 
 
 def validate_frame(raw: pd.DataFrame, source: str = "") -> Cohort:
@@ -120,11 +170,11 @@ def validate_frame(raw: pd.DataFrame, source: str = "") -> Cohort:
 
 
 def write_report(cohort: Cohort, path) -> None:
+    """The validation report as .csv (through the Excel-safe writer) or .json."""
     path = Path(path)
     ext = path.suffix.lower()
-    df = cohort.report_frame()
     if ext == ".csv":
-        df.to_csv(path, index=False, encoding="utf-8")
+        export.write_csv(cohort.report_frame(), path)
     elif ext == ".json":
         records = [asdict(i) for i in cohort.issues]
         path.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -137,12 +187,15 @@ def write_report(cohort: Cohort, path) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _read_bytes(source, filename: str | None) -> tuple[str, bytes]:
+def _read_bytes(source, filename: str | None, budget: int) -> tuple[str, bytes]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return filename or "upload", bytes(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
+            size = path.stat().st_size
+            if size > budget:  # refused before it is read
+                raise CohortError(_over_budget(filename or path.name, size, budget))
             data = path.read_bytes()
         except OSError as e:
             raise CohortError(f"{path.name}: cannot read file ({e.strerror or e})") from None
@@ -175,187 +228,144 @@ def _clean_label(c) -> str:
 
 
 def _read_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
-    import pyarrow.csv as pacsv
-
     issues: list[Issue] = []
-    buf = pa.py_buffer(data)
-    if data.startswith(codecs.BOM_UTF8):
-        buf = buf.slice(3)
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise CohortError(f"{name}: UTF-16 text is not supported; save the CSV as UTF-8")
-    head = buf.slice(0, min(len(buf), 1 << 16)).to_pybytes()
-    if len(head) < len(buf):
-        cut = head.rfind(b"\n")
-        head = head[: cut + 1] if cut > 0 else head
-    encoding = "utf-8"
     try:
-        head_text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        encoding = "gb18030"
-        try:
-            head_text = head.decode("gb18030")
-        except UnicodeDecodeError:
-            raise CohortError(f"{name}: not readable as UTF-8 or GBK/GB18030 text") from None
-    lines = head_text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
-    candidates = sorted([",", "\t", ";"], key=lambda d: -first.count(d))
-    scan = "\n".join(lines[: HEADER_SCAN_ROWS + 1])
-    header_idx = None
-    for delim in candidates:  # the delimiter that reveals the header wins
-        rows = list(csv.reader(io.StringIO(scan), delimiter=delim))
-        header_idx = next((i for i, r in enumerate(rows[:HEADER_SCAN_ROWS]) if _is_header(r)), None)
-        if header_idx is not None:
-            break
-    else:
-        delim = candidates[0] if first.count(candidates[0]) else ","
-        rows = list(csv.reader(io.StringIO(scan), delimiter=delim))
-    if header_idx is None:
-        header_idx = next((i for i, r in enumerate(rows) if any(c.strip() for c in r)), None)
-        if header_idx is None:
-            raise CohortError(f"{name}: no header row found (the file has no text)")
-    header = [_clean_label(c) for c in rows[header_idx]]
-    if header_idx > 0:
+        dec = encodings.decode(data)
+    except encodings.EncodingError as e:
+        raise CohortError(f"{name}: {e}") from None
+    if dec.note:
+        issues.append(Issue(None, None, None, dec.example and shorten(dec.example, 80), dec.note,
+                            "warning" if dec.warn else "info", "encoding"))
+    utf8 = data[3:] if dec.encoding == "utf-8" and data.startswith(codecs.BOM_UTF8) else (
+        data if dec.encoding == "utf-8" else None)
+    try:
+        read = csvread.read_text(dec.text, _is_header, lambda h: _norm_header(_clean_label(h)) == "patient_id",
+                                 utf8=utf8)
+    except csvread.CsvError as e:
+        raise CohortError(f"{name}: {e}") from None
+    del dec
+    if read.header_line > 1:
+        skipped = read.header_line - 1
         issues.append(
             Issue(None, None, None, None,
-                  f"header found on line {header_idx + 1}; {header_idx} line(s) above it skipped",
+                  f"header found on line {read.header_line}; {skipped} line(s) above it skipped",
                   "info", "sheet")
         )
-    cols = [f"c{i}" for i in range(len(header))]
-
-    def read(enc: str) -> pa.Table:
-        return pacsv.read_csv(
-            pa.BufferReader(buf),
-            read_options=pacsv.ReadOptions(
-                column_names=cols, skip_rows=header_idx + 1, encoding=enc, block_size=1 << 24
-            ),
-            parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in cols},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-
-    try:
-        try:
-            table = read("utf8" if encoding == "utf-8" else encoding)
-        except pa.ArrowInvalid as e:
-            if encoding == "utf-8" and "utf8" in str(e).lower().replace("-", ""):
-                encoding = "gb18030"
-                table = read(encoding)
-            else:
-                raise
-    except pa.ArrowInvalid as e:
-        msg = str(e)
-        m = re.search(r"Expected (\d+) columns, got (\d+)", msg)
-        if m:
-            raise CohortError(
-                f"{name}: a data row has {m.group(2)} fields but the header has {m.group(1)}"
-            ) from None
-        raise CohortError(f"{name}: not a readable CSV file ({msg.splitlines()[0][:120]})") from None
-    except UnicodeDecodeError:
-        raise CohortError(f"{name}: not readable as UTF-8 or GBK/GB18030 text") from None
-    if encoding != "utf-8":
-        issues.append(
-            Issue(None, None, None, None,
-                  "file is not UTF-8; read as Chinese GBK/GB18030 text", "info", "encoding")
-        )
-    df = table.to_pandas(types_mapper=pd.ArrowDtype)  # zero-copy
-    df.columns = header
+    for n in read.notes:
+        issues.append(Issue(n.row + 1, n.pid, None, n.value, n.problem, n.severity, n.kind))
+    df = read.frame
+    df.columns = [_clean_label(c) for c in read.header]
     return df, issues
 
 
-def _read_parquet(data: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
+def _read_parquet(data: bytes, name: str, budget: int | None = None) -> tuple[pd.DataFrame, list[Issue]]:
+    budget = memory_budget() if budget is None else budget
     import pyarrow.parquet as pq
 
+    issues: list[Issue] = []
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        pf = pq.ParquetFile(pa.BufferReader(data))
+        meta = pf.metadata
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if expanded * PARQUET_EXPANSION > budget:
+            raise CohortError(_over_budget(name, expanded * PARQUET_EXPANSION, budget))
+        table = pf.read()
+    except CohortError:
+        raise
     except Exception as e:  # noqa: BLE001 - any failure means unreadable
         raise CohortError(f"{name}: not a readable Parquet file ({type(e).__name__})") from None
+    names = table.column_names
+    contract = {_norm_header(_clean_label(n)) for n in names} & set(_CONTRACT_KEYS)
+    columns, labels = [], []
+    for col_name, col in zip(names, table.columns, strict=True):
+        t = col.type
+        nested = pa.types.is_nested(t) or pa.types.is_map(t) or pa.types.is_dictionary(t) and pa.types.is_nested(
+            t.value_type)
+        if nested:
+            if _norm_header(_clean_label(col_name)) in contract:
+                raise CohortError(
+                    f"{name}: column {shorten(col_name)!r} holds {t.__class__.__name__.replace('Type', '').lower()}"
+                    f" values ({shorten(str(t))}), not one value per cell; flatten it to text or numbers"
+                )
+            issues.append(Issue(None, None, shorten(col_name), None,
+                                f"column of nested values ({shorten(str(t))}); ignored", "info", "extra_column"))
+            continue
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            # a zoned instant: the date is the local date where it was recorded
+            col = pc.local_timestamp(col)
+        columns.append(col)
+        labels.append(col_name)
+    # Positional frame: duplicate names stay separate columns (as in a CSV header).
+    plain = pa.table({str(i): c for i, c in enumerate(columns)})
 
     def mapper(t: pa.DataType):
         if pa.types.is_boolean(t):
             return pd.BooleanDtype()
         return None
 
-    df = table.to_pandas(types_mapper=mapper)
-    if not isinstance(df.index, pd.RangeIndex):
-        df = df.reset_index()
-    df = df.reset_index(drop=True)
-    return df, []
-
-
-def _read_xlsx(data: bytes, name: str, sheet: str | int | None) -> tuple[pd.DataFrame, list[Issue]]:
-    issues: list[Issue] = []
     try:
-        book = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
-        names = list(book.sheet_names)
-    except Exception as e:  # noqa: BLE001
-        raise CohortError(f"{name}: not a readable xlsx workbook ({type(e).__name__})") from None
-    if not names:
-        raise CohortError(f"{name}: the workbook has no sheets")
+        df = plain.to_pandas(types_mapper=mapper)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError) as e:
+        raise CohortError(f"{name}: a column cannot be read ({type(e).__name__}: {shorten(str(e), 100)})") from None
+    df.columns = labels
+    index_cols = _pandas_index_columns(pf)
+    if index_cols:
+        # pandas stored the index as columns: the first ones (patient_id as index) come first
+        order = [labels.index(c) for c in index_cols if c in labels]
+        rest = [i for i in range(len(labels)) if i not in order]
+        df = df.iloc[:, order + rest]
+        df.columns = [labels[i] for i in order + rest]
+    return df.reset_index(drop=True), issues
 
-    def parse(sheet_name: str) -> pd.DataFrame:
-        try:
-            return pd.read_excel(book, sheet_name=sheet_name, header=None, dtype=object)
-        except Exception as e:  # noqa: BLE001
-            raise CohortError(
-                f"{name}: cannot read sheet {sheet_name!r} ({type(e).__name__})"
-            ) from None
 
-    def find_header(df: pd.DataFrame) -> int | None:
-        for i in range(min(HEADER_SCAN_ROWS, len(df))):
-            if _is_header(df.iloc[i].tolist()):
-                return i
-        return None
+def _pandas_index_columns(pf) -> list[str]:
+    meta = pf.schema_arrow.metadata or {}
+    raw = meta.get(b"pandas")
+    if not raw:
+        return []
+    try:
+        cols = json.loads(raw).get("index_columns", [])
+    except (ValueError, AttributeError):
+        return []
+    return [c for c in cols if isinstance(c, str)]
 
-    if sheet is not None:
-        if isinstance(sheet, int) and not isinstance(sheet, bool):
-            if not 0 <= sheet < len(names):
-                raise CohortError(f"{name}: no sheet number {sheet}; it has {len(names)} sheet(s)")
-            chosen = names[sheet]
-        else:
-            match = [n for n in names if n == sheet] or [
-                n for n in names if n.strip().lower() == str(sheet).strip().lower()
-            ]
-            if not match:
-                raise CohortError(
-                    f"{name}: no sheet named {sheet!r}; sheets: {', '.join(map(repr, names))}"
-                )
-            chosen = match[0]
-        df = parse(chosen)
-        hdr = find_header(df)
-    else:
-        chosen = names[0]
-        df = parse(chosen)
-        hdr = find_header(df)
-        if hdr is None:
-            for other in names[1:]:
-                odf = parse(other)
-                ohdr = find_header(odf)
-                if ohdr is not None:
-                    issues.append(
-                        Issue(None, None, None, None,
-                              f"first sheet {chosen!r} has no patient_id/disease header; "
-                              f"read sheet {other!r} instead",
-                              "info", "sheet")
-                    )
-                    chosen, df, hdr = other, odf, ohdr
-                    break
-    if hdr is None:
-        nonempty = [i for i in range(len(df)) if df.iloc[i].notna().any()]
-        if not nonempty:
-            raise CohortError(f"{name}: sheet {chosen!r} is empty")
-        hdr = nonempty[0]
-    if hdr > 0:
+
+def _read_xlsx(
+    data: bytes, name: str, sheet: str | int | None, budget: int | None = None
+) -> tuple[pd.DataFrame, list[Issue]]:
+    budget = memory_budget() if budget is None else budget
+    try:
+        read = xlsx.read_sheet(data, sheet, _is_header, HEADER_SCAN_ROWS, budget)
+    except xlsx.WorkbookError as e:
+        raise CohortError(f"{name}: {e}") from None
+    issues: list[Issue] = []
+    if read.others or read.chosen_because == "the first visible sheet with data":
+        others = "; other sheets: " + ", ".join(read.others) if read.others else ""
+        issues.append(Issue(None, None, None, None,
+                            f"read sheet {read.name!r} ({read.chosen_because}){others}", "info", "sheet"))
+    if read.header_row > 1:
         issues.append(
             Issue(None, None, None, None,
-                  f"sheet {chosen!r}: header found on row {hdr + 1}; {hdr} row(s) above it skipped",
+                  f"sheet {read.name!r}: header found on row {read.header_row}; "
+                  f"{read.header_row - 1} row(s) above it skipped",
                   "info", "sheet")
         )
-    header = [_clean_label(c) for c in df.iloc[hdr].tolist()]
-    body = df.iloc[hdr + 1 :].reset_index(drop=True)
-    body.columns = range(body.shape[1])
+    if read.trailing_empty:
+        issues.append(Issue(None, None, None, None,
+                            f"{read.trailing_empty} empty row(s) after the last data row ignored",
+                            "info", "empty_row"))
+    header = [_clean_label(c) for c in read.header]
+    id_col = next((i for i, h in enumerate(header) if _norm_header(h) == "patient_id"), None)
+    for n in read.notes:
+        pid = None
+        if n.row is not None and id_col is not None:
+            pid = _cell_text(read.body[n.row][id_col])
+        column = header[n.col] if n.col is not None and n.col < len(header) else None
+        where = f"cell {n.ref}: " if n.ref and n.kind != "outside_cell" else ""
+        issues.append(Issue(None if n.row is None else n.row + 1, pid, column or None, n.value,
+                            where + n.problem, n.severity, n.kind))
+    body = pd.DataFrame(read.body, columns=range(len(header)), dtype=object) if read.body else pd.DataFrame(
+        {i: pd.Series([], dtype=object) for i in range(len(header))})
     body.columns = header
     return body, issues
 
@@ -453,6 +463,18 @@ def _native_ok(f: Field, s: pd.Series) -> bool:
 
 
 YESNO_PROBLEM = "not a yes/no value (use true/false, yes/no, y/n or 1/0)"
+ID_ROUNDED = ("a numeric ID at or beyond 2^53: the program that wrote the file may have rounded its "
+              "last digits; store patient IDs as text")
+
+
+def _rounded_ids(s: pd.Series) -> np.ndarray:
+    """Floating-point IDs too large to be exact (integers, and text, are exact)."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        with np.errstate(invalid="ignore"):
+            return np.abs(s.to_numpy(dtype=np.float64, na_value=np.nan)) >= 2.0**53
+    if s.dtype == object:
+        return np.fromiter((isinstance(v, float) and abs(v) >= 2.0**53 for v in s), dtype=bool, count=len(s))
+    return np.zeros(len(s), dtype=bool)
 
 # A check: (bad-cell mask over all raw rows, problem text or fn(i, value) -> text, severity, kind)
 Check = tuple[np.ndarray, object, str, str]
@@ -479,6 +501,7 @@ def _parse_field(f: Field, s: pd.Series) -> _Parsed:
     if f.kind == "id":
         p.values = _string_series(text)
         p.checks.append((~p.nonblank, "empty patient_id", "error", "cell_error"))
+        p.checks.append((_rounded_ids(s), ID_ROUNDED, "warning", "rounded_id"))
     elif f.kind == "number":
         if text is None:
             vals = s.to_numpy(dtype=np.float64, na_value=np.nan).copy()
@@ -523,6 +546,8 @@ def _parse_field(f: Field, s: pd.Series) -> _Parsed:
         p.values = vals
     elif f.kind == "disease":
         vals, unrec = nz.parse_disease(text)
+        p.checks.append((~p.nonblank, "empty disease: DX-1 cannot be decided, the patient is pending",
+                         "error", "cell_error"))
         p.checks.append(
             (unrec, "not a trial indication (SSc, IIM, AAV, SjS, APS); kept as given, fails DX-1",
              "info", "unrecognised_disease")
@@ -610,7 +635,7 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
 
     missing_req = [r for r in REQUIRED if r not in mapping.values()]
     if missing_req:
-        found = ", ".join(repr(x) for x in labels[:8]) + (" …" if len(labels) > 8 else "")
+        found = ", ".join(repr(shorten(x, 40)) for x in labels[:8]) + (" …" if len(labels) > 8 else "")
         raise CohortError(
             f"{where}: missing required column(s): {', '.join(missing_req)}"
             f" (columns found: {found or 'none'})"
@@ -657,8 +682,13 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
     ids_all: pd.Series = parsed[id_pos].values
     dup = ids_all.duplicated(keep=False) & ids_all.notna()
     if dup.any():
-        dups = list(dict.fromkeys(ids_all[dup].tolist()))
-        shown = ", ".join(dups[:10]) + (f" and {len(dups) - 10} more" if len(dups) > 10 else "")
+        rows_of: dict[str, list[int]] = {}
+        for i in np.flatnonzero(dup.to_numpy(bool)).tolist():
+            rows_of.setdefault(ids_all.iloc[i], []).append(i + 1)
+        dups = list(rows_of)
+        shown = ", ".join(f"{shorten(d, 40)} (rows {', '.join(map(str, rows_of[d][:5]))}"
+                          + (" …" if len(rows_of[d]) > 5 else "") + ")" for d in dups[:10])
+        shown += f" and {len(dups) - 10} more" if len(dups) > 10 else ""
         raise CohortError(f"{where}: duplicate patient_id: {shown}")
 
     # --- cell issues (only for offending cells) -----------------------------

@@ -26,8 +26,11 @@ from .catalog import (
     Within,
 )
 from .columns import Columns
+from .rule_visit import RuleVisitor
 
 FALSE, UNKNOWN, TRUE = np.uint8(0), np.uint8(1), np.uint8(2)
+# Parameter: a value outside its field's plausible range is "to verify" (unknown), not decisive.
+IMPLAUSIBLE_UNKNOWN = "implausible_values_unknown"
 
 _CMP = {
     "ge": np.greater_equal,
@@ -71,7 +74,7 @@ def at_least(k: int, items: list[np.ndarray], n: int) -> np.ndarray:
     return out
 
 
-class RuleEvaluator:
+class RuleEvaluator(RuleVisitor[np.ndarray]):
     """Evaluates rule trees on one slice of the columns, under one parameter set."""
 
     def __init__(self, catalog: Catalog, cols: Columns, sl: slice, params: dict[str, Any]):
@@ -82,50 +85,65 @@ class RuleEvaluator:
         self.n = sl.stop - sl.start
 
     def num(self, name: str) -> np.ndarray:
-        return self.cols.number(name, self.sl)
+        values = self.cols.number(name, self.sl)
+        if self.params.get(IMPLAUSIBLE_UNKNOWN, False):
+            odd = self.cols.implausible(name, self.sl)
+            if odd is not None and odd.any():
+                values = np.where(odd, np.nan, values)
+        return values
 
     def __call__(self, node) -> np.ndarray:
-        node = self.catalog.resolve(node)
+        return self.visit(node)
+
+    def ref(self, node: Ref) -> np.ndarray:
+        return self.visit(self.catalog.definitions[node.name])
+
+    def flag(self, node: Flag) -> np.ndarray:
+        return self.cols.kleene(node.field, self.sl)
+
+    def compare(self, node: Compare) -> np.ndarray:
+        if node.always_holds(self.params):
+            return np.full(self.n, TRUE)
+        return compare(self.num(node.field), node.op, node.threshold(self.params))
+
+    def uln(self, node: UlnLimit) -> np.ndarray:
         p = self.params
-        if isinstance(node, Flag):
-            return self.cols.kleene(node.field, self.sl)
-        if isinstance(node, Compare):
-            t = p[node.param] if node.param else node.value
-            t = -t if node.negate else t
-            if node.lower_bound is not None and node.op == "ge" and t <= node.lower_bound:
-                return np.full(self.n, TRUE)
-            return compare(self.num(node.field), node.op, t)
-        if isinstance(node, UlnLimit):
-            row_uln = self.num(node.uln_field) if self.cols.has(node.uln_field) else None
-            limit = uln_limit(p[node.max_param], row_uln, p[node.default_param])
-            return compare(self.num(node.field), node.op, limit)
-        if isinstance(node, Within):
-            v = self.num(node.field)
-            with np.errstate(invalid="ignore"):
-                out = np.where(v < p[node.param], TRUE, FALSE)  # NaN (never) → FALSE
-            if node.unreadable and p[node.unreadable]:
-                bad = self.cols.unreadable(node.field, self.sl)
-                if bad is not None:
-                    out[bad] = UNKNOWN
-            return out
-        if isinstance(node, In):
-            allowed = p[node.param] if node.param else node.values
-            return self.cols.membership(node.field, allowed, self.sl)
-        if isinstance(node, ParamTrue):
-            return np.full(self.n, TRUE if p[node.param] else FALSE)
-        if isinstance(node, AllOf):
-            return np.minimum.reduce([self(c) for c in node.of])
-        if isinstance(node, AnyOf):
-            return np.maximum.reduce([self(c) for c in node.of])
-        if isinstance(node, Not):
-            return TRUE - self(node.item)
-        if isinstance(node, Implies):
-            if isinstance(node.if_, ParamTrue) and not p[node.if_.param]:
-                return np.full(self.n, TRUE)  # clause switched off: its fields need not exist
-            return np.maximum(TRUE - self(node.if_), self(node.then))
-        if isinstance(node, AtLeast):
-            k = p[node.param] if node.param else node.value
-            return at_least(int(k), [self(c) for c in node.of], self.n)
-        if isinstance(node, Ref):  # pragma: no cover - resolve() removed it
-            raise AssertionError
-        raise TypeError(f"unknown rule node {type(node).__name__}")
+        row_uln = self.num(node.uln_field) if self.cols.has(node.uln_field) else None
+        limit = uln_limit(p[node.max_param], row_uln, p[node.default_param])
+        return compare(self.num(node.field), node.op, limit)
+
+    def within(self, node: Within) -> np.ndarray:
+        p = self.params
+        v = self.num(node.field)
+        if node.offset_param:
+            v = v + node.offset(p)
+        with np.errstate(invalid="ignore"):
+            out = np.where(v < p[node.param], TRUE, FALSE)  # NaN (never) → FALSE
+        if node.unreadable and p[node.unreadable]:
+            bad = self.cols.unreadable(node.field, self.sl)
+            if bad is not None:
+                out[bad] = UNKNOWN
+        return out
+
+    def in_(self, node: In) -> np.ndarray:
+        return self.cols.membership(node.field, node.allowed(self.params), self.sl)
+
+    def param_true(self, node: ParamTrue) -> np.ndarray:
+        return np.full(self.n, TRUE if self.params[node.param] else FALSE)
+
+    def all_of(self, node: AllOf) -> np.ndarray:
+        return np.minimum.reduce([self.visit(c) for c in node.of])
+
+    def any_of(self, node: AnyOf) -> np.ndarray:
+        return np.maximum.reduce([self.visit(c) for c in node.of])
+
+    def not_(self, node: Not) -> np.ndarray:
+        return TRUE - self.visit(node.item)
+
+    def implies(self, node: Implies) -> np.ndarray:
+        if isinstance(node.if_, ParamTrue) and not self.params[node.if_.param]:
+            return np.full(self.n, TRUE)  # clause switched off: its fields need not exist
+        return np.maximum(TRUE - self.visit(node.if_), self.visit(node.then))
+
+    def at_least(self, node: AtLeast) -> np.ndarray:
+        return at_least(node.k(self.params), [self.visit(c) for c in node.of], self.n)

@@ -9,7 +9,7 @@ from .attribution import group_slices, row_keys
 from .evaluate import ELIGIBLE, STATUS_NAMES, Evaluation, Evaluator
 from .scenario import Resolved
 
-RESULT_COLUMNS = ("patient_id", "disease", "status", "first_reason", "failed", "unknown", "not_assessed")
+RESULT_COLUMNS = ("patient_id", "disease", "status", "first_reason", "failed", "unknown", "not_assessed", "assessed")
 
 
 def join_labels(matrix: np.ndarray, ids: list[str] | tuple[str, ...], sep: str = ";") -> np.ndarray:
@@ -22,6 +22,14 @@ def join_labels(matrix: np.ndarray, ids: list[str] | tuple[str, ...], sep: str =
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     labels = np.array([sep.join(ids[j] for j in np.flatnonzero(matrix[:, i])) for i in first], dtype=object)
     return labels[inverse.ravel()]
+
+
+def assessed_labels(ev: Evaluation) -> np.ndarray:
+    """'k/n' per patient (evaluation order); built once per distinct (k, n) pair."""
+    k, m = ev.assessed_counts()
+    pairs, inverse = np.unique(np.stack([k, m]), axis=1, return_inverse=True)
+    labels = np.array([f"{a}/{b}" for a, b in pairs.T], dtype=object)
+    return labels[inverse.ravel()] if ev.n else np.array([], dtype=object)
 
 
 def screen_frame(cohort, scenario: Resolved | None = None, evaluator: Evaluator | None = None) -> pd.DataFrame:
@@ -42,6 +50,7 @@ def results_frame(ev: Evaluation, frame: pd.DataFrame) -> pd.DataFrame:
         "failed": ev.to_input_order(join_labels(ev.failed(), ids)),
         "unknown": ev.to_input_order(join_labels(ev.unknown(), ids)),
         "not_assessed": ";".join(ev.not_assessed),
+        "assessed": ev.to_input_order(assessed_labels(ev)),
     })
     return out
 

@@ -893,6 +893,53 @@ def write_cohort(frame: pd.DataFrame, path) -> Path:
     return path
 
 
+CHUNK_ROWS = 1_000_000  # larger Parquet cohorts are generated and written one row group at a time
+
+
+def _chunk_seed(seed: int, k: int) -> int:
+    if k == 0:
+        return seed
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{k}".encode()).digest()[:4], "little")
+
+
+def write_cohort_chunked(n: int, seed: int, path, chunk_rows: int = CHUNK_ROWS, **kw) -> tuple[Path, int]:
+    """A Parquet cohort of `n` rows with bounded memory: chunk k (of `chunk_rows` rows) is
+    `generate(rows, seed of (seed, k))`, written as its own row group; patient IDs run on
+    across chunks. Identical to `write_cohort(generate(n, seed))` when n <= chunk_rows.
+    Returns (path, number of injected problems)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    width = max(6, len(str(n)))
+    writer = None
+    injected = 0
+    try:
+        for k, start in enumerate(range(0, n, chunk_rows)):
+            rows = min(chunk_rows, n - start)
+            frame, inj = generate(rows, _chunk_seed(seed, k), return_injections=True, **kw)
+            injected += len(inj)
+            if n > chunk_rows:
+                ids = np.strings.add("ZJU2-", np.strings.zfill(np.arange(start + 1, start + rows + 1).astype(np.str_),
+                                                                width))
+                frame["patient_id"] = pd.array(ids.astype(object), dtype="str")
+            table = _arrow_table(frame)
+            del frame
+            if writer is None:
+                writer = pq.ParquetWriter(
+                    path, table.schema, compression=PARQUET_COMPRESSION,
+                    compression_level=PARQUET_COMPRESSION_LEVEL, use_dictionary=True, write_statistics=True,
+                    store_schema=False,
+                )
+            writer.write_table(table, row_group_size=1 << 20)
+            del table
+    finally:
+        if writer is not None:
+            writer.close()
+    return path, injected
+
+
 def write_bundle(directory) -> tuple[Path, Path]:
     """Regenerate the bundled data/cohort.parquet and data/cohort_sample.csv."""
     directory = Path(directory)
@@ -934,6 +981,11 @@ def _seed(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--format=omop" in argv or any(a == "--format" and b == "omop" for a, b in zip(argv, argv[1:], strict=False)):
+        from .synth_omop import main as omop_main  # an OMOP CDM v5.4 DuckDB database instead
+
+        return omop_main(argv)
     p = _Parser(
         prog="eligibility synth",
         description="Generate a synthetic candidate cohort (raw hospital-extract form).",
@@ -966,6 +1018,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.injections and not args.injections.lower().endswith(".csv"):
         p.error("--injections must be a .csv file")
     drop = tuple(c.strip() for c in args.drop.split(",") if c.strip())
+    if ext == ".parquet" and args.n > CHUNK_ROWS and not args.injections:
+        try:
+            _, injected = write_cohort_chunked(args.n, args.seed, args.output, errors=not args.clean,
+                                               drop_columns=drop, profile=args.profile)
+        except ValueError as e:
+            p.error(str(e))
+        except OSError as e:
+            p.exit(2, f"{p.prog}: error: cannot write {args.output}: {e.strerror or e}\n")
+        print(f"{args.output}: {args.n:,} rows in row groups of {CHUNK_ROWS:,}, "
+              f"{injected} injected data-entry problems", file=sys.stderr)
+        return 0
     try:
         frame, inj = generate(args.n, args.seed, errors=not args.clean, drop_columns=drop,
                               profile=args.profile, return_injections=True)
@@ -974,7 +1037,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_cohort(frame, args.output)
         if args.injections:
-            inj.to_csv(args.injections, index=False, encoding="utf-8")
+            from .export import write_csv
+
+            write_csv(inj, args.injections)  # Excel-safe, like every CSV this project writes
     except OSError as e:
         p.exit(2, f"{p.prog}: error: cannot write {args.output}: {e.strerror or e}\n")
     print(f"{args.output}: {len(frame):,} rows, {frame.shape[1]} columns, "

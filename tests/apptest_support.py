@@ -36,3 +36,14 @@ def metrics(at: AppTest) -> dict[str, str]:
 def as_int(text) -> int:
     """A shown count ('1,234', '+12', '−3') as an int."""
     return int(str(text).replace(",", "").replace("+", "").replace("−", "-").strip())
+
+
+def unescape(text: str) -> str:
+    """Markdown source as the reader sees it: backslash escapes (user text is escaped) removed."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", str(text))
+
+
+def errors(at: AppTest) -> str:
+    return " ".join(unescape(e.value) for e in at.error)

@@ -15,11 +15,12 @@ from streamlit.testing.v1 import AppTest
 from eligibility.dose import (
     DoseSettings,
     eligible_fractions,
+    expected_plan,
     operating_characteristics,
     run_simulation,
     sample_size_summary,
 )
-from eligibility.dose import view as V
+from eligibility.dose import tables as T
 from eligibility.evaluate import Evaluator
 from eligibility.loader import load_cohort
 from eligibility.scenario import Scenario, resolve
@@ -59,7 +60,7 @@ def errors(at: AppTest) -> list[str]:
 def expected_screened(parameters: dict | None = None) -> pd.DataFrame:
     cohort = load_cohort(BUNDLED)
     ev = Evaluator.for_cohort(cohort).evaluate(resolve(Scenario(parameters=parameters or {})))
-    return V.screening_frame(cohort.frame, ev.status_labels())
+    return T.screening_frame(cohort.frame, ev.status_labels())
 
 
 @pytest.fixture
@@ -73,14 +74,15 @@ def test_page_renders_all_sections(page):
     assert errors(at) == []
     assert at.title[0].value == "Dose cohorts"
     heads = [h.value for h in at.subheader]
-    for h in ("Planning assumptions", "Assignment to dose levels", "Sample size", "Screening need",
+    for h in ("Planning assumptions", "One plan", "Assignment to dose levels", "Sample size", "Screening need",
               "Timeline", "Operating characteristics", "Downloads"):
         assert h in heads
     assert at.data_editor[0].value["label"].tolist() == ["DL1", "DL2", "DL3"]
     assert at.selectbox(key="dose_design").value == "3+3"
     assert at.number_input(key="dose_cohort_size_33").value == 3
     assert at.number_input(key="dose_cohort_size_33").disabled
-    assert [b.label for b in at.get("download_button")] == ["Assignment (CSV)", "Operating characteristics (CSV)"]
+    assert [b.label for b in at.get("download_button")] == ["Assignment (CSV)", "Operating characteristics (CSV)",
+                                                             "Decision table (CSV)"]
 
 
 def test_default_numbers_equal_engine(page):
@@ -96,10 +98,16 @@ def test_default_numbers_equal_engine(page):
     assert [ss["Minimum"], ss["All levels escalate"], ss["Maximum"]] == [3, 9, 18]
     assert ss["Expected (mean)"] == round(summary["expected"], 1)  # shown to one decimal
     assert metric(at, "Expected patients") == f"{oc['mean_n_total']:.1f}"
-    # assignment: 6 eligible patients per level under 3+3, the rest beyond capacity
+    # one story: the assignment fills the expected path, which the plan table and the timeline show
+    plan = expected_plan(s, run)
     step = table(at, "pending").set_index("dose_level")
     scr = expected_screened()
-    assert step.loc[["DL1", "DL2", "DL3"], "eligible"].tolist() == [6, 6, 6]
+    assert step.loc[["DL1", "DL2", "DL3"], "eligible"].tolist() == list(plan.patients_per_level)
+    shown_plan = table(at, "plan_patients")
+    assert shown_plan["plan_patients"].tolist() == list(plan.patients_per_level)
+    assert shown_plan["mean_patients"].tolist() == pytest.approx(oc["mean_n_per_level"])
+    tl = table(at, "fill_days")
+    assert tl["dose_level"].value_counts().reindex(s.labels, fill_value=0).tolist() == list(plan.cohorts_per_level)
     assert step["eligible"].sum() == (scr["status"] == "eligible").sum()
     assert step["pending"].sum() == (scr["status"] == "pending").sum()
 
@@ -180,10 +188,11 @@ def test_scenario_changes_pool_and_screening_need():
     for g in pool.index:
         assert pool.loc[g, "eligible_fraction"] == pytest.approx(fr[g])
     need = table(at, "needed").set_index("dose_level")
-    # 3+3 maximum: 6 patients per level → ⌈6 / fraction⌉ to screen
+    # the expected path (default basis): plan patients per level → ⌈needed / fraction⌉ to screen
+    plan = expected_plan(DoseSettings(), run_simulation(DoseSettings()))
     for g in pool.index:
-        assert need.loc["DL1", g] == math.ceil(6 / fr[g] - 1e-9)
-        assert need.loc["all levels", g] == math.ceil(18 / fr[g] - 1e-9)
+        assert need.loc["DL1", g] == math.ceil(plan.patients_per_level[0] / fr[g] - 1e-9)
+        assert need.loc["all levels", g] == math.ceil(sum(plan.patients_per_level) / fr[g] - 1e-9)
     assert metric(at, "Eligible fraction") == f"{100 * fr['pooled']:.1f}%"
     # timeline follows the new fraction: fill time = 3 / (rate × fraction) months
     tl = table(at, "fill_days")
@@ -205,7 +214,8 @@ def test_per_disease_and_rate_override():
     assert tl["fill_days"].iloc[0] == pytest.approx(3 / (100.0 * share * frac) * 365.25 / 12)
     step = table(at, "pending").set_index("dose_level")
     n_dis = int((pd.Series(eligible_fractions(scr)).drop("pooled") > 0).sum())
-    assert step.loc["DL1", "eligible"] == 6 * n_dis  # every disease fills its own DL1
+    plan = expected_plan(DoseSettings(), run_simulation(DoseSettings()))
+    assert step.loc["DL1", "eligible"] == plan.patients_per_level[0] * n_dis  # every disease fills its own DL1
     assert np.isfinite(table(at, "quantity")["patients"]).all()
 
 
@@ -261,3 +271,37 @@ def test_edited_levels_survive_and_feed_the_consort_step():
     assert not at.exception
     assert at.session_state["dose_plan"].labels == ["DL1", "DL2b"]
     assert [lv.dose for lv in at.session_state["dose_plan"].levels] == [1.0, 2.5]
+
+
+def test_design_options_and_max_n_refusal_on_the_page():
+    at = open_page()
+    at.selectbox(key="dose_design").set_value("boin").run()
+    at.number_input(key="dose_max_n").set_value(32).run()
+    assert not at.exception
+    assert "not a multiple of the cohort size (3); use 30 or 33" in " ".join(errors(at))
+    at.number_input(key="dose_max_n").set_value(30).run()
+    at.number_input(key="dose_n_earlystop").set_value(9).run()
+    at.checkbox(key="dose_extrasafe").check().run()
+    at.number_input(key="dose_start_level").set_value(2).run()
+    assert not at.exception and errors(at) == []
+    s = DoseSettings(design="boin", n_earlystop=9, extrasafe=True, start_level=2)
+    oc = operating_characteristics(run_simulation(s))
+    shown = table(at, "mtd_selection_pct")
+    assert shown["mtd_selection_pct"].tolist() == pytest.approx(oc["mtd_selection_pct"])
+    summ = table(at, "measure").set_index("measure")["value"]
+    assert summ["Stopped by n-earlystop (MTD selected)"] == pytest.approx(oc["n_earlystop_pct"])
+    assert summ["Correct selection (true MTD selected)"] == pytest.approx(oc["pct_correct"])
+    dec = table(at, "escalate_if_dlt_le").set_index("n")
+    assert dec.loc[3, "stop_trial_if_dlt_ge"] == 2  # extrasafe: 2/3 at DL1 stops
+
+
+def test_tite_boin_on_the_page_uses_the_calendar_simulation():
+    at = open_page()
+    at.selectbox(key="dose_design").set_value("tite-boin").run()
+    assert not at.exception and errors(at) == []
+    heads = [h.value for h in at.subheader]
+    assert "Timeline" in heads and "Operating characteristics" in heads
+    summ = table(at, "measure").set_index("measure")["value"]
+    assert summ["Mean duration"] > 0
+    assert summ["Duration, 10th percentile"] <= summ["Mean duration"] <= summ["Duration, 90th percentile"]
+    assert any("TITE-BOIN" in c.value for c in at.caption)

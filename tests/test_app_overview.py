@@ -10,12 +10,13 @@ import io
 
 import pandas as pd
 import pytest
-from apptest_support import APP, BUNDLED, TIMEOUT, as_int, metrics, open_page
+from apptest_support import APP, BUNDLED, TIMEOUT, as_int, metrics, open_page, unescape
 from streamlit.testing.v1 import AppTest
 
 from eligibility.attribution import status_counts
 from eligibility.evaluate import Evaluator
 from eligibility.explain import near_misses
+from eligibility.labels import label as criterion_label
 from eligibility.loader import load_cohort
 from eligibility.scenario import baseline, resolve
 from eligibility.screen import results_frame
@@ -123,9 +124,12 @@ def test_overview_lists_criteria_not_assessed_for_an_upload():
     at.switch_page("app_pages/overview.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert as_int(metrics(at)["Screened"]) == 50
-    na = _frame(at, "criterion", "reason")
+    na = _frame(at, "criterion", "absent_columns")
     assert "EXC-2.fvc" in set(na["criterion"])
-    assert na.set_index("criterion").loc["EXC-2.fvc", "reason"].endswith("fvc_pct_pred")
+    assert na.set_index("criterion").loc["EXC-2.fvc", "absent_columns"] == "fvc_pct_pred"
+    assert na.set_index("criterion").loc["EXC-2.fvc", "name"] == "FVC < 50%"
+    # and prominently, at the top of the page
+    assert any("criteria not assessed" in w.value and "EXC-2.fvc · FVC < 50%" in w.value for w in at.warning)
 
 
 # -- Patients -----------------------------------------------------------------------------
@@ -169,11 +173,12 @@ def test_patients_explanation(engine):
     at.text_input(key="pt_explain_id").input(str(target["patient_id"])).run()
     assert not at.exception and not at.error
     expl = _frame(at, "Condition tested")
-    assert "✗ fails" in set(expl["Criterion outcome"])
-    first = target["first_reason"]
+    assert "✗ fails" in set(expl["Outcome"])
+    first = criterion_label(target["first_reason"])
     assert first in set(expl["Criterion"])
     md = " ".join(m.value for m in at.markdown)
     assert f"first reason **{first}**" in md
+    assert "True" not in set(expl["Patient value"]) and "False" not in set(expl["Patient value"])
     at.text_input(key="pt_explain_id").input("no-such-patient").run()
     assert any("No patient with ID" in w.value for w in at.warning)
 
@@ -193,30 +198,38 @@ def test_patients_near_misses(engine):
 
 # -- Protocol -----------------------------------------------------------------------------
 
+def _markdown(at: AppTest) -> str:
+    return " ".join(unescape(m.value) for m in at.markdown)
+
+
 def test_protocol_page(engine):
     _, _, ev = engine
     at = open_page("app_pages/protocol.py")
     assert not at.error
-    catalog = _frame(at, "rule", "this_cohort")
-    assert len(catalog) == len(ev.catalog.units)
-    assert catalog.set_index("id").loc["INC-1", "rule"] == "Age ≥ 18 years AND Age ≤ 65 years"
+    md = _markdown(at)
+    # readable without hovering: every part written out, its rule as wrapped text
+    assert "Rule: Age ≥ 18 years AND Age ≤ 65 years" in md
+    assert sum(1 for u in ev.catalog.units if f"**{criterion_label(u.id)}**" in md) == len(ev.catalog.units)
+    for phrase in ("limited cutaneous", "telitacicept", "70 % predicted", "at least 12 weeks",
+                   "Unreadable washout dates"):
+        assert phrase in md
     params = _frame(at, "what_if_range")
     assert len(params) == len(ev.catalog.parameters)
     assert not params["changed"].any()
-    readings = " ".join(_frame(at, "Reading")["Reading"])
-    assert len(_frame(at, "Reading")) >= 8
-    for phrase in ("limited cutaneous", "telitacicept", "70 % predicted", "at least 12 weeks"):
-        assert phrase in readings
-    assert len(_frame(at, "Decision")) >= 1
+    assert any(b.label == "Printable view (HTML)" for b in at.get("download_button"))
+    # the table view still lists every part
+    at.session_state["pr_view"] = "table"
+    at.run()
+    catalog = _frame(at, "rule", "this_cohort")
+    assert len(catalog) == len(ev.catalog.units)
 
 
 def test_protocol_shows_scenario_values_and_disease_block(engine):
     at = open_page("app_pages/protocol.py", disease="SSc", scenario={"parameters": {"age_max": 70}})
-    catalog = _frame(at, "rule", "this_cohort")
-    assert set(catalog["block"]) == {"common", "SSc"}
-    row = catalog.set_index("id").loc["INC-1"]
-    assert row["rule"] == "Age ≥ 18 years AND Age ≤ 70 years"
-    assert "age_max = 70 (protocol 65)" in row["parameters"]
+    md = _markdown(at)
+    assert "Rule: Age ≥ 18 years AND Age ≤ 70 years" in md
+    assert "age_max = 70 (protocol 65)" in " ".join(unescape(c.value) for c in at.caption)
+    assert "**AAV-INC-1 · " not in md and "**SSC-INC-1 · " in md
     params = _frame(at, "what_if_range")
     assert params.set_index("parameter").loc["age_max", "changed"]
 

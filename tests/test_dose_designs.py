@@ -13,8 +13,10 @@ from eligibility.dose.designs import (
     DEESCALATE,
     ESCALATE,
     STAY,
+    DesignOptions,
     boin_boundaries,
     boin_count_table,
+    boin_counts,
     boin_decision,
     elimination_threshold,
     i3p3_decision,
@@ -123,7 +125,7 @@ def test_i3p3_decision_cases(y, n, expected, why):
     assert i3p3_decision(y, n, 0.30) == expected, why
 
 
-def test_i3p3_table_marks_elimination_and_blanks():
+def test_i3p3_table_marks_elimination_and_blanks_default():
     table = i3p3_table(0.30, 6)
     assert table.loc[0, 3] == "E"
     assert table.loc[1, 3] == "S"
@@ -138,22 +140,106 @@ def test_i3p3_table_marks_elimination_and_blanks():
 # ---------------------------------------------------------------- interval step
 
 
+def nxt(n, y, cur, ef, design, options=0.30):
+    r = interval_next(n, y, cur, ef, design, options)
+    return r.next_level, r.eliminated_from, r.stop
+
+
 def test_interval_next_lowest_eliminated_stops():
-    nxt, ef = interval_next([3, 0, 0], [3, 0, 0], 0, 3, "boin", 0.30)
-    assert nxt is None and ef == 0
+    assert nxt([3, 0, 0], [3, 0, 0], 0, 3, "boin") == (None, 0, "safety")
 
 
 def test_interval_next_eliminates_level_and_above_and_deescalates():
-    nxt, ef = interval_next([3, 3, 0], [0, 3, 0], 1, 3, "i3+3", 0.30)
-    assert (nxt, ef) == (0, 1)
+    assert nxt([3, 3, 0], [0, 3, 0], 1, 3, "i3+3") == (0, 1, None)
     # escalation into an eliminated level is blocked: stay
-    nxt, ef = interval_next([6, 3, 0], [0, 3, 0], 0, 1, "boin", 0.30)
-    assert (nxt, ef) == (0, 1)
+    assert nxt([6, 3, 0], [0, 3, 0], 0, 1, "boin") == (0, 1, None)
 
 
 def test_interval_next_top_and_bottom_clamps():
-    assert interval_next([0, 3], [0, 0], 1, 2, "boin", 0.30) == (1, 2)  # escalate at top: stay
-    assert interval_next([3, 0], [2, 0], 0, 2, "boin", 0.30) == (0, 2)  # de-escalate at bottom: stay
+    assert nxt([0, 3], [0, 0], 1, 2, "boin") == (1, 2, None)  # escalate at top: stay
+    assert nxt([3, 0], [2, 0], 0, 2, "boin") == (0, 2, None)  # de-escalate at bottom: stay
+
+
+def test_interval_next_n_earlystop_only_when_staying():
+    opt = DesignOptions(n_earlystop=9)
+    # 9 at the top with no DLT: escalation impossible → stay → stop (R get.oc's third case)
+    assert nxt([0, 9], [0, 0], 1, 2, "boin", opt) == (None, 2, "n_earlystop")
+    # 9 at DL1 with 1 DLT (1/9 ≤ λe·9 = 2.1): escalate, no stop
+    assert nxt([9, 0], [1, 0], 0, 2, "boin", opt) == (1, 2, None)
+    # 9 at DL1 with 3 DLTs: stay (2 < 3 < 4) → stop; 6 patients with 2 DLTs: stay but n < 9
+    assert nxt([9, 0], [3, 0], 0, 2, "boin", opt) == (None, 2, "n_earlystop")
+    assert nxt([6, 0], [2, 0], 0, 2, "boin", opt) == (0, 2, None)
+    # 9 at DL1 with 4 DLTs: de-escalate impossible at DL1 → stay → stop (R's second case)
+    assert nxt([9, 0], [4, 0], 0, 2, "boin", opt) == (None, 2, "n_earlystop")
+    # 9 at DL2 with 4 DLTs: de-escalate → no stop
+    assert nxt([3, 9], [0, 4], 1, 2, "boin", opt) == (0, 2, None)
+
+
+def test_extrasafe_stops_at_the_lowest_level_only():
+    opt = DesignOptions(extrasafe=True, offset=0.05)
+    # 2/3: Pr(p > 0.3 | 2/3) = 0.9163 > 0.95 − 0.05 = 0.90 → stop; without extrasafe: de-escalate (stay at DL1)
+    assert prob_rate_exceeds(2, 3, 0.30) == pytest.approx(0.9163, abs=1e-4)
+    assert nxt([3, 0], [2, 0], 0, 2, "boin", opt) == (None, 2, "safety")
+    assert nxt([3, 0], [2, 0], 0, 2, "boin", 0.30) == (0, 2, None)
+    # the same data at DL2 are not a trial stop
+    assert nxt([3, 3], [0, 2], 1, 2, "boin", opt) == (0, 2, None)
+    # offset 0.02: 0.9163 < 0.93 → no stop
+    assert nxt([3, 0], [2, 0], 0, 2, "boin", opt.with_(offset=0.02)) == (0, 2, None)
+
+
+def test_cutoff_eli_changes_the_elimination_counts():
+    assert elimination_threshold(6, 0.30, 0.95) == 4
+    assert elimination_threshold(6, 0.30, 0.80) == 3  # Pr(p > 0.3 | 3/6) = 0.874
+    assert elimination_threshold(6, 0.30, 0.99) == 5  # Pr(p > 0.3 | 4/6) = 0.971, 5/6 = 0.996
+    assert elimination_threshold(3, 0.30, 0.999) is None  # Pr(3/3) = 0.9919
+
+
+def test_boin_counts_as_r_get_boundary_including_whole_lambda_d_n():
+    # p1, p2 move λe / λd; b_e = ⌊λe·n⌋, b_d = ⌈λd·n⌉
+    opt = DesignOptions(target=0.30, p1=0.10, p2=0.50)
+    lam_e, lam_d = boin_boundaries(0.30, 0.10, 0.50)
+    for n in range(1, 20):
+        b_e, b_d = boin_counts(n, opt)
+        assert b_e == math.floor(lam_e * n)
+        elim = elimination_threshold(n, 0.30)
+        expect_d = math.ceil(lam_d * n)
+        assert b_d == (min(expect_d, elim) if elim is not None else expect_d)
+    # where λd·n is a whole number R de-escalates only above it (y ≥ λd·n + 1)
+    target, p2 = 0.25, 0.35
+    lam_d = boin_boundaries(target, None, p2)[1]
+    n = 10
+    fake = DesignOptions(target=target)
+    x = lam_d * n
+    b_d = boin_counts(n, fake)[1]
+    assert b_d == (round(x) + 1 if abs(round(x) - x) < 1e-12 else math.ceil(x))
+
+
+def test_options_validate_with_one_line_messages():
+    with pytest.raises(ValueError, match="p1 and p2"):
+        DesignOptions(target=0.3, p1=0.35).validate()
+    with pytest.raises(ValueError, match="n-earlystop"):
+        DesignOptions(n_earlystop=0).validate()
+    with pytest.raises(ValueError, match="offset"):
+        DesignOptions(offset=0.5).validate()
+    with pytest.raises(ValueError, match="cutoff-eli"):
+        DesignOptions(cutoff_eli=1.0).validate()
+    with pytest.raises(ValueError, match="start level 4"):
+        DesignOptions(start_level=3).validate(3)
+    with pytest.raises(ValueError, match="i3\\+3 interval"):
+        DesignOptions(target=0.3, eps1=0.31).validate()
+
+
+def test_i3p3_half_widths_move_the_interval():
+    # EI [0.2, 0.4]: 1/3 inside → stay; 2/5 = 0.4 inside (upper end) → stay
+    assert i3p3_decision(2, 5, 0.30, eps1=0.10, eps2=0.10) == STAY
+    assert i3p3_decision(1, 5, 0.30, eps1=0.10, eps2=0.10) == STAY  # 0.2 on the lower end
+    assert i3p3_decision(1, 5, 0.30, eps1=0.05, eps2=0.05) == ESCALATE
+
+
+def test_stay_one_of_three():
+    assert boin_decision(1, 3, 0.25) == DEESCALATE  # λd·3 = 0.895 → 1/3 de-escalates
+    assert boin_decision(1, 3, DesignOptions(target=0.25, stay_1_of_3=True)) == STAY
+    assert boin_decision(1, 6, DesignOptions(target=0.25, stay_1_of_3=True)) == ESCALATE
 
 
 # ---------------------------------------------------------------- MTD selection
@@ -264,6 +350,32 @@ def test_33_single_level():
 def test_33_rejects_impossible_state():
     with pytest.raises(ValueError):
         three_plus_three_next([4, 0], [0, 0], 0)
+
+
+def test_33_without_deescalation_lower_level_is_the_mtd():
+    r = three_plus_three_next([3, 3, 0], [0, 2, 0], 1, deescalation=False)
+    assert (r.action, r.mtd) == ("stop", 0)
+    # with 6 at the lower level both variants agree
+    r = three_plus_three_next([6, 3, 0], [1, 2, 0], 1, deescalation=False)
+    assert (r.action, r.mtd) == ("stop", 0)
+
+
+def test_33_six_at_mtd():
+    # top level 0/3: 3 more first
+    r = three_plus_three_next([3, 3, 3], [0, 0, 0], 2, six_at_mtd=True)
+    assert (r.action, r.next_level) == ("stay", 2)
+    r = three_plus_three_next([3, 3, 6], [0, 0, 1], 2, six_at_mtd=True)
+    assert (r.action, r.mtd) == ("stop", 2)
+    # without de-escalation, six-at-MTD still treats 3 more at a lower level with 3
+    r = three_plus_three_next([3, 3, 0], [0, 2, 0], 1, deescalation=False, six_at_mtd=True)
+    assert (r.action, r.next_level) == ("de-escalate", 0)
+
+
+def test_33_start_above_dl1_deescalates_into_untried_level():
+    r = three_plus_three_next([0, 3, 0], [0, 2, 0], 1, deescalation=False)
+    assert (r.action, r.next_level) == ("de-escalate", 0)
+    r = three_plus_three_next([3, 3, 0], [0, 2, 0], 0)  # reached from above with 0/3: MTD
+    assert (r.action, r.mtd) == ("stop", 0)
 
 
 def test_33_sample_size_bounds():

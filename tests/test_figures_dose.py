@@ -12,6 +12,7 @@ from eligibility.dose import (
     DoseSettings,
     assign_cohorts,
     eligible_fractions,
+    expected_plan,
     operating_characteristics,
     patients_needed_per_level,
     project_timeline,
@@ -19,10 +20,15 @@ from eligibility.dose import (
     sample_size_summary,
     screening_need_table,
 )
-from eligibility.dose import view as V
+from eligibility.dose import inputs as I
+from eligibility.dose import tables as T
+from eligibility.dose.designs import DesignOptions
+from eligibility.dose.planning import make_plan
+from eligibility.export import to_csv_bytes
 from eligibility.figures import SERIES_COLORS
+from eligibility.figures import dose_tables as V
 from eligibility.figures.dose import (
-    END_ALL_NAME,
+    END_PLAN_NAME,
     END_SIM_NAME,
     FILL_NAME,
     MS_PER_DAY,
@@ -111,7 +117,7 @@ def test_assignment_bars_pending_and_empty():
 def test_timeline_one_bar_pair_per_cohort_and_end_marker(design):
     s = DoseSettings(design=design, max_n=12)
     run = run_simulation(s)
-    tl = project_timeline(s, 0.2, 30.0, "2026-03-01", sim_result=run)
+    tl = project_timeline(s, 0.2, 30.0, "2026-03-01", expected_plan(s, run), sim_result=run)
     fig = timeline_figure(tl, start_date="2026-03-01")
     fill = [t for t in fig.data if t.type == "bar" and t.name == FILL_NAME]
     window = [t for t in fig.data if t.type == "bar" and t.name.startswith(WINDOW_NAME)]
@@ -128,9 +134,9 @@ def test_timeline_one_bar_pair_per_cohort_and_end_marker(design):
     assert f"({s.dlt_window_days} days)" in window[0].name
     assert pd.Timestamp(fill[0].base[0]) == pd.Timestamp("2026-03-01")
     assert window[0].marker.pattern.shape == "/"  # phases differ by pattern too
-    end = next(t for t in fig.data if t.name.startswith(END_ALL_NAME))
-    assert end.name.endswith(f"({tl.end_all_escalate_date:%Y-%m-%d})")
-    assert pd.Timestamp(end.x[0]).round("s") == (pd.Timestamp("2026-03-01") + pd.Timedelta(days=tl.end_all_escalate_day)).round("s")
+    end = next(t for t in fig.data if t.name.startswith(END_PLAN_NAME))
+    assert end.name.endswith(f"({tl.end_plan_date:%Y-%m-%d})")
+    assert pd.Timestamp(end.x[0]).round("s") == (pd.Timestamp("2026-03-01") + pd.Timedelta(days=tl.end_plan_day)).round("s")
     sim = next(t for t in fig.data if t.name == END_SIM_NAME)
     iv = tl.interval
     assert [pd.Timestamp(x).round("s") for x in sim.x] == [
@@ -144,10 +150,10 @@ def test_timeline_one_bar_pair_per_cohort_and_end_marker(design):
 
 def test_timeline_without_interval_has_no_sim_marker():
     s = DoseSettings()
-    tl = project_timeline(s, 0.5, 10.0, "2026-01-01")
+    tl = project_timeline(s, 0.5, 10.0, "2026-01-01", make_plan(s, [1, 1, 1]))
     fig = timeline_figure(tl)
     assert not any(t.name == END_SIM_NAME for t in fig.data)
-    assert any(t.name.startswith(END_ALL_NAME) for t in fig.data)
+    assert any(t.name.startswith(END_PLAN_NAME) for t in fig.data)
 
 
 # -- view tables ---------------------------------------------------------------------------
@@ -156,46 +162,46 @@ def test_timeline_without_interval_has_no_sim_marker():
 def test_consort_dose_step_matches_counts():
     s = DoseSettings(design="boin", cohort_size=2, max_n=10)
     a = assign_cohorts(screened(120), s)
-    step = V.consort_dose_step(a, s.labels)
+    step = T.consort_dose_step(a, s.labels)
     assert list(step.columns) == ["dose_level", "eligible", "pending"]
     assert step["eligible"].tolist() == a.counts["total"].tolist()
     pend = a.pending_counts["total"].reindex(step["dose_level"], fill_value=0)
     assert step["pending"].tolist() == pend.tolist()
     assert step["eligible"].sum() == (a.table["kind"] == "eligible").sum()
     # also from the table alone, labels inferred
-    assert V.consort_dose_step(a.table).equals(step)
+    assert T.consort_dose_step(a.table).equals(step)
 
 
 def test_consort_dose_step_no_beyond_row_when_all_fit():
     s = DoseSettings()
     frame = screened(10).assign(status=["eligible"] * 4 + ["ineligible"] * 6)
-    step = V.consort_dose_step(assign_cohorts(frame, s), s.labels)
+    step = T.consort_dose_step(assign_cohorts(frame, s, make_plan(s, [2, 2, 2])), s.labels)
     assert step["dose_level"].tolist() == ["DL1", "DL2", "DL3"]
     assert step["eligible"].tolist() == [4, 0, 0]
 
 
 def test_settings_errors_name_the_setting():
-    table = V.default_levels_table()
+    table = I.default_levels_table()
     kw = dict(design="3+3", cohort_size=3, target=0.3, max_n=30, dlt_window_days=28, pooling="pooled")
-    s = V.build_settings(table, **kw)
+    s = I.build_settings(table, **kw)
     assert s.labels == ["DL1", "DL2", "DL3"] and s.true_dlt == [0.05, 0.10, 0.20]
     bad = table.copy()
     bad.loc[1, "true_dlt"] = 1.5
-    with pytest.raises(V.SettingsError, match=r"Assumed true DLT rate: .*level 2.*1\.5"):
-        V.build_settings(bad, **kw)
-    with pytest.raises(V.SettingsError, match="Dose levels: add at least one"):
-        V.build_settings(table.iloc[0:0], **kw)
-    with pytest.raises(V.SettingsError, match="Cohort size: cohort size must be at least 1"):
-        V.build_settings(table, **{**kw, "design": "boin", "cohort_size": 0})
-    with pytest.raises(V.SettingsError, match="Target DLT rate"):
-        V.build_settings(table, **{**kw, "design": "boin", "target": 1.0})
+    with pytest.raises(I.SettingsError, match=r"Assumed true DLT rate: .*level 2.*1\.5"):
+        I.build_settings(bad, **kw)
+    with pytest.raises(I.SettingsError, match="Dose levels: add at least one"):
+        I.build_settings(table.iloc[0:0], **kw)
+    with pytest.raises(I.SettingsError, match="Cohort size: cohort size must be at least 1"):
+        I.build_settings(table, **{**kw, "design": "boin", "cohort_size": 0})
+    with pytest.raises(I.SettingsError, match="Target DLT rate"):
+        I.build_settings(table, **{**kw, "design": "boin", "target": 1.0})
     gap = table.copy()
     gap.loc[2, "dose"] = np.nan
-    with pytest.raises(V.SettingsError, match=r"row 3 \(DL3\): 'Dose \(×10⁹ cells\)' is empty"):
-        V.build_settings(gap, **kw)
+    with pytest.raises(I.SettingsError, match=r"row 3 \(DL3\): 'Dose \(×10⁹ cells\)' is empty"):
+        I.build_settings(gap, **kw)
     # a just-added, fully empty row is ignored
     added = pd.concat([table, pd.DataFrame({"label": [None], "dose": [np.nan], "true_dlt": [np.nan]})])
-    assert V.build_settings(added, **kw).n_levels == 3
+    assert I.build_settings(added, **kw).n_levels == 3
 
 
 def test_sample_size_and_oc_tables_equal_engine():
@@ -210,12 +216,16 @@ def test_sample_size_and_oc_tables_equal_engine():
     assert table["mtd_selection_pct"].tolist() == pytest.approx(oc["mtd_selection_pct"])
     summ = V.oc_summary(oc).set_index("measure")["value"]
     assert summ["No MTD (lowest level too toxic)"] == pytest.approx(oc["no_mtd_pct"])
-    assert summ["Stopped early"] == pytest.approx(oc["pct_stopped_early"])
+    assert summ["Stopped early for safety"] == pytest.approx(oc["early_stop_pct"])
+    assert summ["Correct selection (true MTD selected)"] == pytest.approx(oc["pct_correct"])
+    assert summ["Patients treated at the true MTD"] == pytest.approx(oc["pct_patients_at_mtd"])
+    assert table["true_mtd"].tolist() == [False, False, True]
     assert table["mean_patients"].tolist()[:3] == pytest.approx(oc["mean_n_per_level"])
     assert table["mean_dlts"].tolist()[:3] == pytest.approx(oc["mean_dlt_per_level"])
     exp = V.oc_export(s, oc, {"mean_day": 100.0, "p10_day": 80.0, "p90_day": 120.0})
     assert {"section", "dose_level", "measure", "value", "unit"} == set(exp.columns)
-    assert exp["unit"].str.len().gt(0).sum() >= len(exp) - 2  # units almost everywhere
+    measured = exp[exp["section"].isin(["level", "trial"]) & (exp["measure"] != "true MTD")]
+    assert measured["unit"].str.len().gt(0).all()  # every number has its unit
     assert "Mean duration" in exp["measure"].tolist()
 
 
@@ -228,23 +238,67 @@ def test_screening_need_view_pivots_engine_table():
     assert wide["dose_level"].tolist() == ["DL1", "DL2", "DL3", "all levels"]
     for g, f in fr.items():
         assert wide.loc[0, g] == math.ceil(6 / f - 1e-9)
-    pool = V.eligible_pool(frame, fr)
+    pool = T.eligible_pool(frame, fr)
     assert pool.set_index("group").loc["pooled", "eligible"] == (frame["status"] == "eligible").sum()
 
 
 def test_screening_frame_and_group_rates():
     frame = screened(20).drop(columns="status")
-    out = V.screening_frame(frame, ["eligible"] * 20)
+    out = T.screening_frame(frame, ["eligible"] * 20)
     assert list(out.columns) == ["patient_id", "disease", "screening_date", "status"]
-    nodates = V.screening_frame(frame.drop(columns="screening_date"), ["pending"] * 20)
+    nodates = T.screening_frame(frame.drop(columns="screening_date"), ["pending"] * 20)
     assert nodates["screening_date"].isna().all()
-    shares = V.disease_shares(out)
+    shares = T.disease_shares(out)
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares == pytest.approx((out["disease"].value_counts() / 20).to_dict())
-    rates = V.group_rates(shares, 40.0)
+    rates = T.group_rates(shares, 40.0)
     assert rates["pooled"] == 40.0
     assert sum(v for k, v in rates.items() if k != "pooled") == pytest.approx(40.0)
-    assert V.group_rates(shares, None)["SSc" if "SSc" in shares else next(iter(shares))] is None
-    assert V.disease_shares(out.iloc[0:0]) == {}
+    assert T.group_rates(shares, None)["SSc" if "SSc" in shares else next(iter(shares))] is None
+    assert T.disease_shares(out.iloc[0:0]) == {}
     with pytest.raises(ValueError):
-        V.screening_frame(frame, ["eligible"])
+        T.screening_frame(frame, ["eligible"])
+
+
+def test_max_n_not_a_multiple_names_the_fix():
+    kw = dict(design="boin", cohort_size=3, target=0.3, max_n=32, dlt_window_days=28, pooling="pooled")
+    with pytest.raises(I.SettingsError, match=r"not a multiple of the cohort size \(3\); use 30 or 33"):
+        I.build_settings(I.default_levels_table(), **kw)
+    with pytest.raises(I.SettingsError, match="start level"):
+        I.build_settings(I.default_levels_table(), **{**kw, "max_n": 30, "start_level": 5})
+    s = I.build_settings(I.default_levels_table(), **{**kw, "max_n": 30, "n_earlystop": 9, "p1": None})
+    assert s.n_earlystop == 9 and s.p1 is None
+
+
+def test_plan_table_tells_one_story():
+    s = DoseSettings(design="boin", n_trials=2000)
+    run = run_simulation(s)
+    oc = operating_characteristics(run)
+    plan = expected_plan(s, run)
+    t = V.plan_table(plan, oc)
+    assert t["mean_patients"].tolist() == pytest.approx(oc["mean_n_per_level"])
+    assert t["plan_patients"].tolist() == [c * 3 for c in t["plan_cohorts"]]
+    assert (abs(t["plan_patients"] - t["mean_patients"]) <= 3).all()
+
+
+@pytest.mark.parametrize("design", ["boin", "i3+3", "tite-boin", "bf-boin"])
+def test_decision_table_csv_is_excel_safe_and_matches_the_rule(design):
+    opt = DesignOptions(target=0.30)
+    table = T.decision_table(design, opt, 12).set_index("n")
+    if design != "i3+3":  # the spec's BOIN counts for φ = 0.30
+        assert table.loc[[3, 6, 9, 12], "escalate_if_dlt_le"].tolist() == [0, 1, 2, 2]
+        assert table.loc[[3, 6, 9, 12], "deescalate_if_dlt_ge"].tolist() == [2, 3, 4, 5]
+    assert table.loc[[3, 6, 9, 12], "eliminate_if_dlt_ge"].tolist() == [3, 4, 5, 7]
+    raw = to_csv_bytes(T.decision_table_export(design, opt, 12))
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM for Excel
+    text = raw.decode("utf-8-sig")
+    assert not any(line.split(",")[2:3] and line.split(",")[2].startswith(("=", "+", "-", "@"))
+                   for line in text.splitlines())
+
+
+def test_decision_table_33_and_extrasafe():
+    t = T.decision_table("3+3", DesignOptions(deescalation=False), 18)
+    assert t["decision"].str.contains("the next-lower level is the MTD").any()
+    safe = T.decision_table("boin", DesignOptions(extrasafe=True, offset=0.05), 6).set_index("n")
+    assert safe.loc[3, "stop_trial_if_dlt_ge"] == 2  # Pr(p > 0.3 | 2/3) = 0.916 > 0.90
+    assert safe.loc[3, "eliminate_if_dlt_ge"] == 3

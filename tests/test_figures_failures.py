@@ -96,11 +96,19 @@ def test_waterfall_under_a_scenario_sums(ev_what_if):
 
 
 def test_criterion_display_columns(ev):
-    shown = F.criterion_display(A.criterion_table(ev, "SSc"), "SSc")
-    assert list(shown.columns[:4]) == ["id", "kind", "block", "text"]
+    table = A.criterion_table(ev, "SSc")
+    shown = F.criterion_display(table, "SSc")
+    assert list(shown.columns[:2]) == ["label", "applicable"]
     for col in ("all_reasons", "first_reason", "sole_reason", "unknown"):
         assert col in shown and f"{col}_pct" in shown
-    assert set(shown["block"]) <= {"common", "SSc"}
+    blocks = table.set_index("id")["block"]
+    assert set(blocks[shown["id"]]) <= {"common", "SSc"}
+    assert all(lab.startswith(i + " · ") for lab, i in zip(shown["label"], shown["id"], strict=True))
+    assert shown.set_index("id").loc["INC-1", "label"] == "INC-1 · Age 18–65 (incl.)"
+    # sorted by impact (sole reason), largest first; catalog order on request
+    assert shown["sole_reason"].is_monotonic_decreasing
+    assert list(F.criterion_display(table, "SSc", sort="catalog")["id"]) == \
+        [i for i in table["id"] if blocks[i] in ("common", "SSc")]
     # first reasons add up to the ineligible count
     assert shown["first_reason"].sum() == A.status_counts(ev).loc["SSc", "ineligible"]
 

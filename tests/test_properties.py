@@ -10,14 +10,14 @@ that statuses vary. Invariants:
 (b) every input row comes out once, in input order, with its patient_id;
 (c) first_reason / failed / unknown / status are consistent;
 (d) a sole reason is one cause, and disabling that cause admits (eligible or pending);
-(e) the vectorised engine equals a per-patient reference evaluation written here:
-    a recursive Kleene interpreter over the raw YAML rule trees with Python scalars
-    (True / False / None), following criteria.md, not using eligibility.rules.
+(e) the vectorised engine equals the per-patient reference evaluation,
+    eligibility/reference.py (plain Python, one row at a time, Kleene logic on scalars,
+    following criteria.md; it shares only the rule dispatch with eligibility.rules), under
+    random parameters, switched-off criteria, absent columns and readings.
 """
 
 from __future__ import annotations
 
-import math
 from functools import cache
 from importlib import resources
 
@@ -28,9 +28,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from eligibility import attribution as A
+from eligibility import reference as R
 from eligibility.catalog import default_catalog
 from eligibility.evaluate import Evaluator
-from eligibility.fields import FIELD_BY_NAME, FIELDS
+from eligibility.fields import FIELDS
 from eligibility.scenario import resolve
 from eligibility.screen import results_frame, screen_frame
 
@@ -41,9 +42,6 @@ PARAMS = {p["name"]: p for p in yaml.safe_load(
 DEFAULTS = {n: (frozenset(p["default"]) if p["type"] == "set" else p["default"]) for n, p in PARAMS.items()}
 
 DISEASES = ("SSc", "IIM", "AAV", "SjS", "APS")
-# cohort-fields.md: the recognised immunomodulators
-DRUGS = {"antimalarial", "azathioprine", "mycophenolate", "methotrexate", "leflunomide", "tacrolimus",
-         "cyclosporine", "rituximab", "belimumab", "tocilizumab", "telitacicept"}
 OPTIONAL_ULN = {"alt_uln_u_l", "ast_uln_u_l", "tbil_uln_umol_l", "inr_uln", "pt_uln_s"}
 FIELD_KIND = {f.name: f.kind for f in FIELDS}
 CATEGORIES = {f.name: f.categories for f in FIELDS}
@@ -53,133 +51,20 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 
 
 # =======================================================================================
-# Reference evaluation (the oracle)
+# Reference evaluation (the oracle): eligibility/reference.py, plain Python per patient
 # =======================================================================================
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def k_and(values):
-    values = list(values)
-    if any(v is False for v in values):
-        return False
-    return True if all(v is True for v in values) else None
-
-
-def k_or(values):
-    values = list(values)
-    if any(v is True for v in values):
-        return True
-    return False if all(v is False for v in values) else None
-
-
-def k_not(v):
-    return None if v is None else not v
-
-
-def drug_count(text):
-    """criteria.md RR-A: distinct recognised names; 'none' = 0; empty = unknown."""
-    if _missing(text):
-        return None
-    names = [x.strip().lower() for x in str(text).split(";") if x.strip()]
-    if names == ["none"]:
-        return 0
-    return len({n for n in names if n in DRUGS})
-
-
-OPS = {"ge": lambda a, b: a >= b, "gt": lambda a, b: a > b, "le": lambda a, b: a <= b, "lt": lambda a, b: a < b}
-
-
-class Oracle:
-    """Per-patient, per-unit three-valued evaluation of the raw YAML catalog."""
-
-    def __init__(self, params: dict, present: set[str]):
-        self.p = params
-        self.present = present
-
-    def value(self, row: dict, name: str):
-        if name == "n_prior_immunomodulators":
-            return drug_count(row.get("prior_immunomodulators"))
-        v = row.get(name)
-        return None if _missing(v) else v
-
-    def truth(self, node: dict, row: dict):
-        kind = node["kind"]
-        p = self.p
-        if kind == "ref":
-            return self.truth(SPEC["definitions"][node["name"]], row)
-        if kind == "flag":
-            v = self.value(row, node["field"])
-            return None if v is None else bool(v)
-        if kind == "cmp":
-            t = p[node["param"]] if "param" in node else node["value"]
-            if node.get("negate"):
-                t = -t
-            if node.get("lower_bound") is not None and node["op"] == "ge" and t <= node["lower_bound"]:
-                return True  # a count is never below its lower bound, even when not recorded
-            v = self.value(row, node["field"])
-            return None if v is None else OPS[node["op"]](float(v), t)
-        if kind == "uln":
-            v = self.value(row, node["field"])
-            if v is None:
-                return None
-            uln = self.value(row, node["uln_field"]) if node["uln_field"] in self.present else None
-            if uln is None:
-                uln = p[node["default_param"]]
-            return OPS[node["op"]](float(v), round(p[node["max_param"]] * uln, 9))
-        if kind == "within":
-            v = self.value(row, node["field"])
-            return False if v is None else float(v) < p[node["param"]]  # empty = never
-        if kind == "in":
-            v = self.value(row, node["field"])
-            allowed = {a.lower() for a in (p[node["param"]] if "param" in node else node["values"])}
-            if node["field"] != "disease":
-                # A closed category set settles even an empty cell: nothing is in {}, all is in all.
-                cats = {c.lower() for c in FIELD_BY_NAME[node["field"]].categories}
-                if not allowed & cats:
-                    return False
-                if allowed >= cats:
-                    return True
-            if v is None:
-                return None
-            return str(v).lower() in allowed
-        if kind == "param_true":
-            return bool(p[node["param"]])
-        if kind == "all":
-            return k_and(self.truth(c, row) for c in node["of"])
-        if kind == "any":
-            return k_or(self.truth(c, row) for c in node["of"])
-        if kind == "not":
-            return k_not(self.truth(node["item"], row))
-        if kind == "implies":
-            return k_or([k_not(self.truth(node["if"], row)), self.truth(node["then"], row)])
-        if kind == "at_least":
-            k = p[node["param"]] if "param" in node else node["value"]
-            items = [self.truth(c, row) for c in node["of"]]
-            if sum(x is True for x in items) >= k:
-                return True
-            if sum(x is not False for x in items) < k:
-                return False
-            return None
-        raise AssertionError(kind)
-
-    def needs(self, node: dict) -> set[str]:
-        kind = node["kind"]
-        if kind == "ref":
-            return self.needs(SPEC["definitions"][node["name"]])
-        if kind == "implies" and node["if"]["kind"] == "param_true" and not self.p[node["if"]["param"]]:
-            return set()  # clause switched off
-        if kind == "cmp" and node.get("op") == "ge" and "lower_bound" in node and "param" in node \
-                and self.p[node["param"]] <= node["lower_bound"]:
-            return set()  # a count at or above its lower bound: holds whatever the data
-        if "field" in node:
-            return {"prior_immunomodulators" if node["field"] == "n_prior_immunomodulators" else node["field"]}
-        out = set()
-        for key in ("of", "item", "if", "then"):
-            sub = node.get(key)
-            for child in (sub if isinstance(sub, list) else [sub] if sub else []):
-                out |= self.needs(child)
-        return out
+def reference(rows: list[dict], params: dict, disabled: set[str], present: set[str],
+              catalog=CAT) -> list[dict]:
+    active, not_assessed = R.active_units(catalog, params, present, disabled)
+    out = []
+    for row in rows:
+        # only the file's columns exist: an absent column (e.g. a per-row ULN) is no value at all
+        seen = {k: v for k, v in row.items() if k in present or k in ("patient_id", "disease")}
+        res = R.screen_row_detail(seen, params, catalog, active)
+        out.append({"status": res.status, "first_reason": res.failed[0] if res.failed else "",
+                    "failed": ";".join(res.failed), "unknown": ";".join(res.unknown),
+                    "not_assessed": ";".join(not_assessed)})
+    return out
 
 
 def units():
@@ -189,35 +74,6 @@ def units():
                 yield f"{c['id']}.{part['id']}", c, part["rule"]
         else:
             yield c["id"], c, c["rule"]
-
-
-def reference(rows: list[dict], params: dict, disabled: set[str], present: set[str]) -> list[dict]:
-    oracle = Oracle(params, present)
-    active, not_assessed = [], []
-    for uid, crit, rule in units():
-        if uid in disabled:
-            continue
-        if oracle.needs(rule) - present:
-            not_assessed.append(uid)
-        else:
-            active.append((uid, crit, rule))
-    out = []
-    for row in rows:
-        disease = row.get("disease")
-        failed, unknown = [], []
-        for uid, crit, rule in active:
-            if crit["block"] != "common" and crit["block"] != disease:
-                continue
-            t = oracle.truth(rule, row)
-            ok = t if crit["kind"] == "incl" else k_not(t)
-            if ok is False:
-                failed.append(uid)
-            elif ok is None:
-                unknown.append(uid)
-        status = "ineligible" if failed else "pending" if unknown else "eligible"
-        out.append({"status": status, "first_reason": failed[0] if failed else "", "failed": ";".join(failed),
-                    "unknown": ";".join(unknown), "not_assessed": ";".join(not_assessed)})
-    return out
 
 
 # =======================================================================================
@@ -330,14 +186,20 @@ def _safe(present, params) -> bool:
 # =======================================================================================
 # (e) engine == reference
 # =======================================================================================
+readings_choices = st.fixed_dictionaries({}, optional={n: st.sampled_from(sorted(r.alternatives))
+                                                      for n, r in CAT.readings.items()})
+
+
 @SETTINGS
-@given(cohorts(), scenario_params, st.lists(st.sampled_from(ALL_IDS), max_size=3, unique=True), present_sets())
-def test_engine_matches_reference(rows, params, disabled, present):
+@given(cohorts(), scenario_params, st.lists(st.sampled_from(ALL_IDS), max_size=3, unique=True), present_sets(),
+       readings_choices)
+def test_engine_matches_reference(rows, params, disabled, present, readings):
     assume(_safe(present, params))
-    r = resolve({"parameters": params, "disabled": disabled})
-    out = _screen(rows, {"parameters": params, "disabled": disabled}, present)
+    sc = {"parameters": params, "disabled": disabled, "readings": readings}
+    r = resolve(sc)
+    out = _screen(rows, sc, present)
     cols = set(make_cohort(rows, present).present)
-    expected = reference(rows, r.params, set(r.disabled), cols)
+    expected = reference(rows, r.params, set(r.disabled), cols, CAT.variant(r.readings))
     got = out[["status", "first_reason", "failed", "unknown", "not_assessed"]].to_dict("records")
     for i, (g, e) in enumerate(zip(got, expected, strict=True)):
         assert g == e, (i, rows[i])
@@ -449,7 +311,11 @@ NUMERIC_RELAX = sorted(n for n in RELAX if PARAMS[n]["type"] in ("number", "coun
 
 def test_polarity_derivation():
     assert AMBIGUOUS == ["mmt8_max"]
-    assert set(POLARITY) == {n for n, p in PARAMS.items() if p["type"] != "set"}
+    # every parameter but the sets, those only a non-default reading reads (readings.yaml) and
+    # implausible_values_unknown: read by every number, not by a rule, it has no direction
+    # (it turns a decision on a value to verify into "unknown", for passes and fails alike).
+    assert set(POLARITY) == {n for n, p in PARAMS.items()
+                             if p["type"] != "set" and CAT.units_reading_param(n)} - {"implausible_values_unknown"}
     expected = {
         "age_min": -1, "age_max": +1, "hb_min_g_l": -1, "wbc_min_10e9_l": -1, "anc_min_10e9_l": -1,
         "gcsf_washout_days": -1, "alt_max_x_uln": +1, "default_alt_uln_u_l": +1, "inr_max_x_uln": +1,

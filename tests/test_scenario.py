@@ -45,10 +45,14 @@ SPEC_DEFAULTS = {
     "bvas_min": 15, "sjs_score_min": 4, "essdai_min": 5, "apl_min_positive_count": 2,
     "apl_min_interval_weeks": 12, "caps_min_organs": 3, "bvas_min_major_items": 1, "bvas_min_minor_items": 3,
     "unreadable_event_unknown": True,  # project decision, not in criteria.md (see README)
+    "screening_to_randomisation_days": 14,  # project assumption, used only by a non-default reading
+    "implausible_values_unknown": True,  # cohort-fields.md, "Plausible ranges"
 }
+# Read by every number a rule compares, not by one rule: no criterion names it.
+GLOBAL_PARAMS = {"implausible_values_unknown"}
 # criteria.md: parameters without a what-if range are not offered as controls
 NO_RANGE = {"default_alt_uln_u_l", "default_ast_uln_u_l", "default_tbil_uln_umol_l", "default_inr_uln",
-            "default_pt_uln_s", "ssc_score_min", "sjs_score_min"}
+            "default_pt_uln_s", "ssc_score_min", "sjs_score_min", "screening_to_randomisation_days"}
 
 
 def test_defaults_match_spec():
@@ -80,8 +84,12 @@ def test_one_parameter_moves_all_its_criteria(param, units):
 
 
 def test_every_parameter_is_read_by_some_criterion():
-    for name in CAT.parameters:
-        assert CAT.units_reading_param(name), name
+    """... or by a criterion under some reading of the protocol text (readings.yaml); the
+    global parameters are read by every number a rule compares, not by one rule."""
+    variants = [CAT.variant(((r.name, a),)) for r in CAT.readings.values() for a in r.alternatives
+                if a != r.default]
+    for name in set(CAT.parameters) - GLOBAL_PARAMS:
+        assert CAT.units_reading_param(name) or any(v.units_reading_param(name) for v in variants), name
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Dose-escalation planning engine: designs (3+3, BOIN, i3+3), seeded vectorised
+"""Dose-escalation planning engine: designs (3+3, BOIN, i3+3, TITE-BOIN, BF-BOIN), seeded vectorised
 simulation, exact 3+3 enumeration, planning settings, cohort assignment and timeline.
 
 No UI code here; the dashboard page and ``python -m eligibility dose-sim`` call it.
 """
 
 from eligibility.dose.designs import (
-    DESIGNS,
+    DesignOptions,
     boin_boundaries,
     boin_count_table,
     boin_decision,
@@ -17,9 +17,11 @@ from eligibility.dose.designs import (
 from eligibility.dose.exact import exact_operating_characteristics, three_plus_three_exact
 from eligibility.dose.planning import (
     CohortAssignment,
+    CohortPlan,
     Timeline,
     assign_cohorts,
     eligible_fractions,
+    expected_plan,
     patients_needed_per_level,
     project_timeline,
     run_simulation,
@@ -28,6 +30,13 @@ from eligibility.dose.planning import (
     screening_need_table,
     screening_rate_per_month,
 )
+from eligibility.dose.registry import (
+    DESIGN_LABELS,
+    DESIGN_NAMES,
+    REGISTRY,
+    AccrualModel,
+    design_info,
+)
 from eligibility.dose.settings import DoseLevel, DoseSettings
 from eligibility.dose.simulate import (
     SimulationRun,
@@ -35,11 +44,21 @@ from eligibility.dose.simulate import (
     operating_characteristics,
     simulate,
     simulate_trials,
+    true_mtd,
 )
+
+DESIGNS = DESIGN_NAMES
 
 __all__ = [
     "DESIGNS",
+    "DESIGN_LABELS",
+    "DESIGN_NAMES",
+    "REGISTRY",
+    "AccrualModel",
+    "DesignOptions",
+    "design_info",
     "CohortAssignment",
+    "CohortPlan",
     "DoseLevel",
     "DoseSettings",
     "SimulationRun",
@@ -51,6 +70,7 @@ __all__ = [
     "duration_distribution",
     "eligible_fractions",
     "exact_operating_characteristics",
+    "expected_plan",
     "i3p3_decision",
     "i3p3_table",
     "operating_characteristics",
@@ -66,4 +86,5 @@ __all__ = [
     "simulate_trials",
     "three_plus_three_exact",
     "three_plus_three_next",
+    "true_mtd",
 ]

@@ -27,6 +27,11 @@ from eligibility.dose.simulate import (
     trial_duration_days,
 )
 
+PLAN_BASIS = (
+    "expected path: the simulated mean number of patients per dose level, "
+    "rounded to whole cohorts (largest remainder), in level order"
+)
+
 try:  # canonical disease order for tables; optional
     from eligibility.fields import DISEASES as _DISEASE_ORDER
 except Exception:  # pragma: no cover - fields module is someone else's
@@ -71,15 +76,98 @@ def order_patients(frame: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["_pos", "_date", "_pid"])
 
 
-def _slots(settings: DoseSettings) -> list[tuple[int, int, int]]:
-    """(level index, cohort within level, escalation cohort number), one per patient slot."""
+@dataclass(frozen=True)
+class CohortPlan:
+    """The one plan every view shows: cohorts per dose level along the expected path.
+
+    ``cohorts_per_level``: whole cohorts per level (0-based order of ``labels``);
+    ``order``: level index of each cohort in path order (the start level upwards, then
+    any level below the start reached by de-escalation); ``expected_per_level``: the
+    simulated mean patients per level it was rounded from; ``basis``: what it shows.
+    """
+
+    labels: tuple[str, ...]
+    cohort_size: int
+    cohorts_per_level: tuple[int, ...]
+    order: tuple[int, ...]
+    expected_per_level: tuple[float, ...]
+    basis: str = PLAN_BASIS
+
+    @property
+    def patients_per_level(self) -> tuple[int, ...]:
+        return tuple(c * self.cohort_size for c in self.cohorts_per_level)
+
+    @property
+    def n_cohorts(self) -> int:
+        return len(self.order)
+
+
+def largest_remainder(values: Sequence[float], total: int) -> list[int]:
+    """Whole numbers summing to ``total`` that round ``values`` (Hamilton's method):
+    floors first, then one more to the largest remainders (ties: lower index)."""
+    vals = np.asarray(values, dtype=float)
+    if total < 0 or np.any(vals < 0):
+        raise ValueError("values and total must be ≥ 0")
+    if vals.sum() <= 0:
+        return [0] * len(vals)
+    scaled = vals * total / vals.sum()
+    base = np.floor(scaled + 1e-9).astype(int)
+    short = total - int(base.sum())
+    rem = scaled - base
+    for i in sorted(range(len(vals)), key=lambda j: (-rem[j], j))[: max(short, 0)]:
+        base[i] += 1
+    return [int(v) for v in base]
+
+
+def expected_plan(settings: DoseSettings, run: SimulationRun) -> CohortPlan:
+    """The expected path of ``run``: total cohorts = round(mean patients / cohort size),
+    spread over the levels in proportion to the mean patients per level."""
     cs = settings.effective_cohort_size
+    mean = run.n_per_level.mean(axis=0)
+    total = int(round(float(mean.sum()) / cs))
+    return make_plan(settings, largest_remainder(mean, total), mean)
+
+
+def make_plan(
+    settings: DoseSettings, cohorts_per_level: Sequence[int], expected_per_level: Sequence[float] | None = None,
+    basis: str = PLAN_BASIS,
+) -> CohortPlan:
+    """A plan with these cohorts per level, in path order (start level upwards, then below)."""
+    per = [int(c) for c in cohorts_per_level]
+    if len(per) != settings.n_levels or any(c < 0 for c in per):
+        raise ValueError(f"need one cohort count ≥ 0 per dose level ({settings.n_levels})")
+    cs = settings.effective_cohort_size
+    start = settings.start_level - 1
+    levels = list(range(start, settings.n_levels)) + list(range(start - 1, -1, -1))
+    order = tuple(li for li in levels for _ in range(per[li]))
+    expected = tuple(float(v) for v in (expected_per_level if expected_per_level is not None
+                                        else [c * cs for c in per]))
+    return CohortPlan(tuple(settings.labels), cs, tuple(per), order, expected, basis)
+
+
+def default_plan(settings: DoseSettings, frame: pd.DataFrame | None = None) -> CohortPlan:
+    """The expected path of the settings' own simulation. TITE-BOIN / BF-BOIN need an
+    eligible-patient rate: the settings' screening rate (or the one derived from the
+    cohort's screening dates) × the cohort's eligible fraction; without one their plan
+    is BOIN's cohort-by-cohort path with the same options."""
+    rate = None
+    if settings.is_calendar and frame is not None and len(frame):
+        data = _check_frame(frame)
+        screened = settings.screening_rate_per_month or screening_rate_per_month(data["screening_date"])
+        frac = float((data["status"] == "eligible").mean())
+        rate = None if screened is None or frac == 0 else screened * frac
+    if settings.is_calendar and rate is None:
+        settings = settings.model_copy(update={"design": "boin"})
+    return expected_plan(settings, run_simulation(settings, rate))
+
+
+def _slots(plan: CohortPlan) -> list[tuple[int, int, int]]:
+    """(level index, cohort within level, escalation cohort number), one per patient slot."""
     out = []
-    number = 0
-    for li, n_coh in enumerate(settings.cohorts_per_level()):
-        for c in range(n_coh):
-            number += 1
-            out.extend([(li, c + 1, number)] * cs)
+    seen = [0] * len(plan.labels)
+    for number, li in enumerate(plan.order, start=1):
+        seen[li] += 1
+        out.extend([(li, seen[li], number)] * plan.cohort_size)
     return out
 
 
@@ -101,13 +189,14 @@ class CohortAssignment:
     pending_counts: pd.DataFrame
 
 
-def assign_cohorts(frame: pd.DataFrame, settings: DoseSettings) -> CohortAssignment:
-    """Fill dose-level cohorts with eligible patients in screening order.
+def assign_cohorts(
+    frame: pd.DataFrame, settings: DoseSettings, plan: CohortPlan | None = None
+) -> CohortAssignment:
+    """Fill the plan's cohorts with eligible patients in screening order.
 
     Eligible patients (``status == "eligible"``) in :func:`order_patients` order fill
-    DL1 cohort 1, DL1 cohort 2, …, DL2 cohort 1, … up to the planned capacity
-    (3+3: 2 cohorts of 3 per level; BOIN / i3+3: ⌊max_n / cohort size⌋ cohorts spread
-    over the levels, see ``DoseSettings.cohorts_per_level``). With
+    the cohorts of ``plan`` (:func:`expected_plan`; None: :func:`default_plan` of the
+    settings and this cohort) in path order: DL1 cohort 1, DL1 cohort 2, …, DL2 cohort 1, … With
     ``pooling == "per-disease"`` each disease fills its own escalation.
     Pending patients never displace eligible ones: they are ordered among themselves
     and take the slots left after all eligible patients (``kind == "pending"``), so
@@ -116,7 +205,11 @@ def assign_cohorts(frame: pd.DataFrame, settings: DoseSettings) -> CohortAssignm
     Ineligible patients are left out.
     """
     data = _check_frame(frame)
-    slots = _slots(settings)
+    if plan is None:
+        plan = default_plan(settings, data)
+    if tuple(plan.labels) != tuple(settings.labels):
+        raise ValueError("the cohort plan was made for other dose levels")
+    slots = _slots(plan)
     labels = settings.labels
     kept = data[data["status"].isin(["eligible", "pending"])]
     if settings.pooling == POOLED:
@@ -201,38 +294,65 @@ def level_disease_counts(
 # --------------------------------------------------------------------------
 
 
-def run_simulation(settings: DoseSettings) -> SimulationRun:
-    """Simulate the settings' design under its assumed true DLT rates (seeded)."""
+def run_simulation(settings: DoseSettings, eligible_per_month: float | None = None) -> SimulationRun:
+    """Simulate the settings' design under its assumed true DLT rates (seeded).
+
+    TITE-BOIN and BF-BOIN run in calendar time and need ``eligible_per_month`` (screening
+    rate × eligible fraction); the other designs ignore it."""
+    accrual = None
+    if settings.is_calendar:
+        if eligible_per_month is None or not eligible_per_month > 0:
+            raise ValueError(f"{settings.design_label} needs a screening rate and a non-zero eligible fraction")
+        accrual = settings.accrual_model(eligible_per_month)
     return simulate_trials(
         settings.design,
         settings.true_dlt,
-        target=settings.target,
         cohort_size=settings.cohort_size,
         max_n=settings.max_n,
         n_trials=settings.n_trials,
         seed=settings.seed,
+        options=settings.design_options(),
+        accrual=accrual,
     )
 
 
+def _earliest_safety_stop(settings: DoseSettings) -> int | None:
+    """Fewest patients at DL1 that can stop an interval design for safety (elimination or,
+    with extrasafe, the stricter rule), in whole cohorts; None if none within max N."""
+    opt = settings.design_options()
+    cs = settings.cohort_size
+    for m in range(cs, settings.max_n + 1, cs):
+        thr = elimination_threshold(m, opt.target, opt.cutoff_eli)
+        if thr is not None:
+            return m
+    return None
+
+
 def sample_size_summary(settings: DoseSettings, run: SimulationRun | None = None) -> dict:
-    """Patients treated: ``minimum``, ``all_escalate`` and ``maximum`` by the design's
-    rule (3+3 with K levels: 3, 3K, 6K); with a simulation run also ``expected``
-    (mean), ``p10`` and ``p90`` (numpy linear percentiles) and ``expected_per_level``."""
+    """Patients treated: ``minimum``, ``all_escalate`` and ``maximum`` by the design's rule,
+    and, with a simulation run, ``expected`` (mean), ``p10`` / ``p90`` (numpy linear
+    percentiles) and ``expected_per_level``.
+
+    3+3 with K levels starting at level s: minimum 3 (s = 1; 6 above, one cohort
+    there and one below), all-escalate 3(K − s + 1) (+3 with six-at-MTD), maximum 6K.
+    Interval designs: the maximum and the "no stopping rule fires" size are max N; the
+    minimum is the earliest stop: (s − 1) de-escalating cohorts then the earliest safety
+    stop at DL1, or n-earlystop patients at the start level, whichever is smaller.
+    """
     k = settings.n_levels
     cs = settings.effective_cohort_size
+    s = settings.start_level
     if settings.design == "3+3":
-        out: dict = {"minimum": 3, "all_escalate": 3 * k, "maximum": 6 * k}
+        out: dict = {"minimum": 3 if s == 1 else 6,
+                     "all_escalate": 3 * (k - s + 1) + (3 if settings.six_at_mtd else 0), "maximum": 6 * k}
     else:
-        full = settings.max_cohorts * cs
-        earliest = full
-        m = cs
-        while m <= full:  # the first cohort count at which DL1 can be eliminated
-            thr = elimination_threshold(m, settings.target)
-            if thr is not None and thr <= m:
-                earliest = m
-                break
-            m += cs
-        out = {"minimum": earliest, "all_escalate": full, "maximum": full}
+        full = settings.max_n
+        candidates = [full]
+        stop = _earliest_safety_stop(settings)
+        if stop is not None:
+            candidates.append(min(full, (s - 1) * cs + stop))
+        candidates.append(min(full, math.ceil(settings.n_earlystop / cs) * cs))
+        out = {"minimum": min(candidates), "all_escalate": full, "maximum": full}
     if run is not None:
         oc = operating_characteristics(run)
         out["expected"] = oc["mean_n_total"]
@@ -242,32 +362,35 @@ def sample_size_summary(settings: DoseSettings, run: SimulationRun | None = None
     return out
 
 
+NEED_SCENARIOS = ("plan", "expected", "maximum")
+
+
 def patients_needed_per_level(
-    settings: DoseSettings, scenario: str = "maximum", run: SimulationRun | None = None
+    settings: DoseSettings, scenario: str = "plan", run: SimulationRun | None = None,
+    plan: CohortPlan | None = None,
 ) -> dict[str, float]:
     """Patients each dose level needs, by label.
 
-    ``"maximum"``: the planned capacity (3+3: 6 per level); ``"all_escalate"``: the
-    path where every level passes at first sight (3+3: 3 per level; BOIN / i3+3:
-    one cohort per level, the rest at the top level); ``"expected"``: the simulated
-    mean per level (needs ``run``).
+    ``"plan"``: the expected path in whole cohorts (what the assignment and the timeline
+    show; needs ``plan``); ``"expected"``: the simulated mean per level (needs ``run``);
+    ``"maximum"``: 3+3 only, 6 per level (interval designs have no per-level maximum:
+    any level may take all max N patients).
     """
     labels = settings.labels
-    cs = settings.effective_cohort_size
-    if scenario == "maximum":
-        values = [float(c * cs) for c in settings.cohorts_per_level()]
-    elif scenario == "all_escalate":
-        total = settings.max_cohorts
-        per = [0.0] * settings.n_levels
-        for c in range(total if settings.design != "3+3" else settings.n_levels):
-            per[min(c, settings.n_levels - 1)] += cs
-        values = per
+    if scenario == "plan":
+        if plan is None:
+            raise ValueError("the 'plan' scenario needs the cohort plan")
+        values = [float(v) for v in plan.patients_per_level]
     elif scenario == "expected":
         if run is None:
             raise ValueError("the 'expected' scenario needs a simulation run")
         values = [float(v) for v in run.n_per_level.mean(axis=0)]
+    elif scenario == "maximum":
+        if settings.design != "3+3":
+            raise ValueError("a per-level maximum exists for 3+3 only (6 per level)")
+        values = [6.0] * settings.n_levels
     else:
-        raise ValueError(f"scenario must be maximum, all_escalate or expected; got {scenario!r}")
+        raise ValueError(f"scenario must be one of {', '.join(NEED_SCENARIOS)}; got {scenario!r}")
     return dict(zip(labels, values, strict=True))
 
 
@@ -378,21 +501,23 @@ def fill_days(cohort_size: int, rate_per_month: float, eligible_fraction: float)
 class Timeline:
     """Result of :func:`project_timeline`.
 
-    ``cohorts``: the all-escalate path, one row per cohort — ``cohort``, ``dose_level``,
-    ``cohort_in_level``, ``open_day``, ``filled_day`` (treatment), ``window_end_day`` (days
-    from the start, fractional) and the matching ``*_date`` columns (the start date plus
-    the day count rounded up). ``end_all_escalate_*``: when the last window closes on that
-    path. ``interval``: mean / p10 / p50 / p90 end (days and dates) from the simulated
-    cohort counts, or None. ``attainable`` is False when rate × eligible fraction is 0.
+    ``cohorts``: the plan's cohorts in path order, one row each — ``cohort``,
+    ``dose_level``, ``cohort_in_level``, ``open_day``, ``filled_day`` (treatment),
+    ``window_end_day`` (days from the start, fractional) and the matching ``*_date``
+    columns (the start date plus the day count rounded up). ``end_plan_*``: when the last
+    window of the plan closes. ``interval``: mean / p10 / p50 / p90 end (days and dates)
+    of the simulated trials, or None. ``attainable`` is False when rate × eligible
+    fraction is 0. ``overlapping``: cohorts open while earlier windows run (TITE-BOIN).
     """
 
     fill_days: float
     dlt_window_days: int
     cohorts: pd.DataFrame
-    end_all_escalate_day: float
-    end_all_escalate_date: pd.Timestamp | None
+    end_plan_day: float
+    end_plan_date: pd.Timestamp | None
     interval: dict | None
     attainable: bool
+    overlapping: bool = False
 
 
 def _to_date(start: pd.Timestamp, day: float) -> pd.Timestamp | None:
@@ -401,24 +526,50 @@ def _to_date(start: pd.Timestamp, day: float) -> pd.Timestamp | None:
     return start + pd.Timedelta(days=math.ceil(day - 1e-9))
 
 
+def simulated_durations(
+    run: SimulationRun | Sequence[int] | np.ndarray, fill: float, window: float,
+    screening_during_window: bool = False,
+) -> np.ndarray:
+    """Days from the start to the end of each simulated trial: the calendar simulation's own
+    durations (TITE-BOIN, BF-BOIN) or cohorts × (fill + window) (cohort-by-cohort designs;
+    ``run`` may also be the per-trial cohort counts)."""
+    if not isinstance(run, SimulationRun):
+        return trial_duration_days(np.asarray(run), fill, window, screening_during_window)
+    if run.duration_days is not None:
+        return np.asarray(run.duration_days, dtype=float)
+    return trial_duration_days(run.n_cohorts, fill, window, screening_during_window)
+
+
+def duration_summary(days: np.ndarray) -> dict:
+    """Mean and 10/50/90th percentiles (days) of per-trial durations (inf when unattainable)."""
+    if days.size == 0:
+        raise ValueError("no trials given")
+    if not np.all(np.isfinite(days)):
+        return {"mean": math.inf, "p10": math.inf, "p50": math.inf, "p90": math.inf}
+    return {"mean": float(days.mean()), "p10": float(np.percentile(days, 10)),
+            "p50": float(np.percentile(days, 50)), "p90": float(np.percentile(days, 90))}
+
+
 def project_timeline(
     settings: DoseSettings,
     eligible_fraction: float,
     rate_per_month: float | None,
     start_date: _dt.date | str | pd.Timestamp,
+    plan: CohortPlan,
     sim_result: SimulationRun | Sequence[int] | np.ndarray | None = None,
     screening_during_window: bool = False,
 ) -> Timeline:
-    """Project the escalation calendar.
+    """Project the escalation calendar of ``plan`` (the expected path).
 
-    Each cohort opens, fills in cohort_size / (rate × eligible fraction) months, is
-    treated, and the next cohort opens only when its DLT window closes (the spec);
-    with ``screening_during_window=True`` patients found during a window wait for the
-    next cohort instead. ``rate_per_month`` None falls back to
-    ``settings.screening_rate_per_month``. The all-escalate path has one cohort per
-    level for 3+3 and ⌊max_n / cohort size⌋ cohorts for BOIN / i3+3 (escalating once per
-    cohort, then staying at the top). ``sim_result`` (a run or per-trial cohort counts)
-    gives the interval of the end of escalation.
+    Each cohort fills in cohort_size / (rate × eligible fraction) months and is treated;
+    the next cohort opens only when its DLT window closes (the spec); with
+    ``screening_during_window=True`` patients found during a window wait for the next
+    cohort instead. TITE-BOIN and BF-BOIN with their calendar run: each cohort of the plan
+    opens and fills on the simulated mean entry days of its first and last patient (patients
+    in entry order, so the suspension of accrual and the backfilled patients are in it);
+    TITE-BOIN windows overlap (``overlapping``). ``rate_per_month`` None falls back to
+    ``settings.screening_rate_per_month``. ``sim_result`` gives the interval of the end
+    of escalation (:func:`simulated_durations`).
     """
     rate = settings.screening_rate_per_month if rate_per_month is None else rate_per_month
     if rate is None:
@@ -431,15 +582,27 @@ def project_timeline(
     cs = settings.effective_cohort_size
     window = float(settings.dlt_window_days)
     f = fill_days(cs, rate, eligible_fraction)
-    k = settings.n_levels
-    n_path = k if settings.design == "3+3" else settings.max_cohorts
+    overlapping = settings.design == "tite-boin"
+    calendar = (isinstance(sim_result, SimulationRun) and sim_result.entry_days is not None
+                and math.isfinite(f))
+    if calendar:  # the calendar simulation's own mean entry days of each cohort's first and last patient
+        ent = sim_result.entry_days
+        with np.errstate(invalid="ignore"):
+            mean_entry = np.array([float(np.mean(col[np.isfinite(col)])) if np.isfinite(col).any() else math.nan
+                                   for col in ent.T])
     rows = []
     prev_end = 0.0
-    per_level_seen = [0] * k
-    for c in range(1, n_path + 1):
-        li = min(c - 1, k - 1)
-        per_level_seen[li] += 1
-        if screening_during_window:
+    prev_filled = 0.0
+    seen = [0] * settings.n_levels
+    for c, li in enumerate(plan.order, start=1):
+        seen[li] += 1
+        i0, i1 = (c - 1) * cs, c * cs - 1
+        if calendar and i1 < len(mean_entry) and math.isfinite(mean_entry[i1]):
+            open_day, filled = mean_entry[i0], mean_entry[i1]
+        elif overlapping:
+            open_day = prev_filled
+            filled = open_day + f
+        elif screening_during_window:
             open_day = 0.0 if c == 1 else prev_end
             filled = max(prev_end, c * f) if c > 1 else f
         else:
@@ -450,7 +613,7 @@ def project_timeline(
             {
                 "cohort": c,
                 "dose_level": settings.labels[li],
-                "cohort_in_level": per_level_seen[li],
+                "cohort_in_level": seen[li],
                 "open_day": open_day,
                 "filled_day": filled,
                 "window_end_day": end,
@@ -459,30 +622,24 @@ def project_timeline(
                 "window_end_date": _to_date(start, end),
             }
         )
-        prev_end = end
-    cohorts = pd.DataFrame(rows)
-    end_day = float(trial_duration_days(n_path, f, window, screening_during_window))
+        prev_end, prev_filled = end, filled
+    cohorts = pd.DataFrame(rows, columns=["cohort", "dose_level", "cohort_in_level", "open_day", "filled_day",
+                                          "window_end_day", "open_date", "filled_date", "window_end_date"])
+    end_day = float(cohorts["window_end_day"].max()) if len(cohorts) else 0.0
+    if not math.isfinite(f):
+        end_day = math.inf if len(cohorts) else 0.0
     interval = None
     if sim_result is not None:
-        counts = sim_result.n_cohorts if isinstance(sim_result, SimulationRun) else np.asarray(sim_result)
-        days = trial_duration_days(counts, f, window, screening_during_window)
-        if np.all(np.isfinite(days)):
-            stats = {
-                "mean": float(days.mean()),
-                "p10": float(np.percentile(days, 10)),
-                "p50": float(np.percentile(days, 50)),
-                "p90": float(np.percentile(days, 90)),
-            }
-        else:
-            stats = {"mean": math.inf, "p10": math.inf, "p50": math.inf, "p90": math.inf}
+        stats = duration_summary(simulated_durations(sim_result, f, window, screening_during_window))
         interval = {f"{key}_day": v for key, v in stats.items()}
         interval.update({f"{key}_date": _to_date(start, v) for key, v in stats.items()})
     return Timeline(
         fill_days=f,
         dlt_window_days=settings.dlt_window_days,
         cohorts=cohorts,
-        end_all_escalate_day=end_day,
-        end_all_escalate_date=_to_date(start, end_day),
+        end_plan_day=end_day,
+        end_plan_date=_to_date(start, end_day),
         interval=interval,
         attainable=math.isfinite(f),
+        overlapping=overlapping,
     )

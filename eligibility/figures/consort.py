@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from ..attribution import ALL, group_slices
 from ..evaluate import ELIGIBLE, PENDING, Evaluation
 from ..fields import DISEASE_NAMES
+from ..labels import label
 from . import FONT, SERIES_COLORS, STATUS_COLORS
 
 REASON_GROUPS = (
@@ -62,6 +63,36 @@ def consort_data(ev: Evaluation) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("group")
 
 
+def top_reasons(ev: Evaluation, k: int = 4) -> dict[str, list[tuple[str, int]]]:
+    """Per disease group (and All): the k most frequent first failing criteria (criterion
+    IDs with counts, most first), then ("other criteria", rest) if any remain."""
+    crits = [u.criterion for u in ev.units]
+    order = list(dict.fromkeys(crits))
+    of_unit = np.array([order.index(c) for c in crits], np.int32)
+    first = ev.first_failed_index()
+    out: dict[str, list[tuple[str, int]]] = {}
+    for g, sl in group_slices(ev).items():
+        f = first[sl]
+        counts = np.bincount(of_unit[f[f >= 0]], minlength=len(order)) if len(order) else np.zeros(0, int)
+        ranked = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
+        items = [(order[i], int(counts[i])) for i in ranked[:k]]
+        rest = int(sum(counts[i] for i in ranked[k:]))
+        if rest:
+            items.append(("other criteria", rest))
+        out[g] = items
+    return out
+
+
+def _reason_lines(items: list[tuple[str, int]], width: int) -> list[str]:
+    """'• INC-7 · Informed consent: 12', wrapped to the box width (continuations indented)."""
+    lines: list[str] = []
+    for cid, n in items:
+        text = f"{label(cid) if cid != 'other criteria' else cid}: {n:,}"
+        wrapped = _wrap(text, width - 2)
+        lines += [f"• {wrapped[0]}", *(f"  {w}" for w in wrapped[1:])]
+    return lines
+
+
 # -- layout ----------------------------------------------------------------------------------
 
 
@@ -95,6 +126,8 @@ PAD = 8
 COL_W = 190
 GAP = 18
 MIN_W = 4 * COL_W + 5 * GAP
+NARROW_COL_W = 120  # the narrowest column when a width limit is given (six groups at 1280 px)
+CHAR_W = 6.2  # width of a 12 px character in the rendered flow (measured ~5.2 px; bold and wide letters allowed for)
 
 
 def _h(lines: list[str]) -> float:
@@ -102,8 +135,15 @@ def _h(lines: list[str]) -> float:
 
 
 def _wrap(text: str, width: int) -> list[str]:
+    """Words to lines of at most `width` characters; a longer word is broken with a hyphen."""
     lines, cur = [], ""
+    words: list[str] = []
     for word in text.split():
+        while len(word) > width:
+            words.append(word[: width - 1] + "-")
+            word = word[width - 1:]
+        words.append(word)
+    for word in words:
         if cur and len(cur) + 1 + len(word) > width:
             lines.append(cur)
             cur = word
@@ -112,99 +152,162 @@ def _wrap(text: str, width: int) -> list[str]:
     return [*lines, cur] if cur else lines
 
 
+def _chars(box_w: float) -> int:
+    """Characters of 12 px text that fit a box of this width."""
+    return max(8, int((box_w - 2 * PAD) / CHAR_W))
+
+
+def _fit(lines: list[str], width: int) -> list[str]:
+    """Every line wrapped to `width` characters (continuations indented)."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        lead = "  " if line.startswith(("• ", "  ")) else ""
+        parts = _wrap(line, width)
+        out += [parts[0], *(lead + p for p in _wrap(" ".join(parts[1:]), width - len(lead)))]
+    return out
+
+
 def _n(x: int) -> str:
     return f"n = {x:,}"
 
 
 def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
-                   dose_levels: pd.DataFrame | None = None) -> Layout:
+                   dose_levels: pd.DataFrame | None = None,
+                   reasons: dict[str, list[tuple[str, int]]] | None = None,
+                   empty_rows: int = 0, max_width: float | None = None) -> Layout:
     """Boxes and arrows for the flow. `groups`: disease columns to draw (default: every
     row except All). `dose_levels` (hook for the dose-cohort page): rows with `level`
     (label) and `n` (patients), optionally `group` (a disease; drawn under it) — else the
-    levels are drawn in one row under all eligible boxes."""
+    levels are drawn in one row under all eligible boxes. `reasons` (`top_reasons`): the
+    specific first failing criteria listed in each excluded box. `empty_rows`: blank file
+    rows, named in the top box and not counted as patients. `max_width`: the width (px) the
+    flow is shown at; columns narrow and text wraps to fit it (text never scales)."""
     groups = [g for g in (groups or [g for g in data.index if g != ALL]) if g in data.index]
     k = max(len(groups), 1)
-    content = k * COL_W + (k + 1) * GAP
-    width = max(content, MIN_W)  # one disease alone still leaves room for the top and dose boxes
+    col_w = float(COL_W)
+    if max_width:  # narrower columns with more wrapped lines, so the text is never scaled down
+        col_w = max(NARROW_COL_W, min(COL_W, (max_width - (k + 1) * GAP) / k))
+    content = k * col_w + (k + 1) * GAP
+    width = max(content, min(MIN_W, max_width) if max_width else MIN_W)
     x0 = (width - content) / 2
     lay = Layout(width=width, height=0)
     total = data.loc[ALL] if ALL in data.index else data.loc[groups].sum(numeric_only=True)
     scope = data.loc[groups].sum(numeric_only=True) if groups else total
 
     # assessed (all) and the excluded summary to its right
-    top_lines = ["Assessed for eligibility", _n(int(scope["assessed"]))]
     y = GAP
     box_w = min(260, width / 2 - GAP)
-    top = Box(width / 2 - box_w - GAP / 2, y, box_w, _h(top_lines), top_lines, kind="assessed")
-    excl_lines = [f"Excluded ({_n(int(scope['excluded']))})", "by first failing criterion:"]
-    excl_lines += [f"• {r}: {int(scope[r]):,}" for r in REASON_GROUPS]
-    excl = Box(width / 2 + GAP / 2, y, box_w, _h(excl_lines), excl_lines, fill="#F7F7F7", kind="excluded")
-    lay.boxes += [top, excl]
-    lay.arrows.append((top.x + top.w, top.y + top.h / 2, excl.x, top.y + top.h / 2))
-    y = max(top.y + top.h, excl.y + excl.h) + GAP * 2
+    top_lines = ["Assessed for eligibility", _n(int(scope["assessed"]))]
+    if empty_rows:
+        top_lines.append(f"({empty_rows:,} empty file row{'s' if empty_rows != 1 else ''}, not patients)")
+    top_lines = _fit(top_lines, _chars(box_w))
+    single = len(groups) == 1  # one disease: its own column says it all; no duplicate box
+    top = Box(width / 2 - box_w / 2 if single else width / 2 - box_w - GAP / 2, y, box_w, _h(top_lines),
+              top_lines, kind="assessed")
+    lay.boxes.append(top)
+    bottom = top.y + top.h
+    if not single:
+        excl_lines = [f"Excluded ({_n(int(scope['excluded']))})", "by first failing criterion:"]
+        excl_lines += [f"• {r}: {int(scope[r]):,}" for r in REASON_GROUPS]
+        if reasons and ALL in reasons and reasons[ALL]:
+            excl_lines.append("most frequent:")
+            excl_lines += _reason_lines(reasons[ALL], _chars(box_w))
+        excl_lines = _fit(excl_lines, _chars(box_w))
+        excl = Box(width / 2 + GAP / 2, y, box_w, _h(excl_lines), excl_lines, fill="#F7F7F7", kind="excluded")
+        lay.boxes.append(excl)
+        lay.arrows.append((top.x + top.w, top.y + top.h / 2, excl.x, top.y + top.h / 2))
+        bottom = max(bottom, excl.y + excl.h)
+    y = bottom + GAP * 2
 
     # a bus line from the assessed box down to each disease column
     bus_y = y - GAP
     lay.lines.append((top.cx, top.y + top.h, top.cx, bus_y))
-    xs = [x0 + GAP + i * (COL_W + GAP) for i in range(len(groups))]
+    xs = [x0 + GAP + i * (col_w + GAP) for i in range(len(groups))]
     if xs:  # the bus reaches the assessed box's line and every column
-        left, right = min(xs[0] + COL_W / 2, top.cx), max(xs[-1] + COL_W / 2, top.cx)
+        left, right = min(xs[0] + col_w / 2, top.cx), max(xs[-1] + col_w / 2, top.cx)
         lay.lines.append((left, bus_y, right, bus_y))
     cols: dict[str, list[Box]] = {}
     # per column: disease box; a trunk down its left edge with the excluded box branching
-    # off to the right; the trunk then splits into eligible | pending side by side.
+    # off to the right; the trunk then splits into eligible | pending side by side (or, in
+    # narrow columns, branches to pending and then eligible, one under the other).
     heads = {}
     for g in groups:
         r = data.loc[g]
         name = str(r.get("label", g))
-        head = [g, *_wrap(name, 22)] if name != g else [g]
+        words_fit = all(len(w) <= _chars(col_w) for w in name.split())
+        # In narrow columns a long name (e.g. "Antiphospholipid") would not fit: the code alone.
+        head = [g, *_wrap(name, _chars(col_w))] if name != g and words_fit else [g]
         head.append(f"assessed {_n(int(r['assessed']))}")
-        heads[g] = head
+        heads[g] = _fit(head, _chars(col_w))
     head_h = max((_h(h) for h in heads.values()), default=_h([""]))
-    excl_h = _h([""] * (1 + len(REASON_GROUPS)))
-    half = (COL_W - GAP / 2) / 2
+    ex_lines_of = {}
+    indent = 22 if col_w >= COL_W else 14  # where branch boxes start, right of the trunk
+    branch_w = col_w - indent
+    for g in groups:
+        r = data.loc[g]
+        lines = [f"Excluded ({_n(int(r['excluded']))})"]
+        if reasons is not None:
+            lines += _reason_lines(reasons.get(g, []), _chars(branch_w))
+        else:
+            lines += [f"• {SHORT[rg]}: {int(r[rg]):,}" for rg in REASON_GROUPS]
+        ex_lines_of[g] = _fit(lines, _chars(branch_w))
+    excl_h = max((_h(v) for v in ex_lines_of.values()), default=_h([""]))
+    half = (col_w - GAP / 2) / 2
+    stacked = half - 2 * PAD < 9 * CHAR_W  # "n = 1,234" must fit a half-width box
+    small_h = _h(["", ""])
     for g, x in zip(groups, xs, strict=True):
         r = data.loc[g]
-        head = Box(x, y, COL_W, head_h, heads[g], kind="disease")
-        trunk = x + 10
-        ex_lines = [f"Excluded ({_n(int(r['excluded']))})"]
-        ex_lines += [f"• {SHORT[rg]}: {int(r[rg]):,}" for rg in REASON_GROUPS]
-        ex = Box(x + 22, head.y + head.h + GAP, COL_W - 22, excl_h, ex_lines, fill="#F7F7F7", kind="excluded")
-        split_y = ex.y + ex.h + GAP / 2
-        low_y = split_y + GAP / 2 + 2
-        el = Box(x, low_y, half, _h(["", ""]), ["Eligible", _n(int(r["eligible"]))], fill="#E6F5EF",
-                 kind="eligible")
-        pe = Box(x + half + GAP / 2, low_y, half, _h(["", ""]), ["Pending", _n(int(r["pending"]))],
-                 dashed=True, fill="#FDF3E1", kind="pending")
-        lay.boxes += [head, ex, el, pe]
+        head = Box(x, y, col_w, head_h, heads[g], kind="disease")
+        trunk = x + indent / 2
+        ex = Box(x + indent, head.y + head.h + GAP, branch_w, excl_h, ex_lines_of[g], fill="#F7F7F7", kind="excluded")
         lay.arrows.append((head.cx, bus_y, head.cx, head.y))
-        lay.lines.append((trunk, head.y + head.h, trunk, split_y))
         lay.arrows.append((trunk, ex.y + ex.h / 2, ex.x, ex.y + ex.h / 2))
-        lay.lines.append((trunk, split_y, pe.cx, split_y))
-        lay.arrows.append((el.cx, split_y, el.cx, el.y))
-        lay.arrows.append((pe.cx, split_y, pe.cx, pe.y))
+        if stacked:
+            pe = Box(x + indent, ex.y + ex.h + GAP, branch_w, small_h, ["Pending", _n(int(r["pending"]))],
+                     dashed=True, fill="#FDF3E1", kind="pending")
+            el = Box(x + indent, pe.y + pe.h + GAP, branch_w, small_h, ["Eligible", _n(int(r["eligible"]))],
+                     fill="#E6F5EF", kind="eligible")
+            lay.lines.append((trunk, head.y + head.h, trunk, el.y + el.h / 2))
+            lay.arrows.append((trunk, pe.y + pe.h / 2, pe.x, pe.y + pe.h / 2))
+            lay.arrows.append((trunk, el.y + el.h / 2, el.x, el.y + el.h / 2))
+        else:
+            split_y = ex.y + ex.h + GAP / 2
+            low_y = split_y + GAP / 2 + 2
+            el = Box(x, low_y, half, small_h, ["Eligible", _n(int(r["eligible"]))], fill="#E6F5EF",
+                     kind="eligible")
+            pe = Box(x + half + GAP / 2, low_y, half, small_h, ["Pending", _n(int(r["pending"]))],
+                     dashed=True, fill="#FDF3E1", kind="pending")
+            lay.lines.append((trunk, head.y + head.h, trunk, split_y))
+            lay.lines.append((trunk, split_y, pe.cx, split_y))
+            lay.arrows.append((el.cx, split_y, el.cx, el.y))
+            lay.arrows.append((pe.cx, split_y, pe.cx, pe.y))
+        lay.boxes += [head, ex, el, pe]
         cols[g] = [head, ex, el, pe]
-    y = y + head_h + GAP + excl_h + GAP + 2 + _h(["", ""]) + GAP * 2
+    y = max((c[2].y + c[2].h for c in cols.values()), default=y + head_h) + GAP * 2
 
     if dose_levels is not None and len(dose_levels):
-        y = _dose_boxes(lay, dose_levels, groups, cols, xs, y)
+        y = _dose_boxes(lay, dose_levels, groups, cols, xs, y, col_w)
     lay.height = y + GAP / 2
     return lay
 
 
-def _dose_boxes(lay: Layout, dose: pd.DataFrame, groups, cols, xs, y: float) -> float:
+def _dose_boxes(lay: Layout, dose: pd.DataFrame, groups, cols, xs, y: float, col_w: float = COL_W) -> float:
     """Boxes for dose levels below the eligible boxes (hook for the dose-cohort engineer)."""
     labels = dose["label"] if "label" in dose else dose["level"].map(lambda v: f"Dose level {v}")
     per_group = "group" in dose and set(dose["group"]).issubset(set(groups))
-    h = _h(["", ""])
     if per_group:
+        h = max(_h(_fit([str(lab), "n"], _chars(col_w))) for lab in labels)
         bottom = y
         for g in groups:
             sub = dose[dose["group"] == g]
             eligible_box = cols[g][2]
             yy, above = y, eligible_box.y + eligible_box.h
             for lab, n in zip(labels[sub.index], sub["n"], strict=True):
-                b = Box(eligible_box.x, yy, COL_W, h, [str(lab), _n(int(n))], fill="#EAF2FA", kind="dose")
+                b = Box(eligible_box.x, yy, eligible_box.w, h, _fit([str(lab), _n(int(n))], _chars(col_w)),
+                        fill="#EAF2FA", kind="dose")
                 lay.boxes.append(b)
                 lay.arrows.append((eligible_box.cx, above, eligible_box.cx, b.y))
                 above = b.y + b.h
@@ -212,10 +315,12 @@ def _dose_boxes(lay: Layout, dose: pd.DataFrame, groups, cols, xs, y: float) -> 
             bottom = max(bottom, yy)
         return bottom
     k = len(dose)
-    w = min(COL_W, (lay.width - GAP * (k + 1)) / max(k, 1))
+    w = min(col_w, (lay.width - GAP * (k + 1)) / max(k, 1))
+    h = max(_h(_fit([str(lab), "n"], _chars(w))) for lab in labels)
     start = (lay.width - (k * w + (k - 1) * GAP)) / 2
     for i, (lab, n) in enumerate(zip(labels, dose["n"], strict=True)):
-        b = Box(start + i * (w + GAP), y, w, h, [str(lab), _n(int(n))], fill="#EAF2FA", kind="dose")
+        b = Box(start + i * (w + GAP), y, w, h, _fit([str(lab), _n(int(n))], _chars(w)), fill="#EAF2FA",
+                kind="dose")
         lay.boxes.append(b)
         lay.arrows.append((b.cx, y - GAP, b.cx, b.y))
     if groups:
@@ -262,15 +367,21 @@ def consort_figure(lay: Layout, title: str = "") -> go.Figure:
     return fig
 
 
-def consort_html(fig: go.Figure) -> str:
-    """A self-contained HTML page (plotly.js embedded; opens offline)."""
-    return fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+def consort_html(fig: go.Figure, meta: str = "") -> str:
+    """A self-contained HTML page (plotly.js embedded; opens offline); `meta` (cohort,
+    scenario, date, protocol version) is printed above the flow."""
+    html = fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
                        config={"displaylogo": False})
+    if meta:
+        html = html.replace("<body>", f"<body><p style='font-family:Arial,sans-serif;font-size:13px'>"
+                            f"{escape(meta)}</p>", 1)
+    return html
 
 
-def consort_svg(lay: Layout, title: str = "") -> str:
-    """The same layout as a standalone SVG document (well-formed XML)."""
-    top = 30 if title else 0
+def consort_svg(lay: Layout, title: str = "", meta: str = "") -> str:
+    """The same layout as a standalone SVG document (well-formed XML); `meta` (cohort,
+    scenario, date, protocol version) is a line under the title."""
+    top = (30 if title else 0) + (20 if meta else 0)
     w, h = lay.width, lay.height + top
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
@@ -283,6 +394,9 @@ def consort_svg(lay: Layout, title: str = "") -> str:
     if title:
         out.append(f'<text x="{w / 2:.1f}" y="20" text-anchor="middle" font-size="15" '
                    f'font-weight="bold">{escape(title)}</text>')
+    if meta:
+        out.append(f'<text x="{w / 2:.1f}" y="{top - 8}" text-anchor="middle" font-size="11" '
+                   f'fill="#444444">{escape(meta)}</text>')
     out.append(f'<g transform="translate(0,{top})">')
     for x0, y0, x1, y1 in lay.lines:
         out.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="#4D4D4D" '

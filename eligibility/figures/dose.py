@@ -22,8 +22,8 @@ BEYOND_CAPACITY = "beyond capacity"
 PATTERNS = ["", "/", "\\", "x", ".", "-", "|", "+"]
 FILL_NAME = "Screening to fill the cohort"
 WINDOW_NAME = "DLT window"
-END_ALL_NAME = "End if every level escalates"
-END_SIM_NAME = "Simulated end of escalation (p10–p90)"
+END_PLAN_NAME = "End of the expected path"
+END_SIM_NAME = "Simulated end of the trial (p10–p90)"
 MS_PER_DAY = 86_400_000
 
 
@@ -84,11 +84,12 @@ def _fmt_date(ts) -> str:
 def timeline_figure(timeline, title: str = "", start_date=None) -> go.Figure:
     """Gantt-like chart of the escalation calendar (``project_timeline`` result).
 
-    One row per cohort of the all-escalate path, each with two bars: the screening
-    period until the cohort is full, then its DLT window (hatched); bar texts that do
-    not fit are hidden (the hover and the page's table carry them). A dashed line marks
-    the end if every level escalates (date in its legend entry); with a simulation interval, an extra row shows the
-    simulated end of escalation (p10, median, p90, labelled with dates).
+    One row per cohort of the expected path (the plan the assignment fills), each with two
+    bars: the screening period until the cohort is full, then its DLT window (hatched);
+    bar texts that do not fit are hidden (the hover and the page's table carry them). A
+    dashed line marks the end of the expected path (date in its legend entry); with a
+    simulation interval, an extra row shows the simulated end of the trial (p10, median,
+    p90, labelled with dates).
     """
     c = timeline.cohorts
     start = pd.Timestamp(start_date if start_date is not None else c["open_date"].iloc[0]).normalize()
@@ -120,14 +121,14 @@ def timeline_figure(timeline, title: str = "", start_date=None) -> go.Figure:
         hovertemplate="%{y}<br>DLT window %{customdata[1]} → %{customdata[2]}"
                       " (%{customdata[0]:.0f} days)<extra></extra>",
     ))
-    end_day = timeline.end_all_escalate_day
+    end_day = timeline.end_plan_day
     rows = list(y)
     if math.isfinite(end_day):
         end = at(end_day)
         fig.add_trace(go.Scatter(
-            name=f"{END_ALL_NAME} ({_fmt_date(timeline.end_all_escalate_date)})", x=[end, end],
+            name=f"{END_PLAN_NAME} ({_fmt_date(timeline.end_plan_date)})", x=[end, end],
             y=[y[0], y[-1]], mode="lines", line=dict(color="#000000", dash="dash", width=1.5),
-            hovertemplate=f"{END_ALL_NAME}: {_fmt_date(timeline.end_all_escalate_date)}<extra></extra>",
+            hovertemplate=f"{END_PLAN_NAME}: {_fmt_date(timeline.end_plan_date)}<extra></extra>",
         ))
     iv = timeline.interval
     if iv is not None and all(math.isfinite(iv[k]) for k in ("p10_day", "p50_day", "p90_day")):

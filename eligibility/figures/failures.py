@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..labels import label
 from . import SERIES_COLORS, STATUS_COLORS, base_layout
 
 BLOCK_NAMES = {"common": "common"}
@@ -43,8 +44,15 @@ def waterfall_data(att: pd.DataFrame, hide_zero: bool = False) -> pd.DataFrame:
                  "excluded": 0, "remaining": remaining,
                  "text": f"{eligible:,} eligible + {pending:,} pending"})
     df = pd.DataFrame(rows)
+    df["label"] = [s if m != "relative" else _axis_label(s) for s, m in zip(df["step"], df["measure"], strict=True)]
     df.attrs.update(screened=screened, eligible=eligible, pending=pending)
     return df
+
+
+def _axis_label(cid: str, width: int = 38) -> str:
+    """'EXC-3 · Hepatitis B or C' for an axis, shortened to `width` characters."""
+    text = label(cid)
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def _pct(x: float, n: int) -> str:
@@ -60,11 +68,13 @@ def waterfall_figure(steps: pd.DataFrame, title: str = "") -> go.Figure:
             labels.append(f"−{r.excluded:,} ({_pct(r.excluded, n)})" if r.excluded else "0")
         else:
             labels.append(f"{r.value:,} patients ({_pct(r.value, n)})")
-    hover = [f"<b>{s}</b><br>{t}<br>excluded: {e:,} patients<br>remaining: {m:,} patients"
-             for s, t, e, m in zip(steps["step"], steps["text"].map(_wrap), steps["excluded"],
-                                   steps["remaining"], strict=True)]
+    hover = [f"<b>{label(s) if r == 'relative' else s}</b><br>{t}<br>excluded: {e:,} patients<br>"
+             f"remaining: {m:,} patients"
+             for s, r, t, e, m in zip(steps["step"], steps["measure"], steps["text"].map(_wrap),
+                                      steps["excluded"], steps["remaining"], strict=True)]
+    y = steps["label"] if "label" in steps else steps["step"]
     fig = go.Figure(go.Waterfall(
-        orientation="h", y=steps["step"], x=steps["value"], measure=steps["measure"],
+        orientation="h", y=y, x=steps["value"], measure=steps["measure"],
         text=labels, textposition="outside", cliponaxis=False, hovertext=hover, hoverinfo="text",
         connector=dict(line=dict(color=LIGHT, width=1)),
         decreasing=dict(marker=dict(color=STATUS_COLORS["ineligible"])),
@@ -74,7 +84,7 @@ def waterfall_figure(steps: pd.DataFrame, title: str = "") -> go.Figure:
     ))
     base_layout(fig, title, height=max(320, 22 * len(steps) + 110))
     fig.update_yaxes(autorange="reversed", title=None, type="category")
-    fig.update_xaxes(title="patients (n)", rangemode="tozero", range=[0, max(n, 1) * 1.22])
+    fig.update_xaxes(title="patients (n)", rangemode="tozero", range=[0, max(n, 1) * 1.38])
     fig.update_layout(showlegend=False)
     return fig
 
@@ -95,18 +105,25 @@ def _wrap(text: str, width: int = 70) -> str:
 # -- per-criterion table ------------------------------------------------------------------
 
 TABLE_COLUMNS = [
-    "id", "kind", "block", "text", "applicable",
+    "label", "applicable",
     "all_reasons", "all_reasons_pct", "first_reason", "first_reason_pct",
-    "sole_reason", "sole_reason_pct", "unknown", "unknown_pct", "cause",
+    "sole_reason", "sole_reason_pct", "unknown", "unknown_pct",
 ]
 
 
-def criterion_display(table: pd.DataFrame, group: str | None = None) -> pd.DataFrame:
-    """`attribution.criterion_table` reduced to the columns the page shows, in order; for one
-    disease, only the common criteria and that disease's block (others do not apply)."""
+def criterion_display(table: pd.DataFrame, group: str | None = None, sort: str = "impact") -> pd.DataFrame:
+    """`attribution.criterion_table` reduced to the columns the page shows (a criterion's ID
+    with its short name first; the full text stays in `text`, the ID in `id`), for one disease
+    only the common criteria and that disease's block. `sort`: "impact" (sole reason, then all
+    reasons, largest first) or "catalog" (attrition order)."""
     if group not in (None, "All"):
         table = table[table["block"].isin(["common", group])]
-    return table[[c for c in TABLE_COLUMNS if c in table.columns]].reset_index(drop=True)
+    kinds = table["kind"].map({"inclusion": "incl.", "exclusion": "excl."})
+    table = table.assign(label=[f"{label(i)} ({k})" for i, k in zip(table["id"], kinds, strict=True)])
+    if sort == "impact":
+        table = table.sort_values(["sole_reason", "all_reasons", "unknown"], ascending=False, kind="stable")
+    cols = [c for c in TABLE_COLUMNS if c in table.columns] + ["id", "text"]
+    return table[cols].reset_index(drop=True)
 
 
 # -- UpSet-style failure combinations --------------------------------------------------------
@@ -120,7 +137,7 @@ def upset_data(combos: pd.DataFrame, totals: pd.DataFrame) -> tuple[pd.DataFrame
     (from `criterion_totals`), ordered largest first.
     """
     combos = combos.reset_index(drop=True).copy()
-    combos["label"] = [" + ".join(c) for c in combos["criteria"]] if len(combos) else []
+    combos["label"] = [" + ".join(label(x) for x in c) for c in combos["criteria"]] if len(combos) else []
     used = list(dict.fromkeys(c for crits in combos["criteria"] for c in crits)) if len(combos) else []
     tot = totals.set_index("criterion")["failed"] if len(totals) else pd.Series(dtype=int)
     sets = pd.DataFrame({"criterion": used, "failed": [int(tot.get(c, 0)) for c in used]})
@@ -176,7 +193,8 @@ def upset_figure(combos: pd.DataFrame, sets: pd.DataFrame, title: str = "") -> g
         x=sets["failed"], y=ys, orientation="h", text=[f"{v:,}" for v in sets["failed"]],
         textposition="outside", cliponaxis=False, marker_color=SERIES_COLORS[4], textfont=dict(size=11),
         name="patients failing the criterion (any combination)",
-        customdata=sets["criterion"], hovertemplate="<b>%{customdata}</b>: %{x:,} patients<extra></extra>",
+        customdata=[label(c) for c in sets["criterion"]],
+        hovertemplate="<b>%{customdata}</b>: %{x:,} patients<extra></extra>",
     ), row=2, col=1)
     base_layout(fig, title, height=260 + 26 * m)
     top = max(int(combos["count"].max()), 1)
@@ -185,7 +203,8 @@ def upset_figure(combos: pd.DataFrame, sets: pd.DataFrame, title: str = "") -> g
     fig.update_xaxes(row=2, col=2, range=[-0.6, k - 0.4], showticklabels=False, showgrid=False,
                      zeroline=False)
     fig.update_yaxes(row=2, col=2, range=[m - 0.5, -0.5], tickmode="array", tickvals=ys,
-                     ticktext=list(sets["criterion"]), side="right", showgrid=False, zeroline=False)
+                     ticktext=[_axis_label(c, 30) for c in sets["criterion"]], side="right", showgrid=False,
+                     zeroline=False)
     fig.update_xaxes(row=2, col=1, title="failing (n)", showgrid=False,
                      range=[max(int(sets["failed"].max()), 1) * 1.35, 0])
     fig.update_yaxes(row=2, col=1, range=[m - 0.5, -0.5], showticklabels=False, showgrid=False,

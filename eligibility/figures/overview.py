@@ -16,7 +16,7 @@ from . import SERIES_COLORS, STATUS_COLORS, STATUS_PATTERNS, base_layout
 STATUSES = ("eligible", "pending", "ineligible")
 STATUS_TITLES = {
     "eligible": "Eligible",
-    "pending": "Pending (data missing)",
+    "pending": "Pending (data missing or to verify)",
     "ineligible": "Ineligible",
 }
 GROUP_TITLES = {"other": "Other diagnosis", "missing": "Diagnosis missing", "All": "All patients"}

@@ -16,7 +16,7 @@ from . import SERIES_COLORS, STATUS_COLORS, base_layout
 OUTCOME_STYLE = {
     "pass": ("#009E73", "✓", "passes"),
     "fail": (STATUS_COLORS["ineligible"], "✗", "fails"),
-    "unknown": (STATUS_COLORS["pending"], "?", "undecided (data missing)"),
+    "unknown": (STATUS_COLORS["pending"], "?", "undecided (missing or to verify)"),
     "not assessed": ("#999999", "–", "not assessed (column absent)"),
     "switched off": ("#999999", "○", "switched off in the scenario"),
     "n/a": ("#999999", "–", "not applicable"),

@@ -66,25 +66,30 @@ def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
             return
         v = float(v)
         i = int(np.argmin(np.abs(x - v)))
-        at = f" — {int(df['eligible'].iloc[i]):,} eligible" if np.isclose(x[i], v) else ""
+        at = f"<br>{int(df['eligible'].iloc[i]):,} eligible" if np.isclose(x[i], v) else ""
         if at and held and text == "protocol":
-            at += " (other what-if changes kept)"
+            at += "<br>(other what-if changes kept)"
         fig.add_vline(x=v, line=dict(color=NEUTRAL, width=1.5, dash=dash))
+        # Short lines, anchored by where the line is, so the label never leaves a narrow chart.
+        lo, hi = float(np.min(x)), float(np.max(x))
+        pos = (v - lo) / (hi - lo) if hi > lo else 0.5
+        anchor = "left" if pos < 0.35 else ("right" if pos > 0.65 else "center")
         fig.add_annotation(x=v, y=ymax * yshift, text=f"{text}: {fmt_value(v, unit)}{at}", showarrow=False,
-                           xanchor="left", xshift=4, bgcolor="rgba(255,255,255,0.85)", font=dict(size=12))
+                           xanchor=anchor, xshift={"left": 4, "right": -4, "center": 0}[anchor],
+                           bgcolor="rgba(255,255,255,0.85)", font=dict(size=11), yanchor="top")
 
     held = bool(df.attrs.get("held"))  # the scenario changes other parameters or criteria too
     same = default is not None and current is not None and np.isclose(float(default), float(current))
     # Labels sit above the curves (the y range leaves them a band) so they hide no data.
     if same:
-        mark(default, "protocol = scenario", "dash", 1.3)
-    else:
-        mark(default, "protocol", "dash", 1.3)
-        mark(current, "scenario", "solid", 1.18)
-    base_layout(fig, title, height=400)
+        mark(default, "protocol = scenario", "dash", 1.72)
+    else:  # two labels stacked in the band above the curves
+        mark(default, "protocol", "dash", 1.72)
+        mark(current, "scenario", "solid", 1.38)
+    base_layout(fig, title, height=440)
     fig.update_layout(margin=dict(t=95 if title else 50))  # room for the title above the legend
     fig.update_xaxes(title=xtitle)
-    fig.update_yaxes(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.4])
+    fig.update_yaxes(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.75])
     return fig
 
 

@@ -1,13 +1,16 @@
 """Importers that turn other data shapes into a contract cohort frame.
 
-Each importer returns ``(frame, notes)``: a raw frame in contract column names
+Each importer returns an ``ImportResult``: a raw frame in contract column names
 (../shared/spec/cohort-fields.md) ready for ``eligibility.loader.validate_frame``,
-and a list of plain-text notes (counts and codes only, never patient values)
-saying what was converted, left out or could not be read.
+the provenance of every value, the patients left out (ID and reason), and
+plain-text notes and warnings (counts and codes, never patient values).
+Codes are resolved through the mapping catalog (``eligibility.mapping``).
 """
 
 from __future__ import annotations
 
-from .synthea import SyntheaError, from_fhir_bundles, from_synthea_csv
+from .events import ImportResult
+from .fhir import FhirError, from_fhir
+from .synthea import SyntheaError, from_synthea_csv
 
-__all__ = ["SyntheaError", "from_fhir_bundles", "from_synthea_csv"]
+__all__ = ["FhirError", "ImportResult", "SyntheaError", "from_fhir", "from_synthea_csv"]

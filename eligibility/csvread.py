@@ -1,0 +1,192 @@
+"""CSV text to a frame of strings, keeping every line after the header as a row.
+
+Fast path: pyarrow's parser, for the usual well-formed file. Anything it cannot take
+(a ragged row, a trailing comma, an empty line, an unterminated quote, a header longer
+than its block) goes through Python's csv module, which sees every line and lets
+the reader say which line had what:
+
+- an empty line is an (empty) row, reported by the loader like any empty row;
+- a row with fewer fields than the header: the missing cells are empty, reported;
+- a row with more fields: empty extra fields are ignored (info); non-empty ones are
+  ignored and named (warning);
+- a quote that is never closed: refused, naming the line where it opens.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+HEADER_SCAN_LINES = 20
+_FIELD_LIMIT = 2**31 - 1  # csv's default (128 KiB) would refuse a long cell
+# what pyarrow would skip or split differently: an empty line, a bare CR, a NUL byte
+_SLOW = re.compile(r"\n[ \t]*\r?\n|\r(?!\n)|\x00")
+_SLOW_BYTES = re.compile(_SLOW.pattern.encode())
+
+
+class CsvError(ValueError):
+    """The text cannot be read as CSV; str(e) is one line without the file name."""
+
+
+@dataclass(frozen=True)
+class RowNote:
+    row: int  # 0-based data row
+    line: int  # 1-based physical line in the file
+    pid: str | None
+    value: str | None
+    problem: str
+    severity: str
+    kind: str
+
+
+@dataclass
+class CsvRead:
+    header: list[str]
+    header_line: int  # 1-based line where the header starts
+    frame: pd.DataFrame  # columns c0..cN-1 as strings (never null: "" = empty)
+    notes: list[RowNote]
+    delimiter: str
+
+
+def _head_lines(text: str, n: int) -> list[str]:
+    """The first n lines, however long (a 110 kB header line is still one line)."""
+    out, pos = [], 0
+    while len(out) < n and pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end + 1
+        out.append(text[pos:end])
+        pos = end
+    return out
+
+
+def _find_header(text: str, is_header: Callable[[list], bool]) -> tuple[int, int, str, list[str]]:
+    """(1-based first line, last line of the header record, delimiter, header fields)."""
+    lines = _head_lines(text, HEADER_SCAN_LINES + 1)
+    first = next((ln for ln in lines if ln.strip()), "")
+    candidates = sorted([",", "\t", ";"], key=lambda d: -first.count(d))
+    scan = "".join(lines)
+
+    def found(rows, i):
+        end = rows[i + 1][0] - 1 if i + 1 < len(rows) else len(lines)
+        return rows[i][0], end, rows[i][1]
+
+    for delim in candidates:  # the delimiter that reveals the header wins
+        rows = _parse(scan, delim, strict=False)
+        for i, (_line, r) in enumerate(rows[:HEADER_SCAN_LINES]):
+            if is_header(r):
+                return (*found(rows, i)[:2], delim, rows[i][1])
+    delim = candidates[0] if first.count(candidates[0]) else ","
+    rows = _parse(scan, delim, strict=False)
+    for i, (_line, r) in enumerate(rows):
+        if any(c.strip() for c in r):
+            return (*found(rows, i)[:2], delim, r)
+    raise CsvError("no header row found (the file has no text)")
+
+
+def _parse(text: str, delim: str, strict: bool = True, first_line: int = 1) -> list[tuple[int, list[str]]]:
+    """(1-based line where the record starts, fields) for each record; `first_line` is
+    the file line of the text's first line (for messages)."""
+    csv.field_size_limit(_FIELD_LIMIT)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=strict)
+    out = []
+    start = 1
+    try:
+        for rec in reader:
+            out.append((start, rec))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        if strict:
+            raise CsvError(f"line {start + first_line - 1}: {_csv_problem(str(e))}") from None
+    return out
+
+
+def _csv_problem(msg: str) -> str:
+    if "unexpected end of data" in msg or "EOF" in msg:
+        return 'a quoted value opened on this line is never closed (unterminated ")'
+    if "field larger" in msg:
+        return "a value longer than 2 GB"
+    if "NUL" in msg or "null byte" in msg:
+        return "the line holds a NUL byte: this is not a text file"
+    return msg.splitlines()[0][:120]
+
+
+def _fast(body: pa.Buffer, ncols: int, delim: str) -> pd.DataFrame | None:
+    import pyarrow.csv as pacsv
+
+    cols = [f"c{i}" for i in range(ncols)]
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=cols, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in cols},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return table.to_pandas(types_mapper=pd.ArrowDtype)  # zero-copy
+
+
+def read_text(
+    text: str, is_header: Callable[[list], bool], id_label: Callable[[str], bool], utf8: bytes | None = None
+) -> CsvRead:
+    """`text` is the whole decoded file (`utf8` its UTF-8 bytes when already at hand);
+    `id_label` says which header label is patient_id."""
+    header_first, header_last, delim, header = _find_header(text, is_header)
+    ncols = len(header)
+    body_start = sum(len(ln) for ln in _head_lines(text, header_last))
+    frame = None
+    if utf8 is not None:  # no copy of the body: checked and parsed in the bytes at hand
+        start = len(text[:body_start].encode("utf-8"))
+        if not utf8.startswith((b"\n", b"\r"), start) and not _SLOW_BYTES.search(utf8, start):
+            frame = _fast(pa.py_buffer(utf8).slice(start), ncols, delim)
+    else:
+        body = text[body_start:]
+        if not body.startswith(("\n", "\r")) and not _SLOW.search(body):
+            frame = _fast(pa.py_buffer(body.encode("utf-8")), ncols, delim)
+        del body
+    notes: list[RowNote] = []
+    if frame is None:
+        records = _parse(text[body_start:], delim, strict=True, first_line=header_last + 1)
+        id_col = next((i for i, h in enumerate(header) if id_label(h)), None)
+        rows: list[list[str]] = []
+        for i, (line0, rec) in enumerate(records):
+            line = header_last + line0
+            if len(rec) == ncols:
+                rows.append(rec)
+                continue
+            pid = (rec[id_col].strip() or None) if id_col is not None and id_col < len(rec) else None
+            if not rec:  # an empty line: an empty row (the loader reports it)
+                rows.append([""] * ncols)
+                continue
+            if len(rec) < ncols:
+                notes.append(RowNote(i, line, pid, None,
+                                     f"line {line} has {len(rec)} field(s) but the header has {ncols}: "
+                                     f"the last {ncols - len(rec)} cell(s) read as empty",
+                                     "warning", "ragged_row"))
+                rows.append(rec + [""] * (ncols - len(rec)))
+                continue
+            extra = rec[ncols:]
+            if all(not x.strip() for x in extra):
+                notes.append(RowNote(i, line, pid, None,
+                                     f"line {line} ends with {len(extra)} empty field(s) beyond the header's "
+                                     f"{ncols}; ignored", "info", "ragged_row"))
+            else:
+                notes.append(RowNote(i, line, pid, delim.join(extra),
+                                     f"line {line} has {len(rec)} fields but the header has {ncols}: "
+                                     "the extra values are ignored", "warning", "ragged_row"))
+            rows.append(rec[:ncols])
+        cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(ncols)]
+        frame = pd.DataFrame(
+            {i: pd.array(list(c), dtype=pd.ArrowDtype(pa.string())) for i, c in enumerate(cols)}
+        )
+    frame.columns = list(range(ncols))
+    return CsvRead(header, header_first, frame, notes, delim)

@@ -1,0 +1,1 @@
+"""Screening where the data lives: the catalog compiled to ibis (DuckDB, Spark)."""

@@ -1,0 +1,199 @@
+"""Screen-failure attribution as GROUP BY over per-patient outcome codes.
+
+Three small queries per scenario; only aggregates leave the database:
+1. GROUP BY (disease group, status, first failing unit, sole cause) → counts:
+   status counts, first-reason counts, attrition, sole-reason impact;
+2. GROUP BY disease group → per unit the fail and unknown counts, per criterion
+   the fail counts (for all-reasons and UpSet set sizes);
+3. GROUP BY (disease group, failing-criteria bit mask) among the ineligible →
+   the most common failure combinations (circe's inclusion-rule mask).
+The tables have the columns of `eligibility.attribution`'s, so pages and tests can
+use either.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from ..attribution import ALL
+from ..columns import GROUP_NAMES
+from ..evaluate import FAIL, UNKNOWN
+from ..fields import DISEASES
+from .compile import GROUP
+from .outcomes import Plan, code_column
+
+STATUSES = ("ineligible", "pending", "eligible")
+
+
+class Attribution:
+    """All attribution aggregates of one scenario, fetched once from the database."""
+
+    def __init__(self, t, pl: Plan, top: int = 15):
+        """`t`: the per-patient table of `outcomes.patient_table` (codes and summary columns)."""
+        self.plan = pl
+        units = pl.active
+        q1 = t.group_by([GROUP, "status", "first_idx", "sole_idx"]).aggregate(n=t.count()).execute()
+        for c in (GROUP, "first_idx", "sole_idx", "n"):
+            q1[c] = q1[c].astype(np.int64)
+        self.q1 = q1
+        crits = pl.criteria
+        crit_of = [crits.index(u.criterion) for u in units]
+        aggs = {}
+        for i in range(len(units)):
+            o = t[code_column(i)]
+            aggs[f"f{i}"] = ibis.ifelse(o == FAIL, 1, 0).sum()
+            aggs[f"u{i}"] = ibis.ifelse(o == UNKNOWN, 1, 0).sum()
+        for q in range(len(crits)):
+            bit = ibis.literal(1 << q, type="int64")
+            aggs[f"c{q}"] = ibis.ifelse((t["crit_mask"] & bit) != 0, 1, 0).sum()
+        q2 = t.group_by(GROUP).aggregate(n=t.count(), **aggs).execute() if aggs else \
+            t.group_by(GROUP).aggregate(n=t.count()).execute()
+        self.q2 = q2.fillna(0).astype(np.int64).set_index(GROUP)
+        inel = t.filter(t["status"] == "ineligible")
+        per = inel.group_by([GROUP, "crit_mask"]).aggregate(n=inel.count())
+        rank = ibis.row_number().over(group_by=GROUP, order_by=[ibis.desc("n"), "crit_mask"])
+        self.q3 = per.mutate(rank=rank).filter(lambda x: x.rank < top).execute()
+        allk = inel.group_by("crit_mask").aggregate(n=inel.count())
+        self.q3_all = allk.order_by([ibis.desc("n"), "crit_mask"]).limit(top).execute()
+        self.n_inel = {int(g): int(k) for g, k in
+                       q1[q1.status == "ineligible"].groupby(GROUP)["n"].sum().items()}
+        self.crit_of = crit_of
+        self.top = top
+
+    # -- groups ------------------------------------------------------------------
+    def _sizes(self) -> dict[int, int]:
+        return {int(g): int(n) for g, n in self.q2["n"].items()}
+
+    def groups(self, include_empty: bool = False) -> list[str]:
+        sizes = self._sizes()
+        out = [g for i, g in enumerate(GROUP_NAMES) if include_empty or g in DISEASES or sizes.get(i, 0) > 0]
+        return [*out, ALL]
+
+    def _codes(self, group: str | None) -> list[int] | None:
+        return None if group in (None, ALL) else [GROUP_NAMES.index(group)]
+
+    def _q1(self, group):
+        codes = self._codes(group)
+        return self.q1 if codes is None else self.q1[self.q1[GROUP].isin(codes)]
+
+    def _n(self, group) -> int:
+        sizes = self._sizes()
+        codes = self._codes(group)
+        return sum(sizes.values()) if codes is None else sum(sizes.get(c, 0) for c in codes)
+
+    def _sum(self, col: str, group) -> int:
+        codes = self._codes(group)
+        if col not in self.q2:
+            return 0
+        s = self.q2[col]
+        return int(s.sum() if codes is None else s[s.index.isin(codes)].sum())
+
+    # -- tables (the columns of eligibility.attribution) ---------------------------
+    def counts(self) -> dict[str, int]:
+        q = self.q1
+        c = {st: int(q.loc[q.status == st, "n"].sum()) for st in STATUSES}
+        return {"screened": self._n(None), **c}
+
+    def status_counts(self) -> pd.DataFrame:
+        rows = []
+        for g in self.groups():
+            q = self._q1(g)
+            c = {st: int(q.loc[q.status == st, "n"].sum()) for st in STATUSES}
+            rows.append({"group": g, "screened": self._n(g), "eligible": c["eligible"], "pending": c["pending"],
+                         "ineligible": c["ineligible"], "eligible_low": c["eligible"],
+                         "eligible_high": c["eligible"] + c["pending"]})
+        df = pd.DataFrame(rows).set_index("group")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for col in ("eligible", "pending", "ineligible"):
+                df[f"{col}_pct"] = 100.0 * df[col] / df["screened"].where(df["screened"] > 0)
+        return df
+
+    def criterion_table(self, group: str | None = None) -> pd.DataFrame:
+        units = self.plan.active
+        n = self._n(group)
+        q = self._q1(group)
+        first = np.bincount(q.loc[q.first_idx >= 0, "first_idx"], weights=q.loc[q.first_idx >= 0, "n"],
+                            minlength=len(units)).astype(np.int64)
+        cause_idx, names = self.plan.causes()
+        sole = np.bincount(q.loc[q.sole_idx >= 0, "sole_idx"], weights=q.loc[q.sole_idx >= 0, "n"],
+                           minlength=len(names)).astype(np.int64)
+        applicable = []
+        for u in units:
+            if u.block == "common":
+                applicable.append(n)
+            elif group in (None, ALL):
+                applicable.append(self._n(u.block))
+            else:
+                applicable.append(n if u.block == group else 0)
+        df = pd.DataFrame({
+            "id": [u.id for u in units],
+            "criterion": [u.criterion for u in units],
+            "kind": ["inclusion" if u.kind == "incl" else "exclusion" for u in units],
+            "block": [u.block for u in units],
+            "text": [u.text for u in units],
+            "applicable": np.maximum(np.array(applicable, dtype=np.int64), 0),
+            "all_reasons": np.array([self._sum(f"f{i}", group) for i in range(len(units))], dtype=np.int64),
+            "first_reason": first[: len(units)],
+            "sole_reason": sole[cause_idx] if units else np.array([], np.int64),
+            "cause": [names[i] for i in cause_idx],
+            "unknown": np.array([self._sum(f"u{i}", group) for i in range(len(units))], dtype=np.int64),
+        })
+        denom = n if n else np.nan
+        for col in ("all_reasons", "first_reason", "sole_reason", "unknown"):
+            df[f"{col}_pct"] = 100.0 * df[col] / denom
+        return df
+
+    def cause_impact(self, group: str | None = None) -> pd.DataFrame:
+        _, names = self.plan.causes()
+        q = self._q1(group)
+        counts = np.bincount(q.loc[q.sole_idx >= 0, "sole_idx"], weights=q.loc[q.sole_idx >= 0, "n"],
+                             minlength=len(names)).astype(np.int64)
+        return pd.DataFrame({"cause": names, "impact": counts}).sort_values("impact", ascending=False,
+                                                                             kind="stable")
+
+    def attrition(self, group: str | None = None) -> pd.DataFrame:
+        units = self.plan.active
+        crit_order = self.plan.criteria
+        q = self._q1(group)
+        removed = np.zeros(len(crit_order), np.int64)
+        for idx, k in zip(q.loc[q.first_idx >= 0, "first_idx"], q.loc[q.first_idx >= 0, "n"], strict=True):
+            removed[self.crit_of[int(idx)]] += int(k)
+        blocks = {u.criterion: u.block for u in units}
+        n = self._n(group)
+        rows, remaining = [], n
+        for c, r in zip(crit_order, removed, strict=True):
+            if group not in (None, ALL) and blocks[c] not in ("common", group):
+                continue
+            remaining -= int(r)
+            rows.append({"criterion": c, "block": blocks[c], "excluded": int(r), "remaining": remaining,
+                         "text": self.plan.catalog.criterion_by_id[c].text})
+        df = pd.DataFrame(rows, columns=["criterion", "block", "excluded", "remaining", "text"])
+        df.attrs["screened"] = n
+        c = {st: int(q.loc[q.status == st, "n"].sum()) for st in STATUSES}
+        df.attrs["eligible"], df.attrs["pending"] = c["eligible"], c["pending"]
+        return df
+
+    def combinations(self, group: str | None = None, top: int = 15) -> pd.DataFrame:
+        names = self.plan.criteria
+        codes = self._codes(group)
+        n_inel = sum(self.n_inel.values()) if codes is None else sum(self.n_inel.get(c, 0) for c in codes)
+        if n_inel == 0 or not names:
+            return pd.DataFrame(columns=["criteria", "size", "count", "pct_of_ineligible"])
+        if codes is None:
+            q = self.q3_all
+        else:
+            q = self.q3[self.q3[GROUP] == codes[0]].sort_values("rank")
+        rows = []
+        for mask, k in zip(q["crit_mask"].head(top), q["n"].head(top), strict=True):
+            crits = [names[b] for b in range(len(names)) if int(mask) >> b & 1]
+            rows.append({"criteria": tuple(crits), "size": len(crits), "count": int(k),
+                         "pct_of_ineligible": 100.0 * int(k) / n_inel})
+        return pd.DataFrame(rows)
+
+    def criterion_totals(self, group: str | None = None) -> pd.DataFrame:
+        names = self.plan.criteria
+        return pd.DataFrame({"criterion": names,
+                             "failed": np.array([self._sum(f"c{q}", group) for q in range(len(names))],
+                                                dtype=np.int64)})

@@ -1,0 +1,253 @@
+"""A cohort that stays in the database: evaluate scenarios, attribute, page through patients.
+
+`DatabaseCohort` is what the batch command and the dashboard hold instead of a
+pandas frame. Per scenario it keeps the (lazy) outcome-code table and, once asked,
+the attribution aggregates; what-if reruns are new queries, cached per scenario.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from ..catalog import Catalog, default_catalog
+from ..columns import GROUP_NAMES
+from ..loader import Issue
+from ..scenario import Resolved, baseline
+from .attribution import Attribution
+from .cells import validate
+from .compile import GROUP, ROW
+from .outcomes import Plan, outcome_codes, patient_sql, plan, results_table
+from .source import Input, parse_input, raw_table, register, typed_from_frame
+
+_CACHED_SCENARIOS = 8
+SMALL_ROWS = 200_000  # at or below: parsed columns and per-scenario outcomes kept as temp tables
+
+
+@dataclass
+class DatabaseEvaluation:
+    """One scenario over a database cohort: the plan, the lazy per-patient tables, aggregates."""
+
+    cohort: DatabaseCohort
+    plan: Plan
+    patients_table: ir.Table  # outcomes.patient_table, registered in the engine
+    _attr: Attribution | None = field(default=None, repr=False)
+
+    @property
+    def not_assessed(self) -> tuple[str, ...]:
+        return self.plan.not_assessed
+
+    @property
+    def disabled(self) -> tuple[str, ...]:
+        return self.plan.disabled
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.plan.catalog
+
+    @property
+    def scenario(self) -> Resolved:
+        return self.plan.scenario
+
+    @property
+    def units(self):
+        return self.plan.active
+
+    @property
+    def unit_ids(self) -> tuple[str, ...]:
+        return self.plan.unit_ids
+
+    def attribution(self) -> Attribution:
+        if self._attr is None:
+            self._attr = Attribution(self.patients_table, self.plan)
+        return self._attr
+
+    def counts(self) -> dict[str, int]:
+        return self.attribution().counts()
+
+    def results(self) -> ir.Table:
+        """The `screen` contract, ordered by input row (lazy)."""
+        return results_table(self.patients_table, self.plan)
+
+    def patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                 offset: int = 0, limit: int = 100) -> pd.DataFrame:
+        """One page of patients in input order, with their contract columns."""
+        t = self.patients_table
+        if status:
+            t = t.filter(t.status == status)
+        if group not in (None, "All"):
+            t = t.filter(t[GROUP] == GROUP_NAMES.index(group))
+        if failed:
+            t = t.filter(t.failed.split(";").contains(failed))
+        page = (t.select(row=t[ROW], patient_id=t.patient_id, disease=t.disease, status=t.status,
+                         first_reason=t.first_reason, failed=t.failed, unknown=t.unknown)
+                .order_by("row").limit(limit, offset=offset))
+        return page.execute()
+
+
+class DatabaseCohort:
+    """A cohort in a database (DuckDB or Spark): typed lazily, validated in the engine."""
+
+    def __init__(self, con, typed: ir.Table, present: frozenset[str], issues: list[Issue] | None = None,
+                 n_rows: int | None = None, source: str = "", catalog: Catalog | None = None,
+                 extra_columns: tuple[str, ...] = ()):
+        self.con = con
+        self.typed = typed
+        self.present = present
+        self.issues = list(issues or [])
+        self.source = source
+        self.catalog = catalog or default_catalog()
+        self.extra_columns = extra_columns
+        self._n = n_rows
+        self._cache: OrderedDict = OrderedDict()
+        self._lock = threading.RLock()
+        self.materialized = False
+
+    # -- constructors -------------------------------------------------------------
+    @classmethod
+    def open(cls, con, src: str | Input) -> DatabaseCohort:
+        """Read and validate an input in the engine (raises loader.CohortError)."""
+        src = parse_input(src) if isinstance(src, str) else src
+        pre: list[Issue] = []
+        raw = raw_table(con, src, pre)
+        # Small inputs: the parsed columns are kept as a temp table, so the report's queries
+        # and every what-if read them instead of parsing the file again.
+        small = int(raw.count().execute()) <= SMALL_ROWS
+        v = validate(raw, src.name, pre, register=lambda e: register(con, e, materialize=small))
+        out = cls(con, v.typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
+        return out.materialize() if small else out
+
+    @classmethod
+    def from_cohort(cls, con, cohort) -> DatabaseCohort:
+        """A cohort the loader (or a test) already typed, pushed into the engine."""
+        from ..columns import unreadable_cells
+
+        typed = typed_from_frame(con, cohort.frame, unreadable_cells(cohort))
+        return cls(con, typed, frozenset(cohort.present), list(getattr(cohort, "issues", [])), len(cohort.frame),
+                   getattr(cohort, "source", ""))
+
+    def materialize(self) -> DatabaseCohort:
+        """Keep the typed table in the engine (a temp table): what-ifs then skip parsing."""
+        name = f"__elig_typed_{id(self)}"
+        if self.con.name == "pyspark":
+            self.con._session.table(self._spark_view()).cache().createOrReplaceTempView(name)
+        else:
+            self.con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {self.con.compile(self.typed)}')
+        self.typed = self.con.table(name)
+        self.materialized = True
+        return self
+
+    def _spark_view(self) -> str:  # pragma: no cover - only for materialize on Spark
+        name = f"__elig_typed_src_{id(self)}"
+        self.con.create_view(name, self.typed, overwrite=True)
+        return name
+
+    def _register(self, expr: ir.Table | str) -> ir.Table:
+        return register(self.con, expr, self.materialized)
+
+    def __len__(self) -> int:
+        if self._n is None:
+            self._n = int(self.typed.count().execute())
+        return self._n
+
+    # -- evaluation -----------------------------------------------------------------
+    def evaluate(self, scenario: Resolved | None = None) -> DatabaseEvaluation:
+        scenario = scenario or baseline(self.catalog)
+        key = scenario.key
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        pl = plan(self.present, scenario, self.catalog)
+        codes = self._register(outcome_codes(self.typed, self.present, pl))
+        ev = DatabaseEvaluation(self, pl, self._register(patient_sql(codes.get_name(), pl)))
+        with self._lock:
+            self._cache[key] = ev
+            if len(self._cache) > _CACHED_SCENARIOS:
+                self._cache.popitem(last=False)
+        return ev
+
+    def status_change(self, before: DatabaseEvaluation, after: DatabaseEvaluation,
+                      offset: int = 0, limit: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Scenario diff (the columns of `screen.status_change`), computed in one GROUP BY;
+        changed patients come back a page at a time (`limit` None: all of them)."""
+        pa_, pb = before.patients_table, after.patients_table
+        left = pa_.select(ROW, GROUP, "patient_id", "disease", sa=pa_["status"], fa=pa_["first_reason"])
+        right = pb.select(__r=pb[ROW], sb=pb["status"], fb=pb["first_reason"])
+        j = left.join(right, left[ROW] == right["__r"])
+        agg = j.group_by([GROUP, "sa", "sb"]).aggregate(n=j.count()).execute()
+        agg[GROUP] = agg[GROUP].astype(np.int64)
+        sizes = agg.groupby(GROUP)["n"].sum()
+        rows = []
+        for gi, g in enumerate(GROUP_NAMES):
+            if g not in GROUP_NAMES[:5] and sizes.get(gi, 0) == 0:
+                continue
+            rows.append(self._diff_row(g, agg[agg[GROUP] == gi]))
+        rows.append(self._diff_row("All", agg))
+        summary = pd.DataFrame(rows).set_index("group")
+        summary["net"] = summary["eligible_after"] - summary["eligible_before"]
+        changed = j.filter(j.sa != j.sb).order_by(ROW)
+        if limit is not None:
+            changed = changed.limit(limit, offset=offset)
+        p = changed.execute()
+        patients = pd.DataFrame({
+            "row": p[ROW].astype(np.int64).to_numpy(),
+            "patient_id": p["patient_id"].astype("string").to_numpy(),
+            "disease": p["disease"].astype("string").to_numpy(),
+            "status_before": p["sa"].astype(object).to_numpy(),
+            "status_after": p["sb"].astype(object).to_numpy(),
+            "first_reason_before": p["fa"].astype(object).to_numpy(),
+            "first_reason_after": p["fb"].astype(object).to_numpy(),
+        })
+        return summary, patients
+
+    @staticmethod
+    def _diff_row(g: str, q: pd.DataFrame) -> dict:
+        e = "eligible"
+        return {
+            "group": g,
+            "eligible_before": int(q.loc[q.sa == e, "n"].sum()),
+            "eligible_after": int(q.loc[q.sb == e, "n"].sum()),
+            "gained": int(q.loc[(q.sb == e) & (q.sa != e), "n"].sum()),
+            "lost": int(q.loc[(q.sa == e) & (q.sb != e), "n"].sum()),
+            "changed": int(q.loc[q.sa != q.sb, "n"].sum()),
+        }
+
+
+def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20):
+    """The `screen` contract as pandas frames in input order, a batch at a time (bounded memory)."""
+    t = ev.results().drop(ROW)
+    for batch in arrow_batches(ev.cohort.con, t, rows_per_batch):
+        df = batch.to_pandas()
+        yield pd.DataFrame({
+            "patient_id": df["patient_id"].astype("string").to_numpy(),
+            "disease": df["disease"].astype("string").to_numpy(),
+            **{c: df[c].astype(object).to_numpy() for c in ("status", "first_reason", "failed", "unknown",
+                                                            "not_assessed", "assessed")},
+        })
+
+
+def arrow_batches(con, expr: ir.Table, rows_per_batch: int):
+    """Record batches of a query. DuckDB 2 renamed the cursor's batch reader, which
+    ibis 12's `to_pyarrow_batches` still calls; ask DuckDB directly."""
+    if con.name == "duckdb":
+        yield from con.con.sql(con.compile(expr)).to_arrow_reader(rows_per_batch)
+    else:
+        yield from expr.to_pyarrow_batches(chunk_size=rows_per_batch)
+
+
+def results_frame(ev: DatabaseEvaluation) -> pd.DataFrame:
+    frames = list(result_batches(ev))
+    if not frames:
+        return pd.DataFrame(columns=["patient_id", "disease", "status", "first_reason", "failed", "unknown",
+                                     "not_assessed"])
+    return pd.concat(frames, ignore_index=True)
+
+
+__all__ = ["DatabaseCohort", "DatabaseEvaluation", "result_batches", "results_frame", "ibis"]

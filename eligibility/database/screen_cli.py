@@ -1,0 +1,122 @@
+"""`screen --engine duckdb|spark`: the batch contract computed where the data lives.
+
+Same output file, same messages on standard error as `--engine memory`; the
+output is streamed in batches, so its size does not bound memory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def _err(message: str) -> int:
+    from ..cli import _err as cli_err
+
+    return cli_err(message)
+
+
+def _write(batches, out: Path) -> dict[str, int]:
+    """Write the result batches to `out` (CSV through the Excel-safe writer, or Parquet);
+    returns the status counts. Written to a side file first: no partial output on failure."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..export import excel_safe, to_csv_bytes
+
+    counts = {"eligible": 0, "pending": 0, "ineligible": 0, "eligible_on_assessed": 0}
+    seen: set[str] = set()
+    part = out.with_name(out.name + ".part")
+    writer = None
+    try:
+        with open(part, "wb") as fh:
+            first = True
+            for df in batches:
+                for k, v in df["status"].value_counts().items():
+                    counts[str(k)] += int(v)
+                a = df["assessed"].astype(str).str.split("/", expand=True)
+                counts["eligible_on_assessed"] += int(((df["status"] == "eligible") & (a[0] != a[1])).sum())
+                seen.update(str(d) for d in df["disease"].dropna().unique())
+                if out.suffix.lower() == ".csv":
+                    if first:
+                        fh.write(to_csv_bytes(df))
+                    else:
+                        fh.write(excel_safe(df).to_csv(index=False, header=False).encode("utf-8"))
+                else:
+                    table = pa.Table.from_pandas(df, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(fh, table.schema)
+                    writer.write_table(table)
+                first = False
+            if first:  # no rows: still a valid file with the contract's header
+                from ..screen import RESULT_COLUMNS
+
+                empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in RESULT_COLUMNS})
+                fh.write(to_csv_bytes(empty) if out.suffix.lower() == ".csv" else
+                         _parquet_bytes(empty))
+            if writer is not None:
+                writer.close()
+                writer = None
+        os.replace(part, out)
+        counts["diseases"] = seen  # type: ignore[assignment]
+    finally:
+        if writer is not None:
+            writer.close()
+        if part.exists():
+            part.unlink()
+    return counts
+
+
+def _parquet_bytes(df: pd.DataFrame) -> bytes:
+    from ..export import to_parquet_bytes
+
+    return to_parquet_bytes(df)
+
+
+def screen(args, scenario) -> int:
+    """Run after cli.screen_main has checked the output name and the scenario."""
+    from ..cli import _report_issues
+    from ..loader import Cohort, CohortError, write_report
+    from .backend import BackendError, connect
+    from .engine import DatabaseCohort, result_batches
+    from .source import parse_input
+
+    out = Path(args.output)
+    try:
+        con = connect(args.engine)
+    except BackendError as e:
+        return _err(str(e))
+    try:
+        src = parse_input(args.input)
+        if args.sheet:
+            from dataclasses import replace
+
+            src = replace(src, sheet=args.sheet)
+        cohort = DatabaseCohort.open(con, src)
+    except CohortError as e:
+        return _err(str(e))
+    ev = cohort.evaluate(scenario)
+    _report_issues(cohort, ev)
+    try:
+        counts = _write(result_batches(ev), out)
+        if args.report:
+            write_report(Cohort(pd.DataFrame(), cohort.present, cohort.issues, cohort.source,
+                                cohort.extra_columns), args.report)
+    except OSError as e:
+        return _err(f"cannot write {e.filename or out}: {e.strerror or e}")
+    seen = counts.pop("diseases")
+    partial_n = counts.pop("eligible_on_assessed")
+    screened = sum(counts.values())
+    applicable = [u for u in ev.not_assessed
+                  if (screened and ev.catalog.unit_by_id[u].block == "common") or ev.catalog.unit_by_id[u].block in seen]
+    partial = (f" ({partial_n} of them eligible on assessed criteria only, "
+               f"{len(applicable)} applicable criteria not assessed)" if partial_n else "")
+    print(
+        f"screened {screened}: {counts['eligible']} eligible{partial}, {counts['pending']} pending, "
+        f"{counts['ineligible']} ineligible -> {out}",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,184 @@
+"""Sign-in end to end: a local OIDC provider (oidc-provider-mock) on 127.0.0.1, the app with
+an `[auth]` secrets file, and the whole sign-in driven in headless Chromium.
+
+Also: a page opened without signing in shows no data, file name or count, and the audit log
+records the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+STARTUP_TIMEOUT_S = 60
+IDLE_MS = 60_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def provider():
+    """A mock OIDC provider on 127.0.0.1 (random free port), stopped after the module."""
+    werkzeug_serving = pytest.importorskip("werkzeug.serving")
+    mock = pytest.importorskip("oidc_provider_mock")
+    server = werkzeug_serving.make_server("127.0.0.1", 0, mock.app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def signed_app(provider, tmp_path_factory):
+    """The app with sign-in on (secrets in a temporary file); yields (base URL, audit path)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    tmp = tmp_path_factory.mktemp("signin")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    audit = tmp / "audit.jsonl"
+    secrets = tmp / "secrets.toml"
+    secrets.write_text(f"""
+[auth]
+redirect_uri = "{base}/oauth2callback"
+cookie_secret = "test-cookie-secret-0123456789abcdef"
+client_id = "dashboard"
+client_secret = "dashboard-secret"
+server_metadata_url = "{provider}/.well-known/openid-configuration"
+
+[access]
+role_claim = ""
+audit_path = "{audit}"
+idle_minutes = 30
+
+[access.users]
+"alice" = "analyst"
+"victor" = "viewer"
+""", "utf-8")
+    log_file = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--secrets.files", str(secrets)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}; see {log_file.name}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("streamlit did not start")
+            time.sleep(0.3)
+        yield base, audit
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log_file.close()
+
+
+@pytest.fixture(scope="module")
+def browser(signed_app):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _idle(page) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=IDLE_MS)
+
+
+def _no_data(page) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=IDLE_MS)
+    for testid in ("stMetric", "stDataFrame", "stPlotlyChart", "stFileUploader", "stSidebar"):
+        expect(page.get_by_test_id(testid)).to_have_count(0)
+    text = page.locator("[data-testid='stApp']").inner_text()
+    assert "cohort.parquet" not in text and "patients" not in text.lower(), text
+    assert not any(ch.isdigit() for ch in text.replace("NCT06614270", "")), text
+
+
+def test_pages_opened_without_signing_in_show_no_data(signed_app, browser):
+    base, _ = signed_app
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    for path in ("", "patients", "screen_failures", "what_if", "dose_cohorts", "protocol"):
+        page.goto(f"{base}/{path}")
+        _idle(page)
+        _no_data(page)
+    ctx.close()
+
+
+def test_sign_in_through_the_provider_then_sign_out(signed_app, browser):
+    from playwright.sync_api import expect
+
+    base, audit = signed_app
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(base)
+    _idle(page)
+    page.get_by_role("button", name="Sign in").click()
+    # The provider's authorization form (on 127.0.0.1): type the subject, authorize.
+    page.wait_for_url(lambda url: url.startswith(signed_app[0]) is False, timeout=IDLE_MS)
+    page.locator("input[name='sub']").fill("alice")
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{base}/**", timeout=IDLE_MS)
+    _idle(page)
+    expect(page.get_by_role("heading", name="Screening overview")).to_be_visible(timeout=IDLE_MS)
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("role analyst")
+    # an analyst is not an admin: no cohort upload
+    expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
+    entries = [json.loads(line) for line in audit.read_text().splitlines()]
+    mine = [e for e in entries if e["user"] == "alice"]  # the provider's e-mail claim for "alice"
+    actions = [e["action"] for e in mine]
+    assert actions[:2] == ["sign_in", "page_viewed"], entries
+    assert mine[1]["page"] == "Overview" and mine[0]["role"] == "analyst"
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    # Streamlit sends the browser to the provider's end-session page; the app itself is
+    # signed out: opening it again asks to sign in.
+    page.wait_for_url(lambda url: not url.startswith(base), timeout=IDLE_MS)
+    page.goto(base)
+    _idle(page)
+    page.screenshot(path=str(ROOT / "artifacts" / "signin_after_sign_out.png"))
+    _no_data(page)
+    actions = [json.loads(line)["action"] for line in audit.read_text().splitlines()
+               if json.loads(line)["user"] == "alice"]
+    assert "sign_out" in actions
+    ctx.close()
