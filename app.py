@@ -182,7 +182,10 @@ def build_context() -> S.Context | None:
     current = _cohort_source()
     if current is None:
         return None
-    current = chart_review_sidebar(omop_sidebar(current))
+    if A.can(Permission.DATA_SOURCES):
+        current = omop_sidebar(current)
+    if A.can(Permission.UPLOAD):
+        current = chart_review_sidebar(current)
     _scenario_status()
     A.scenario_applied(S.scenario_dict())
     disease = _disease_filter()

@@ -34,6 +34,7 @@ from eligibility.scenario import (
     resolve,
 )
 from eligibility.screen import results_frame
+from eligibility.textsafe import markdown_literal
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "data" / "cohort.parquet"
@@ -152,7 +153,7 @@ def from_token(token: str) -> Loaded | None:
 
 
 def _read(name: str, data: bytes, key: str) -> Loaded:
-    bar = st.sidebar.progress(0.0, text=f"Reading {md_escape(name)}…")
+    bar = st.sidebar.progress(0.0, text=f"Reading {markdown_literal(name)}…")
 
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=message)
@@ -412,7 +413,7 @@ def dose_levels(ctx: Context, plan):
 def scenario_label(ctx: Context) -> str:
     """'protocol as registered' or the scenario's name (escaped for markdown)."""
     return ("protocol as registered" if ctx.is_baseline
-            else f"what-if scenario “{md_escape(ctx.scenario.name or 'What-if')}”")
+            else f"what-if scenario {markdown_literal(ctx.scenario.name or 'What-if')}")
 
 
 def scope_text(ctx: Context) -> str:

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._omop_import import provenance_panel
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.assessment import blank_rows_input_order
@@ -177,7 +178,7 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     c1, c2 = st.columns([2, 3])
     with c1:
         disease = EMPTY if pd.isna(rec["disease"]) else rec["disease"]
-        st.markdown(f"**{S.md_escape(pid.strip())}** · row {row + 1} · disease **{S.md_escape(disease)}**")
+        st.markdown(f"{lit(pid.strip())} · row {row + 1} · disease {lit(disease)}")
         st.markdown(f"Status: **{STATUS_ICONS.get(rec['status'], rec['status'])}**"
                     + (f" · first reason **{label(rec['first_reason'])}**" if rec["first_reason"] else ""))
         if rec["failed"]:
@@ -210,6 +211,7 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
                "fails when its condition holds. A condition with an empty value is unknown; so is one with "
                "an implausible value (value to verify). An empty `days since` cell means the event never "
                "happened.")
+    provenance_panel(ctx, str(rec["patient_id"]))
 
 
 def near_miss_panel(ctx: S.Context) -> None:

@@ -11,11 +11,8 @@ are removed, so the URL stays minimal. Widget keys start with "wi_" (app.py's
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import streamlit as st
-import yaml
 
 from app_pages import _shared as S
 from app_pages._amend import amendment_sections
@@ -31,9 +28,10 @@ from eligibility.scenario import (
     MAX_NAME_CHARS,
     ScenarioError,
     dump_scenario,
-    parse_scenario_text,
     resolve,
+    scenario_file_data,
     to_scenario,
+    validate_scenario,
 )
 from eligibility.screen import status_change
 from eligibility.textsafe import markdown_literal as lit
@@ -107,52 +105,34 @@ def on_name() -> None:
     S.change_scenario({**data, "name": str(st.session_state.get("wi_name", "")).strip()})
 
 
-MAX_SCENARIO_BYTES = 256 * 1024  # a scenario file is a few lines; anything bigger is not one
-
-
 def on_upload() -> None:
     """Load a scenario file; on any problem keep the current scenario and list every problem."""
     f = st.session_state.get("wi_upload")
     if f is None:
         return
-    name = S.md_escape(f.name)
-    fmt = "yaml" if f.name.lower().endswith((".yaml", ".yml")) else "json"
-    raw = f.getvalue()
-    if len(raw) > MAX_SCENARIO_BYTES:
-        st.session_state["wi_load_msg"] = (
-            "error", [f"“{name}” was not loaded: it is larger than {MAX_SCENARIO_BYTES // 1024} kB, "
-                      "far more than a scenario needs. The current scenario is unchanged."])
-        return
+    name = lit(f.name)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+        data = scenario_file_data(f.getvalue(), f.name)
+    except ScenarioError as e:
         st.session_state["wi_load_msg"] = (
-            "error", [f"“{name}” was not loaded: it is not UTF-8 text. The current scenario is unchanged."])
-        return
-    try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError, RecursionError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        st.session_state["wi_load_msg"] = (
-            "error", [f"“{name}” was not loaded: it is not valid {fmt.upper()} ({S.md_escape(first)}). "
-                      "The current scenario is unchanged."])
+            "error", [f"{name} was not loaded: {lit(e, 400)}. The current scenario is unchanged."])
         return
     problems = scenario_problems(data, CAT)
     if problems:
         st.session_state["wi_load_msg"] = (
-            "error", [f"“{name}” was not loaded ({len(problems)} problem(s)); the current scenario is "
-                      "unchanged:", *(S.md_escape(p) for p in problems)])
+            "error", [f"{name} was not loaded ({len(problems)} problem(s)); the current scenario is "
+                      "unchanged:", *(lit(p, 400) for p in problems)])
         return
     try:
-        sc = parse_scenario_text(text, fmt)
+        sc = validate_scenario(data)
         resolve(sc, CAT)
     except ScenarioError as e:
         st.session_state["wi_load_msg"] = (
-            "error", [f"“{name}” was not loaded: {S.md_escape(e)}. The current scenario is unchanged."])
+            "error", [f"{name} was not loaded: {lit(e, 400)}. The current scenario is unchanged."])
         return
     S.change_scenario(sc.model_dump(include={"name", "parameters", "disabled", "readings"}))
     n = len(sc.parameters) + len(sc.disabled) + len(sc.readings)
-    st.session_state["wi_load_msg"] = ("success", [f"Loaded “{name}”: {n} change(s) from the protocol."])
+    st.session_state["wi_load_msg"] = ("success", [f"Loaded {name}: {n} change(s) from the protocol."])
 
 
 def sync_widget(key: str, want) -> bool:
@@ -473,15 +453,14 @@ def on_b_upload() -> None:
     if f is None:
         return
     try:
-        text = f.getvalue().decode("utf-8-sig")
-        data = json.loads(text) if not f.name.lower().endswith((".yaml", ".yml")) else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError, RecursionError):
-        st.session_state["wi_b_msg"] = [f"“{S.md_escape(f.name)}” is not a readable JSON or YAML scenario."]
+        data = scenario_file_data(f.getvalue(), f.name)
+    except ScenarioError as e:
+        st.session_state["wi_b_msg"] = [f"{lit(f.name)} was not used as B: {lit(e, 400)}."]
         return
     problems = scenario_problems(data, CAT)
     if problems:
-        st.session_state["wi_b_msg"] = [f"“{S.md_escape(f.name)}” was not used as B:",
-                                        *(S.md_escape(p) for p in problems)]
+        st.session_state["wi_b_msg"] = [f"{lit(f.name)} was not used as B:",
+                                        *(lit(p, 400) for p in problems)]
         return
     st.session_state[B_KEY] = {"name": str(data.get("name") or f.name), "parameters": data.get("parameters", {}),
                                "disabled": data.get("disabled", []), "readings": data.get("readings", {})}
@@ -507,7 +486,7 @@ def compare_panel(ctx: S.Context) -> None:
     name_b = b.name or "B"
     table = memo(ctx, ("wi:cmp", b.key), lambda: counts_side_by_side(ctx.base, ctx.current, ev_b))
     table = table.assign(group=table["group"].map(lambda g: "All diseases" if g == "All" else g))
-    st.markdown(f"**A** = current scenario “{S.md_escape(name_a)}” · **B** = “{S.md_escape(name_b)}”")
+    st.markdown(f"**A** = current scenario {lit(name_a)} · **B** = {lit(name_b)}")
     n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
         ("screened", "Screened"), ("eligible_protocol", "Eligible, protocol"), ("eligible_a", "Eligible, A"),
         ("eligible_b", "Eligible, B"), ("net_b_vs_a", "B − A"), ("gained_b_vs_a", "Gained in B"),
@@ -544,7 +523,7 @@ data = S.scenario_dict()
 n_changes = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
 st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · "
            + ("protocol as registered" if n_changes == 0 else
-              f"scenario “{S.md_escape(data.get('name') or 'What-if')}”: {len(data['parameters'])} parameter "
+              f"scenario {lit(data.get('name') or 'What-if')}: {len(data['parameters'])} parameter "
               f"change(s), {len(data['disabled'])} criterion/part(s) switched off"
               + (f", {len(data['readings'])} reading(s) changed" if data.get("readings") else ""))
            + " · every count below is against the protocol as registered.")

@@ -93,6 +93,15 @@ class Cohort:
 # ---------------------------------------------------------------------------
 
 
+def duplicate_ids_message(where: str, rows_of: dict[str, list[int]], n_ids: int) -> str:
+    """One line naming the first ten duplicated ids with their first five row numbers."""
+    shown = ", ".join(f"{shorten(d, 40)} (rows {', '.join(map(str, rows[:5]))}"
+                      + (" …" if len(rows) > 5 else "") + ")"
+                      for d, rows in list(rows_of.items())[:10])
+    shown += f" and {n_ids - 10} more" if n_ids > 10 else ""
+    return f"{where}: duplicate patient_id: {shown}"
+
+
 def load_cohort(
     source: str | os.PathLike | bytes | BinaryIO,
     *,
@@ -685,11 +694,7 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
         rows_of: dict[str, list[int]] = {}
         for i in np.flatnonzero(dup.to_numpy(bool)).tolist():
             rows_of.setdefault(ids_all.iloc[i], []).append(i + 1)
-        dups = list(rows_of)
-        shown = ", ".join(f"{shorten(d, 40)} (rows {', '.join(map(str, rows_of[d][:5]))}"
-                          + (" …" if len(rows_of[d]) > 5 else "") + ")" for d in dups[:10])
-        shown += f" and {len(dups) - 10} more" if len(dups) > 10 else ""
-        raise CohortError(f"{where}: duplicate patient_id: {shown}")
+        raise CohortError(duplicate_ids_message(where, rows_of, len(rows_of)))
 
     # --- cell issues (only for offending cells) -----------------------------
     cell_issues: list[tuple[int, int, Issue]] = []

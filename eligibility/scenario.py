@@ -185,7 +185,9 @@ def _validation_message(e: ValidationError) -> str:
     return f"scenario {shorten(where)}: {first['msg']}"
 
 
-def parse_scenario_text(text: str, fmt: str = "json") -> Scenario:
+def scenario_data(text: str, fmt: str = "json") -> dict:
+    """The parsed object of a scenario text: size, digits, depth and syntax checked,
+    its contents not yet validated (see `parse_scenario_text`)."""
     if len(text) > MAX_FILE_BYTES:
         raise ScenarioError(f"scenario is {len(text):,} characters long; the limit is {MAX_FILE_BYTES:,}")
     if _LONG_DIGITS.search(text):
@@ -203,10 +205,18 @@ def parse_scenario_text(text: str, fmt: str = "json") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError("scenario file must hold an object with 'parameters' and 'disabled'")
     _check_shape(data)
+    return data
+
+
+def validate_scenario(data: dict) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
         raise ScenarioError(_validation_message(e)) from None
+
+
+def parse_scenario_text(text: str, fmt: str = "json") -> Scenario:
+    return validate_scenario(scenario_data(text, fmt))
 
 
 def _check_shape(data) -> None:
@@ -232,8 +242,8 @@ def _yaml_depth(text: str) -> int:
     return len(indents)
 
 
-def scenario_from_bytes(data: bytes, filename: str = "scenario.json") -> Scenario:
-    """A scenario file as uploaded or read: size, encoding (UTF-8, or UTF-16 with a BOM) and
+def scenario_file_data(data: bytes, filename: str = "scenario.json") -> dict:
+    """A scenario file's parsed object: size, encoding (UTF-8, or UTF-16 with a BOM) and
     syntax checked; every problem is a one-line ScenarioError."""
     if len(data) > MAX_FILE_BYTES:
         raise ScenarioError(f"scenario file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
@@ -251,7 +261,11 @@ def scenario_from_bytes(data: bytes, filename: str = "scenario.json") -> Scenari
         raise ScenarioError(
             f"scenario file is not UTF-8 text (byte 0x{data[e.start]:02X} on line {line}); save it as UTF-8"
         ) from None
-    return parse_scenario_text(text, fmt)
+    return scenario_data(text, fmt)
+
+
+def scenario_from_bytes(data: bytes, filename: str = "scenario.json") -> Scenario:
+    return validate_scenario(scenario_file_data(data, filename))
 
 
 def load_scenario(path: str | Path, catalog: Catalog | None = None) -> Resolved:

@@ -27,8 +27,17 @@ def small(browser):  # noqa: F811 - the fixture above
 
 
 def _choose_design(page, label: str) -> None:
-    page.locator(".st-key-dose_design").click()
-    page.get_by_role("option", name=label, exact=True).click()
+    wait_idle(page)
+    box = page.locator(".st-key-dose_design").get_by_role("combobox")
+    option = page.get_by_role("option", name=label, exact=True)
+    for _ in range(3):  # a click that lands while the page reruns only focuses the box
+        box.click()
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - retried, then the last click below fails loudly
+            page.keyboard.press("Escape")
+    option.click()
     wait_idle(page)
 
 

@@ -100,7 +100,7 @@ def test_what_if_upload_refuses_in_one_message(case):
     at = open_page("app_pages/what_if.py")
     at.file_uploader(key="wi_upload").set_value((name, data, "application/json")).run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [e.value.replace("\\", "") for e in at.error]  # markdown escapes off: the text as shown
     assert len(errors) == 1 and "was not loaded" in errors[0] and says in errors[0]
     assert "Traceback" not in errors[0] and "/work/" not in errors[0]
 

@@ -140,7 +140,8 @@ class Attribution:
             "cause": [names[i] for i in cause_idx],
             "unknown": np.array([self._sum(f"u{i}", group) for i in range(len(units))], dtype=np.int64),
         })
-        denom = n if n else np.nan
+        # Percentages are of the patients the criterion applies to (as attribution.criterion_table).
+        denom = df["applicable"].where(df["applicable"] > 0).astype(float)
         for col in ("all_reasons", "first_reason", "sole_reason", "unknown"):
             df[f"{col}_pct"] = 100.0 * df[col] / denom
         return df

@@ -29,6 +29,7 @@ from ..loader import (
     _cell_text,
     _clean_label,
     _norm_header,
+    duplicate_ids_message,
 )
 from .compile import GROUP, ROW, UNREADABLE, group_code
 
@@ -288,12 +289,17 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
     t = stage.filter(stage[id_col].notnull())
     per_id = t.group_by(id_col).aggregate(k=t.count(), first=t[ROW].min())
     dup = per_id.filter(per_id.k > 1)
-    first_dups = dup.order_by("first").limit(11).execute()
+    first_dups = dup.order_by("first").limit(10).execute()
     if len(first_dups):
         dups = first_dups[id_col].tolist()
         n_dup = int(dup.count().execute())
-        shown = ", ".join(dups[:10]) + (f" and {n_dup - 10} more" if n_dup > 10 else "")
-        raise CohortError(f"{source}: duplicate patient_id: {shown}")
+        some = t.filter(t[id_col].isin(dups)).select(id_col, ROW)
+        some = some.mutate(k=ibis.row_number().over(group_by=id_col, order_by=ROW))
+        rows = some.filter(some.k < 6).order_by(ROW).execute()
+        rows_of: dict[str, list[int]] = {d: [] for d in dups}
+        for d, r in zip(rows[id_col].tolist(), rows[ROW].tolist(), strict=True):
+            rows_of[d].append(int(r))
+        raise CohortError(duplicate_ids_message(source, rows_of, n_dup))
 
     present = frozenset(mapping.values())
     for f in FIELDS:

@@ -30,7 +30,7 @@ from ..catalog import (
 )
 from ..columns import GROUP_NAMES
 from ..fields import DISEASES, FIELD_BY_NAME
-from ..rules import uln_limit
+from ..rules import IMPLAUSIBLE_UNKNOWN, uln_limit
 
 TRUE = ibis.literal(True)
 FALSE = ibis.literal(False)
@@ -94,6 +94,16 @@ class RuleCompiler:
 
         return source_field(name) in self.present and name in self.t.columns
 
+    def num(self, name: str) -> ir.FloatingValue:
+        """A number column; outside its plausible range it is unknown while the
+        `implausible_values_unknown` parameter is on (as `rules.RuleEvaluator.num`)."""
+        v = self.t[name]
+        field = FIELD_BY_NAME.get(name)
+        if self.params.get(IMPLAUSIBLE_UNKNOWN, False) and field is not None and field.plausible:
+            lo, hi = field.plausible
+            v = ibis.ifelse((v < f64(lo)) | (v > f64(hi)), ibis.literal(None, type="float64"), v)
+        return v
+
     def __call__(self, node) -> ir.BooleanValue:
         node = self.catalog.resolve(node)
         p, t = self.params, self.t
@@ -104,16 +114,18 @@ class RuleCompiler:
             thr = -thr if node.negate else thr
             if node.lower_bound is not None and node.op == "ge" and thr <= node.lower_bound:
                 return TRUE
-            return _OPS[node.op](t[node.field], f64(thr))
+            return _OPS[node.op](self.num(node.field), f64(thr))
         if isinstance(node, UlnLimit):
             if self.has(node.uln_field):
-                uln = t[node.uln_field].fill_null(f64(p[node.default_param]))
+                uln = self.num(node.uln_field).fill_null(f64(p[node.default_param]))
                 limit = round9_half_even(f64(p[node.max_param]) * uln)
             else:  # the memory engine's scalar path: Python's round() of the default
                 limit = f64(uln_limit(p[node.max_param], None, p[node.default_param]))
-            return _OPS[node.op](t[node.field], limit)
+            return _OPS[node.op](self.num(node.field), limit)
         if isinstance(node, Within):
-            v = t[node.field]
+            v = self.num(node.field)
+            if node.offset_param:
+                v = v + f64(node.offset(p))
             never = FALSE
             bad = UNREADABLE + node.field
             if node.unreadable and p[node.unreadable] and bad in t.columns:
