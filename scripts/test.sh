@@ -8,4 +8,10 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest -q "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest -q "$@"
+fi
+# Unit, property and AppTest tests on both cores; the browser tests after them, one at a
+# time (each drives a Streamlit server and Chromium, which need the cores to themselves).
+.venv/bin/python -m pytest -q -n 2 -m "not browser"
+exec .venv/bin/python -m pytest -q -m browser
