@@ -12,8 +12,11 @@ cohorts and suspension waits are Python loops. Times are in days.
   p̂ = y / (n − pending + STFT) is compared with λe/λd; accrual is suspended (the arriving
   patient is turned away) while more than ``max_pending`` of the current level's patients
   are pending, and at the lowest level when p̂ ≥ λd with someone pending; elimination
-  uses all treated patients and the DLTs seen so far. The trial ends after max_n patients
-  (or a stopping rule); the MTD is selected on complete data as BOIN's select.mtd.
+  uses all treated patients and the DLTs seen so far; n_earlystop ends the trial on a
+  "stay" (de-escalation at the lowest level included, even while it holds accrual). The
+  trial ends after max_n patients (or a stopping rule), its duration is the last entry
+  plus one window; the MTD is selected on complete data as BOIN's select.mtd. Checked
+  against get_oc_TITE_QuasiBOIN on six scenarios in tests/test_dose_reference_tite.py.
 * **BF-BOIN** (Zhao Y, Yuan Y, Korn EL, Freidlin B. Clin Cancer Res 2024;30:673-9), as R
   bfboin 0.1.1 ``get.oc.bf``: escalation cohorts wait for their full DLT window, as BOIN;
   patients arriving meanwhile are backfilled to the highest cleared lower level that is
@@ -191,7 +194,8 @@ def _run_tite(rates, opt, cohort_size, max_n, t_count, rng, acc):
             in_elim = cur >= ef
             safety = (in_elim & (ef == 0)) | extrasafe
             new = np.where(in_elim, ef - 1, cur)
-            suspend = ~in_elim & ~safety & (pc > nc * acc.max_pending)
+            too_many_pending = ~in_elim & ~safety & (pc > nc * acc.max_pending)
+            suspend = too_many_pending.copy()
             eff_n = nc - pc + sc
             with np.errstate(divide="ignore", invalid="ignore"):
                 phat = np.where(pc == 0, yc / np.maximum(nc, 1), yc / eff_n)
@@ -204,7 +208,9 @@ def _run_tite(rates, opt, cohort_size, max_n, t_count, rng, acc):
             suspend |= de & (cur == 0) & (pc > 0)
             new = np.where(up, cur + 1, np.where(down, cur - 1, new))
             stay = decide & ~up & ~down
-            converged = stay & ~suspend & (nc >= opt.n_earlystop)
+            # as R TITEgBOIN: n_earlystop ends the trial on a "stay", de-escalation at the
+            # lowest level included even while its pending patients hold accrual
+            converged = stay & ~too_many_pending & (nc >= opt.n_earlystop)
             reason[waiting[safety]] = _STOP_SAFETY
             reason[waiting[converged]] = _STOP_N_EARLYSTOP
             ended = safety | converged

@@ -65,7 +65,8 @@ class AccrualModel:
     * ``max_pending``: TITE-BOIN suspends accrual when more than this share of the
       current level's patients are pending (0.5, Yuan et al. 2018);
     * ``late_onset``: share of DLTs that occur in the second half of the window
-      (Weibull time to DLT; 0.5 as in the TITE-BOIN and BF-BOIN simulations);
+      (Weibull time to DLT; 0.5 as in the TITE-BOIN and BF-BOIN simulations; R
+      TITEgBOIN's ``alpha1`` with its ``alpha2`` = 0.5);
     * ``n_cap``: BF-BOIN: most patients per backfilled level (12, Zhao et al. 2024);
     * ``response``: BF-BOIN: true response rate per level; a cleared level opens to
       backfill once a response is seen there. None: cleared levels open without one.
