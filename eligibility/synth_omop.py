@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .fields import DISEASES
 from .mapping import load_mapping
 from .mapping.models import (
     CategoryRule,
@@ -282,7 +283,7 @@ def expected_cohort(src: pd.DataFrame) -> pd.DataFrame:
     values for the mapped fields, with the catalog's absence rules applied."""
     m = load_mapping()
     out = pd.DataFrame({"patient_id": src["patient_id"].astype("string")})
-    trial = src["disease"].isin(["SSc", "IIM", "AAV", "SjS", "APS"])
+    trial = src["disease"].isin(list(DISEASES))
     out["disease"] = src["disease"].where(trial)
     out["age_years"] = src["age_years"]
     out["sex"] = src["sex"].astype("string")

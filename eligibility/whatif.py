@@ -9,13 +9,11 @@ import pandas as pd
 
 from .catalog import Catalog, Parameter
 from .evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluator
-from .fields import DISEASES
+from .fields import DISEASE_TITLES, DISEASES
 from .scenario import Resolved, resolve, to_scenario
 
 GROUP_ORDER = ("common", "refractory", *DISEASES)
-GROUP_TITLES = {"common": "Common criteria", "refractory": "Refractory / relapsed definition",
-                "SSc": "Systemic sclerosis", "IIM": "Inflammatory myopathy", "AAV": "ANCA vasculitis",
-                "SjS": "Sjögren's syndrome", "APS": "Antiphospholipid syndrome"}
+GROUP_TITLES = {"common": "Common criteria", "refractory": "Refractory / relapsed definition", **DISEASE_TITLES}
 
 
 def parameter_groups(catalog: Catalog) -> dict[str, list[Parameter]]:

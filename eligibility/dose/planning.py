@@ -26,16 +26,12 @@ from eligibility.dose.simulate import (
     simulate_trials,
     trial_duration_days,
 )
+from eligibility.fields import DISEASES as _DISEASE_ORDER  # the disease registry's order
 
 PLAN_BASIS = (
     "expected path: the simulated mean number of patients per dose level, "
     "rounded to whole cohorts (largest remainder), in level order"
 )
-
-try:  # canonical disease order for tables; optional
-    from eligibility.fields import DISEASES as _DISEASE_ORDER
-except Exception:  # pragma: no cover - fields module is someone else's
-    _DISEASE_ORDER = ("SSc", "IIM", "AAV", "SjS", "APS")
 
 REQUIRED_COLUMNS = ("patient_id", "disease", "screening_date", "status")
 STATUSES = ("eligible", "pending", "ineligible")

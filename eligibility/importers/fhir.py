@@ -347,11 +347,12 @@ def check_disease(value: str | None) -> str | None:
         return None
     import pyarrow as pa
 
+    from ..fields import DISEASES
     from ..normalize import parse_disease
 
     vals, unrec = parse_disease(pa.array([value], type=pa.string()))
     if unrec.any() or not value.strip():
-        raise ValueError(f"--disease {value!r} is not a trial indication (SSc, IIM, AAV, SjS, APS)")
+        raise ValueError(f"--disease {value!r} is not a trial indication ({', '.join(DISEASES)})")
     return str(vals.iloc[0])
 
 
