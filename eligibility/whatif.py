@@ -148,7 +148,7 @@ def sweep_points(p: Parameter, points: int, current=None) -> np.ndarray:
     values = sweep_values(p, points)
     if p.type == "number" and not p.step:
         values = np.unique(np.round(values / step_of(p)) * step_of(p))
-    if current is not None and not isinstance(current, bool | frozenset):
+    if current is not None and not isinstance(current, bool | frozenset) and p.range is not None:
         c = float(current)
         lo, hi = p.range
         if lo <= c <= hi and not np.isclose(values, c).any():

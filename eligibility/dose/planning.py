@@ -579,10 +579,9 @@ def project_timeline(
     window = float(settings.dlt_window_days)
     f = fill_days(cs, rate, eligible_fraction)
     overlapping = settings.design == "tite-boin"
-    calendar = (isinstance(sim_result, SimulationRun) and sim_result.entry_days is not None
-                and math.isfinite(f))
-    if calendar:  # the calendar simulation's own mean entry days of each cohort's first and last patient
-        ent = sim_result.entry_days
+    ent = sim_result.entry_days if isinstance(sim_result, SimulationRun) else None
+    calendar = ent is not None and math.isfinite(f)
+    if ent is not None and calendar:  # the simulation's mean entry days of each cohort's first and last patient
         with np.errstate(invalid="ignore"):
             mean_entry = np.array([float(np.mean(col[np.isfinite(col)])) if np.isfinite(col).any() else math.nan
                                    for col in ent.T])

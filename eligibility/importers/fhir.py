@@ -115,8 +115,8 @@ def _resources(path: Path, notes: list[str]) -> Iterator[tuple[dict, dict[str, d
         notes.append(f"{path.name}: Bundle type {btype!r} read as a collection")
     entries = [e for e in doc.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     by_url = {str(e.get("fullUrl")): e["resource"] for e in entries if e.get("fullUrl")}
-    for e in entries:
-        res = e["resource"]
+    for entry in entries:
+        res = entry["resource"]
         if res.get("resourceType") == "Bundle":  # a nested bundle (e.g. a document in a collection)
             for inner in res.get("entry") or []:
                 if isinstance(inner, dict) and isinstance(inner.get("resource"), dict):
