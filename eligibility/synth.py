@@ -38,6 +38,7 @@ import pyarrow as pa
 from eligibility.fields import (
     DEFAULT,
     DISEASE_REGISTRY,
+    DISEASE_SYNONYMS,
     DISEASES,
     FIELD_BY_NAME,
     FIELD_NAMES,
@@ -198,7 +199,9 @@ class _Builder:
 # the clinical model (see data/README.md for every number's source/reasoning)
 # ---------------------------------------------------------------------------
 
-OTHER_DISEASES = ("SLE", "RA", "MCTD", "IgG4-RD", "Behçet's disease", "UCTD")
+# diagnoses outside the trial (they fail DX-1); any the registry names as an indication are left out
+OTHER_DISEASES = tuple(x for x in ("SLE", "RA", "MCTD", "IgG4-RD", "Behçet's disease", "UCTD")
+                       if " ".join(x.lower().split()) not in DISEASE_SYNONYMS)
 # spellings of each indication other than the code (diseases.yaml; all recognised by the loader)
 DISEASE_SPELLINGS = {k: d.spellings for k, d in enumerate(DISEASE_REGISTRY) if d.spellings}
 IIM_SUBTYPES = ("DM", "PM", "ASS", "IMNM", "IBM", "other")

@@ -141,3 +141,44 @@ def test_contract_errors_name_file_and_entry():
     with pytest.raises(ContractError, match="names both"):
         load_diseases([{"code": "A", "name": "a", "synonyms": ["x"], "synth": {"share": 1}},
                        {"code": "B", "name": "b", "synonyms": ["X"], "synth": {"share": 1}}])
+
+
+def _copy_protocol(folder: Path) -> Path:
+    shutil.copytree(str(resources.files("eligibility.protocol")), folder,
+                    ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return folder
+
+
+def test_sixth_disease_is_a_data_edit(tmp_path):
+    """A sixth indication (registry entry, block field with a recipe, DX-1 value, block criterion
+    and its parameter): the generator writes it, the loader recognises its synonyms, screening
+    applies its block criterion to its patients only."""
+    folder = _copy_protocol(tmp_path / "protocol")
+    with open(folder / "diseases.yaml", "a", encoding="utf-8") as f:
+        f.write("- {code: SLE, name: Systemic lupus erythematosus, title: Lupus, synonyms: [lupus, 系统性红斑狼疮], "
+                "synth: {share: 0.08, spellings: [lupus]}}\n")
+    with open(folder / "fields.yaml", "a", encoding="utf-8") as f:
+        f.write("- {name: sledai_2k, type: number, unit: points, label: SLEDAI-2K, block: SLE, plausible: [0, 105], "
+                "eligible: 10, synth: {normal: {mean: 9, sd: 4}, clip: [0, 40], decimals: 0, missing: 0.02}}\n")
+    with open(folder / "parameters.yaml", "a", encoding="utf-8") as f:
+        f.write("- {name: sledai_min, type: number, default: 6, range: [0, 20], step: 1, unit: points, group: SLE, "
+                "label: Minimum SLEDAI-2K, source: \"SLEDAI-2K ≥ 6\"}\n")
+    criteria = (folder / "criteria.yaml").read_text("utf-8")
+    old_dx = "values: [SSc, IIM, AAV, SjS, APS]}"
+    assert criteria.count(old_dx) == 1 and criteria.count("\n# Parts that test") == 1
+    criteria = criteria.replace(old_dx, "values: [SSc, IIM, AAV, SjS, APS, SLE]}").replace(
+        "\n# Parts that test", "  - {id: SLE-INC-1, kind: incl, block: SLE, text: \"SLEDAI-2K ≥ 6\", "
+        "rule: {kind: cmp, field: sledai_2k, op: ge, param: sledai_min}}\n\n# Parts that test")
+    (folder / "criteria.yaml").write_text(criteria, "utf-8")
+    cohort, results = tmp_path / "c.csv", tmp_path / "r.csv"
+    _run(folder, "synth", "--n", "1500", "--seed", "2", "-o", str(cohort))
+    _run(folder, "screen", str(cohort), "-o", str(results))
+    raw = pd.read_csv(cohort, encoding="utf-8-sig")
+    out = pd.read_csv(results, encoding="utf-8-sig", keep_default_na=False)
+    sle = (out["disease"] == "SLE").to_numpy()
+    assert 60 < sle.sum() < 200 and set(raw.loc[sle, "disease"]) == {"SLE", "lupus"}
+    assert raw.loc[~sle, "sledai_2k"].isna().all() and raw.loc[sle, "sledai_2k"].notna().mean() > 0.9
+    low = sle & (raw["sledai_2k"] < 6).to_numpy()
+    assert low.any() and out.loc[low, "failed"].str.contains("SLE-INC-1").all()
+    assert not out.loc[~sle, "failed"].str.contains("SLE-INC-1").any()
+    assert (out.loc[sle, "status"] == "eligible").any()
