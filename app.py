@@ -89,6 +89,7 @@ def _cohort_source() -> S.Loaded | None:
             st.session_state["cohort_error"] = S.cohort_error_message(e)
     # An emptied uploader (the user removed the file, or is replacing it) keeps the loaded
     # cohort: only a good new file or the button below changes it.
+    current: S.Loaded | None
     if current_key == S.BUNDLED_KEY:
         current = S.bundled()
     elif current_key.startswith(S.UPLOAD_PREFIX):

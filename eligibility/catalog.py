@@ -9,13 +9,12 @@ primitives' vectorised semantics live in `eligibility/rules.py`.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .fields import DISEASES, FIELD_BY_NAME, field, source_field
+from .protocol_files import read_yaml
 
 Op = Literal["ge", "gt", "le", "lt"]
 OP_TEXT = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
@@ -194,7 +193,7 @@ class Criterion(BaseModel):
 
     id: str
     kind: Literal["incl", "excl"]
-    block: Literal["common", "SSc", "IIM", "AAV", "SjS", "APS"]
+    block: str  # common or a disease code of diseases.yaml (checked in Catalog._check)
     text: str
     rule: Node | None = None
     parts: tuple[Part, ...] = ()
@@ -350,7 +349,9 @@ class Catalog:
         for p in self.parameters.values():
             if p.type == "set" and not set(p.default) <= set(p.choices):
                 raise ValueError(f"parameter {p.name}: default outside {p.field} categories")
-        assert {u.block for u in self.units} <= {"common", *DISEASES}
+        for u in self.units:
+            if u.block not in ("common", *DISEASES):
+                raise ValueError(f"{u.id}: block {u.block!r} is not common or a disease of diseases.yaml")
 
 
 def children(node) -> tuple:
@@ -364,7 +365,7 @@ def children(node) -> tuple:
 
 
 def _read(name: str) -> Any:
-    return yaml.safe_load(resources.files("eligibility.protocol").joinpath(name).read_text("utf-8"))
+    return read_yaml(name)
 
 
 def load_catalog(criteria: Any = None, parameters: Any = None, readings: Any = None) -> Catalog:

@@ -56,7 +56,8 @@ class CsvRead:
 
 def _head_lines(text: str, n: int) -> list[str]:
     """The first n lines, however long (a 110 kB header line is still one line)."""
-    out, pos = [], 0
+    out: list[str] = []
+    pos = 0
     while len(out) < n and pos < len(text):
         end = text.find("\n", pos)
         end = len(text) if end < 0 else end + 1

@@ -186,7 +186,8 @@ def explain_patient(evaluator: Evaluator, row: int, scenario: Resolved, ev: Eval
                 "result": "" if truth is None else TRUTH_NAMES[truth],
                 "distance": distance,
                 "note": (f"value to verify: outside the plausible range "
-                         f"{f.plausible[0]:g}–{f.plausible[1]:g} {f.unit}".rstrip() if to_verify and f.plausible
+                         f"{f.plausible[0]:g}–{f.plausible[1]:g} {f.unit}".rstrip()
+                         if to_verify and f is not None and f.plausible
                          else ""),
             })
     return pd.DataFrame(rows)

@@ -1,39 +1,146 @@
 """The cohort input contract (../shared/spec/cohort-fields.md) as data.
 
-One `Field` per contract column: its kind, unit, accepted categories and
-plausible range. The loader, the synthetic generator and the dashboard all read
-this table; nothing else hard-codes column names or units.
+The contract lives in `protocol/fields.yaml` (one entry per column: type, unit, accepted
+categories, plausible range, block, the value an eligible patient has, and the recipe the
+synthetic generator draws it from) and the indications in `protocol/diseases.yaml` (code,
+name, synonyms). Both are validated here and exposed as plain tuples and dicts; the loader,
+the generator, the importers, the test factory and the dashboard all read these, and nothing
+else hard-codes column names, units or diseases. The files are read from
+`protocol_files.protocol_dir()` (ELIGIBILITY_PROTOCOL_DIR overrides the packaged folder).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import Field as PydField
+
+from .protocol_files import read_yaml
 
 Kind = Literal["id", "disease", "category", "number", "yesno", "druglist", "date"]
+OTHER = "other"  # recipe key: rows whose diagnosis is not one of the trial's indications
+DEFAULT = "default"  # recipe key: every row a per-disease table does not name
 
-DISEASES: tuple[str, ...] = ("SSc", "IIM", "AAV", "SjS", "APS")
-DISEASE_NAMES: dict[str, str] = {
-    "SSc": "Systemic sclerosis",
-    "IIM": "Idiopathic inflammatory myopathy",
-    "AAV": "ANCA-associated vasculitis",
-    "SjS": "Sjögren's syndrome",
-    "APS": "Antiphospholipid syndrome",
-}
+# --------------------------------------------------------------------------------------------
+# file models
+# --------------------------------------------------------------------------------------------
 
-IMMUNOMODULATORS: tuple[str, ...] = (
-    "antimalarial",
-    "azathioprine",
-    "mycophenolate",
-    "methotrexate",
-    "leflunomide",
-    "tacrolimus",
-    "cyclosporine",
-    "rituximab",
-    "belimumab",
-    "tocilizumab",
-    "telitacicept",
-)
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# A recipe number: one value for every row, or a value per disease code (+ "other", "default").
+PerDisease = float | dict[str, float]
+
+
+class Normal(_Model):
+    mean: PerDisease
+    sd: PerDisease
+
+
+class LogNormal(_Model):
+    median: PerDisease
+    sigma: PerDisease
+
+
+class Uniform(_Model):
+    low: PerDisease
+    high: PerDisease
+
+
+class Event(_Model):
+    """days_since_* column: empty (never) for most rows, else an exponential delay."""
+
+    p: PerDisease
+    mean_days: float = PydField(gt=0)
+    cap: float = 3650
+
+
+class Recipe(_Model):
+    """How eligibility/synth.py draws a column. `model: NAME` = drawn by the clinical model
+    (correlated with other columns, see data/README.md); otherwise exactly one distribution,
+    drawn from its own random stream (`stream`, default the field name) for the rows of the
+    field's block, then `clip`, `decimals` and a `missing` share of empty cells."""
+
+    model: str | None = None
+    stream: str | None = None
+    missing: float = PydField(0.0, ge=0, le=1)
+    yes_share: PerDisease | None = None
+    normal: Normal | None = None
+    lognormal: LogNormal | None = None
+    uniform: Uniform | None = None
+    event: Event | None = None
+    choice: dict[str, PerDisease] | None = None
+    clip: tuple[float, float] | None = None
+    decimals: int | None = None
+
+    @property
+    def distribution(self) -> str | None:
+        found = [k for k in ("yes_share", "normal", "lognormal", "uniform", "event", "choice") if getattr(self, k) is not None]
+        return found[0] if found else None
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        found = [k for k in ("yes_share", "normal", "lognormal", "uniform", "event", "choice") if getattr(self, k) is not None]
+        if (self.model is None) == (not found) or len(found) > 1:
+            raise ValueError("a recipe is either `model: NAME` or exactly one of yes_share, normal, lognormal, "
+                             f"uniform, event, choice (found: {', '.join(found) or 'none'})")
+        if self.clip is not None and self.clip[0] > self.clip[1]:
+            raise ValueError(f"clip {list(self.clip)}: low above high")
+        return self
+
+
+class FieldSpec(_Model):
+    name: str = PydField(pattern=r"^[a-z][a-z0-9_]*$")
+    type: Kind
+    unit: str = ""
+    label: str = ""
+    block: str = "common"
+    categories: tuple[str, ...] = ()
+    plausible: tuple[float, float] | None = None
+    required: bool = False
+    optional: bool = False
+    whole: bool = False
+    eligible: Any = None
+    synth: Recipe
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.plausible is not None and self.plausible[0] > self.plausible[1]:
+            raise ValueError(f"plausible {list(self.plausible)}: low above high")
+        if self.type in ("category", "druglist") and not self.categories:
+            raise ValueError(f"a {self.type} field needs categories")
+        if self.type not in ("category", "druglist") and self.categories:
+            raise ValueError(f"a {self.type} field has no categories")
+        dist = self.synth.distribution
+        fits = {"yes_share": ("yesno",), "choice": ("category",), "normal": ("number",),
+                "lognormal": ("number",), "uniform": ("number",), "event": ("number",)}
+        if dist is not None and self.type not in fits[dist]:
+            raise ValueError(f"synth: a {dist} recipe cannot fill a {self.type} field")
+        if self.synth.choice is not None and set(self.synth.choice) != set(self.categories):
+            raise ValueError(f"synth.choice must give a share for each category {list(self.categories)}")
+        return self
+
+
+class DiseaseSynth(_Model):
+    share: float = PydField(ge=0)
+    spellings: tuple[str, ...] = ()
+
+
+class DiseaseSpec(_Model):
+    code: str = PydField(pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+    name: str
+    title: str = ""
+    synonyms: tuple[str, ...] = ()
+    synth: DiseaseSynth
+
+
+# --------------------------------------------------------------------------------------------
+# the public tables
+# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -48,153 +155,117 @@ class Field:
     required: bool = False
     optional: bool = False  # absent column changes nothing (per-row ULN, weight)
     whole: bool = False  # counts: whole numbers
+    eligible: Any = None  # a value meeting every criterion at the protocol defaults (test factory)
+    synth: Recipe | None = None  # how the synthetic generator draws it
 
     @property
     def title(self) -> str:
         text = self.label or self.name
         return f"{text} ({self.unit})" if self.unit else text
 
+    @property
+    def criteria(self) -> list[str]:
+        """Criterion/part IDs whose rule reads this column (from the catalog)."""
+        from .catalog import default_catalog
 
-def _f(name, kind, unit="", label="", **kw) -> Field:
-    return Field(name=name, kind=kind, unit=unit, label=label, **kw)
+        cat = default_catalog()
+        return [u.id for u in cat.units if self.name in {source_field(f) for f in cat.fields_of(u.rule)}]
 
 
-def _yn(name, label="", block="common") -> Field:
-    return Field(name=name, kind="yesno", label=label, block=block)
+@dataclass(frozen=True)
+class Disease:
+    code: str
+    name: str
+    title: str
+    synonyms: tuple[str, ...]
+    share: float  # synthetic cohort: share of referrals
+    spellings: tuple[str, ...]  # synthetic cohort: written forms besides the code
 
 
-FIELDS: tuple[Field, ...] = (
-    # identity and trial context
-    _f("patient_id", "id", label="Patient ID", required=True),
-    _f("disease", "disease", label="Disease", categories=DISEASES, required=True),
-    _f("screening_date", "date", label="Screening date"),
-    _f("age_years", "number", "years", "Age", plausible=(0, 120)),
-    _f("sex", "category", label="Sex", categories=("F", "M")),
-    _f("weight_kg", "number", "kg", "Weight", plausible=(25, 250), optional=True),
-    # common inclusion / exclusion facts
-    _f("hemoglobin_g_l", "number", "g/L", "Haemoglobin", plausible=(30, 250)),
-    _f("wbc_10e9_l", "number", "×10⁹/L", "WBC", plausible=(0.1, 100)),
-    _f("anc_10e9_l", "number", "×10⁹/L", "ANC", plausible=(0, 80)),
-    _f("days_since_gcsf", "number", "days", "Days since G-CSF"),
-    _f("alt_u_l", "number", "U/L", "ALT", plausible=(1, 5000)),
-    _f("ast_u_l", "number", "U/L", "AST", plausible=(1, 5000)),
-    _f("alt_uln_u_l", "number", "U/L", "ALT ULN", optional=True),
-    _f("ast_uln_u_l", "number", "U/L", "AST ULN", optional=True),
-    _f("tbil_umol_l", "number", "µmol/L", "Total bilirubin", plausible=(1, 800)),
-    _f("tbil_uln_umol_l", "number", "µmol/L", "TBIL ULN", optional=True),
-    _f("inr", "number", "ratio", "INR", plausible=(0.5, 10)),
-    _f("inr_uln", "number", "ratio", "INR ULN", optional=True),
-    _f("pt_s", "number", "s", "Prothrombin time", plausible=(5, 120)),
-    _f("pt_uln_s", "number", "s", "PT ULN", optional=True),
-    _yn("hemodynamically_stable", "Haemodynamically stable"),
-    _yn("childbearing_potential", "Childbearing potential"),
-    _yn("pregnancy_test_negative", "Pregnancy test negative"),
-    _yn("contraception_agreed", "Contraception agreed"),
-    _yn("consent_signed", "Consent signed"),
-    _yn("other_ctd", "Other connective tissue disease"),
-    _yn("severe_heart_disease", "Severe heart disease"),
-    _f("egfr_ml_min_1_73m2", "number", "mL/min/1.73 m²", "eGFR", plausible=(1, 200)),
-    _f("fvc_pct_pred", "number", "% predicted", "FVC", plausible=(10, 160)),
-    _f("dlco_pct_pred", "number", "% predicted", "DLCO", plausible=(10, 160)),
-    _yn("hbsag_pos", "HBsAg positive"),
-    _yn("hbcab_pos", "HBcAb positive"),
-    _yn("hcv_ab_pos", "HCV antibody positive"),
-    _yn("tb_active", "Active TB"),
-    _yn("tb_latent", "Latent TB"),
-    _yn("hiv_pos", "HIV positive"),
-    _yn("active_serious_infection", "Active serious infection"),
-    _yn("chronic_infection_on_treatment", "Chronic infection on treatment"),
-    _f("days_since_iv_antibiotics", "number", "days", "Days since IV antibiotics"),
-    _f("days_since_infection_hospitalization", "number", "days", "Days since infection hospitalisation"),
-    _f("days_since_oral_antibiotics", "number", "days", "Days since oral antibiotics"),
-    _yn("immunodeficiency", "Immunodeficiency"),
-    _f("iga_mg_dl", "number", "mg/dL", "IgA", plausible=(0, 1500)),
-    _f("igg_mg_dl", "number", "mg/dL", "IgG", plausible=(50, 6000)),
-    _f("days_since_investigational_drug", "number", "days", "Days since investigational drug"),
-    _f("years_since_malignancy", "number", "years", "Years since malignancy"),
-    _yn("malignancy_excepted", "Malignancy excepted (BCC / CIN)"),
-    _yn("pregnant", "Pregnant"),
-    _yn("breastfeeding", "Breastfeeding"),
-    _yn("planning_pregnancy", "Planning pregnancy"),
-    _yn("protein_antibody_allergy", "Protein / antibody allergy"),
-    _f("days_since_live_vaccine", "number", "days", "Days since live vaccine"),
-    _yn("expected_noncompliance", "Expected non-compliance"),
-    _yn("investigator_unsuitable", "Investigator: unsuitable"),
-    # treatment history
-    _f(
-        "disease_course",
-        "category",
-        label="Disease course",
-        categories=("refractory", "relapsed", "responding", "untreated"),
-    ),
-    _yn("prior_glucocorticoid", "Prior glucocorticoid"),
-    _f("gc_max_mg_kg_day", "number", "mg/kg/day", "Highest GC dose", plausible=(0, 30)),
-    _yn("prior_cyclophosphamide", "Prior cyclophosphamide"),
-    _f("prior_immunomodulators", "druglist", label="Prior immunomodulators", categories=IMMUNOMODULATORS),
-    _f("conventional_therapy_months", "number", "months", "Conventional therapy duration"),
-    # SSc
-    _f("ssc_acr_eular_2013_score", "number", "points", "2013 ACR/EULAR SSc score", block="SSc"),
-    _f("disease_duration_months", "number", "months", "Disease duration", block="SSc", plausible=(0, 600)),
-    _f("mrss", "number", "points", "mRSS", block="SSc", plausible=(0, 51)),
-    _yn("hrct_ggo", "GGO on HRCT"),
-    _f("mrss_change_6m_pct", "number", "%", "mRSS change (6 m)", block="SSc"),
-    _f("fvc_change_6m_pct", "number", "%", "FVC change (6 m)", block="SSc"),
-    _f("dlco_change_6m_pct", "number", "%", "DLCO change (6 m)", block="SSc"),
-    _f("ssc_subtype", "category", label="SSc subtype", block="SSc", categories=("diffuse", "limited", "sine")),
-    _yn("ssc_environmental", "Environmental SSc-like syndrome", "SSc"),
-    _yn("renal_crisis_history", "Scleroderma renal crisis history", "SSc"),
-    _f("ph_risk", "category", label="PH risk", block="SSc", categories=("none", "low", "intermediate", "high")),
-    _yn("gave_active", "Active GAVE", "SSc"),
-    # IIM
-    _f("iim_eular_acr_2017_prob_pct", "number", "%", "2017 EULAR/ACR probability", block="IIM", plausible=(0, 100)),
-    _f("iim_subtype", "category", label="IIM subtype", block="IIM", categories=("DM", "PM", "ASS", "IMNM", "IBM", "other")),
-    _f("mmt8", "number", "points", "MMT-8", block="IIM", plausible=(0, 150)),
-    _f("phga_cm", "number", "cm", "PhGA", block="IIM", plausible=(0, 10)),
-    _f("ptga_cm", "number", "cm", "PtGA", block="IIM", plausible=(0, 10)),
-    _f("extramuscular_activity_cm", "number", "cm", "Extramuscular activity", block="IIM", plausible=(0, 10)),
-    _f("haq_di", "number", "points", "HAQ-DI", block="IIM", plausible=(0, 3)),
-    _f("muscle_enzyme_x_uln", "number", "× ULN", "Muscle enzyme", block="IIM"),
-    _yn("msa_positive", "MSA positive", "IIM"),
-    _yn("rp_ild", "Rapidly progressive ILD", "IIM"),
-    _yn("drug_induced_myopathy", "Drug-induced myopathy", "IIM"),
-    _yn("cancer_associated_myositis", "Cancer-associated myositis", "IIM"),
-    # AAV
-    _yn("aav_acr_eular_2022_met", "2022 ACR/EULAR AAV criteria met", "AAV"),
-    _f("aav_subtype", "category", label="AAV subtype", block="AAV", categories=("GPA", "MPA", "EGPA")),
-    _yn("anca_pr3_pos", "PR3-ANCA positive", "AAV"),
-    _yn("anca_mpo_pos", "MPO-ANCA positive", "AAV"),
-    _f("bvas", "number", "points", "BVAS v3", block="AAV", plausible=(0, 63)),
-    _f("bvas_major_items", "number", "items", "BVAS major items", block="AAV", whole=True),
-    _f("bvas_minor_items", "number", "items", "BVAS minor items", block="AAV", whole=True),
-    _yn("renal_hematuria_proteinuria", "Renal haematuria / proteinuria", "AAV"),
-    _yn("alveolar_hemorrhage_ventilation", "Alveolar haemorrhage on ventilation", "AAV"),
-    _yn("dialysis_or_plasmapheresis", "Dialysis or plasmapheresis", "AAV"),
-    _yn("kidney_transplant", "Kidney transplant", "AAV"),
-    # SjS
-    _yn("sjs_aecg_2002_met", "2002 AECG criteria met", "SjS"),
-    _f("sjs_acr_eular_2016_score", "number", "points", "2016 ACR/EULAR SjS score", block="SjS"),
-    _yn("anti_ssa_ro60_pos", "Anti-SSA/Ro60 positive", "SjS"),
-    _f("essdai", "number", "points", "ESSDAI", block="SjS", plausible=(0, 123)),
-    _yn("cirrhosis", "Cirrhosis", "SjS"),
-    _yn("aa_mds_mpd", "AA / MDS / MPD", "SjS"),
-    _yn("drug_induced_thrombocytopenia", "Drug-induced thrombocytopenia", "SjS"),
-    _yn("ttp_tma", "TTP / TMA", "SjS"),
-    # APS
-    _yn("aps_sydney_2006_met", "2006 Sydney criteria met", "APS"),
-    _yn("aps_primary", "Primary APS", "APS"),
-    _yn("apl_medium_high_titer", "aPL medium/high titre", "APS"),
-    _f("apl_positive_count", "number", "times", "aPL positive count", block="APS", whole=True),
-    _f("apl_interval_weeks", "number", "weeks", "aPL interval", block="APS"),
-    _yn("recurrent_thrombosis_on_anticoagulation", "Recurrent thrombosis on anticoagulation", "APS"),
-    _f("caps_organ_count", "number", "organs", "CAPS organs involved", block="APS", whole=True),
-    _yn("caps_onset_within_1_week", "CAPS onset within 1 week", "APS"),
-    _yn("caps_small_vessel_occlusion", "CAPS small-vessel occlusion", "APS"),
-    _yn("aps_obstetric", "Obstetric APS", "APS"),
-    _yn("aps_neurologic", "Neurological APS", "APS"),
-)
+class ContractError(ValueError):
+    """fields.yaml or diseases.yaml is not a valid contract; the message names file, entry and problem."""
 
+
+def _validated(items: Any, model: type[_Model], filename: str, key: str) -> list[Any]:
+    if not isinstance(items, list):
+        raise ContractError(f"{filename}: expected a list of entries")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            name = item.get(key, f"entry {i + 1}") if isinstance(item, dict) else f"entry {i + 1}"
+            raise ContractError(f"{filename}: {name}: {where + ': ' if where else ''}{msg}") from None
+    return out
+
+
+def load_diseases(data: Any = None) -> tuple[Disease, ...]:
+    specs = _validated(read_yaml("diseases.yaml") if data is None else data, DiseaseSpec, "diseases.yaml", "code")
+    codes = [d.code for d in specs]
+    if len(set(codes)) != len(codes) or not codes:
+        raise ContractError("diseases.yaml: disease codes must be unique and at least one given")
+    seen: dict[str, str] = {}
+    for d in specs:
+        for s in (d.code, *d.synonyms):
+            key = " ".join(s.lower().split())
+            if seen.setdefault(key, d.code) != d.code:
+                raise ContractError(f"diseases.yaml: synonym {s!r} names both {seen[key]} and {d.code}")
+    return tuple(Disease(d.code, d.name, d.title or d.name, d.synonyms, d.synth.share, d.synth.spellings)
+                 for d in specs)
+
+
+def load_fields(data: Any = None, diseases: tuple[str, ...] | None = None) -> tuple[Field, ...]:
+    codes = diseases if diseases is not None else DISEASES
+    specs = _validated(read_yaml("fields.yaml") if data is None else data, FieldSpec, "fields.yaml", "name")
+    names = [f.name for f in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ContractError(f"fields.yaml: duplicate field names {', '.join(dup)}")
+    out = []
+    for f in specs:
+        if f.block not in ("common", *codes):
+            raise ContractError(f"fields.yaml: {f.name}: block {f.block!r} is not common or a disease "
+                                f"of diseases.yaml ({', '.join(codes)})")
+        for table in _tables(f.synth):
+            bad = sorted(set(table) - {*codes, OTHER, DEFAULT})
+            if bad or not ({*codes, OTHER} <= set(table) or DEFAULT in table):
+                raise ContractError(f"fields.yaml: {f.name}: synth per-disease table {table} must name "
+                                    f"diseases of diseases.yaml, '{OTHER}' or '{DEFAULT}' and cover every row")
+        cats = codes if f.type == "disease" else f.categories
+        out.append(Field(f.name, f.type, f.unit, f.label, f.block, tuple(cats), f.plausible, f.required,
+                         f.optional, f.whole, f.eligible, f.synth))
+    for name, kind in (("patient_id", "id"), ("disease", "disease")):
+        if name not in names or out[names.index(name)].kind != kind:
+            raise ContractError(f"fields.yaml: the contract needs a {name} field of type {kind}")
+    return tuple(out)
+
+
+def _tables(recipe: Recipe) -> list[dict[str, float]]:
+    values: list[Any] = [recipe.yes_share]
+    for part in (recipe.normal, recipe.lognormal, recipe.uniform, recipe.event):
+        if part is not None:
+            values += [getattr(part, k) for k in type(part).model_fields]
+    if recipe.choice is not None:
+        values += list(recipe.choice.values())
+    return [v for v in values if isinstance(v, dict)]
+
+
+DISEASE_REGISTRY: tuple[Disease, ...] = load_diseases()
+DISEASES: tuple[str, ...] = tuple(d.code for d in DISEASE_REGISTRY)
+DISEASE_NAMES: dict[str, str] = {d.code: d.name for d in DISEASE_REGISTRY}
+DISEASE_TITLES: dict[str, str] = {d.code: d.title for d in DISEASE_REGISTRY}
+# lower-case spelling (spaces collapsed) -> disease code; the loader's and importers' table
+DISEASE_SYNONYMS: dict[str, str] = {
+    " ".join(s.lower().split()): d.code for d in DISEASE_REGISTRY for s in (d.code, *d.synonyms)
+}
+
+FIELDS: tuple[Field, ...] = load_fields()
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+IMMUNOMODULATORS: tuple[str, ...] = FIELD_BY_NAME["prior_immunomodulators"].categories
 
 # Derived numeric columns the evaluator reads; each exists iff its source column does.
 DERIVED: dict[str, str] = {"n_prior_immunomodulators": "prior_immunomodulators"}

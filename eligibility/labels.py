@@ -8,18 +8,18 @@ axis, filter, table and patient summary labels an ID with `label(id)` and puts
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 
 import yaml
 
 from .catalog import Catalog, default_catalog
+from .protocol_files import read_text
 
 SEP = " · "
 
 
 @cache
 def short_names() -> dict[str, str]:
-    text = resources.files("eligibility.protocol").joinpath("short_names.yaml").read_text("utf-8")
+    text = read_text("short_names.yaml")
     return {str(k): str(v) for k, v in yaml.safe_load(text).items()}
 
 

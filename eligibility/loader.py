@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from eligibility import csvread, encodings, export, xlsx
 from eligibility import normalize as nz
 from eligibility.catalog import parts_reading_field
-from eligibility.fields import DERIVED, FIELD_BY_NAME, FIELDS, Field
+from eligibility.fields import DERIVED, DISEASES, FIELD_BY_NAME, FIELDS, Field
 from eligibility.textsafe import shorten
 
 CSV_EXT = (".csv", ".txt", ".tsv")
@@ -486,7 +486,8 @@ def _rounded_ids(s: pd.Series) -> np.ndarray:
     return np.zeros(len(s), dtype=bool)
 
 # A check: (bad-cell mask over all raw rows, problem text or fn(i, value) -> text, severity, kind)
-Check = tuple[np.ndarray, object, str, str]
+# (cells with the problem, the problem's text or a function (row, value) -> text, severity, kind)
+Check = tuple[np.ndarray, str | Callable[[int, str | None], str], str, str]
 
 
 @dataclass
@@ -558,7 +559,7 @@ def _parse_field(f: Field, s: pd.Series) -> _Parsed:
         p.checks.append((~p.nonblank, "empty disease: DX-1 cannot be decided, the patient is pending",
                          "error", "cell_error"))
         p.checks.append(
-            (unrec, "not a trial indication (SSc, IIM, AAV, SjS, APS); kept as given, fails DX-1",
+            (unrec, f"not a trial indication ({', '.join(DISEASES)}); kept as given, fails DX-1",
              "info", "unrecognised_disease")
         )
         p.values = vals
@@ -572,12 +573,12 @@ def _parse_field(f: Field, s: pd.Series) -> _Parsed:
             p.values, bad = nz.parse_date(text)
             p.checks.append((bad, "not a date (use YYYY-MM-DD)", "error", "cell_error"))
     elif f.kind == "druglist":
-        vals, count, unrec = nz.parse_druglist(text)
+        vals, count, unknown_drugs = nz.parse_druglist(text)
         mask = np.zeros(n, dtype=bool)
-        mask[list(unrec)] = True
+        mask[list(unknown_drugs)] = True
 
-        def drug_problem(i, _v, unrec=unrec):
-            return f"unrecognised drug name(s): {', '.join(unrec[i])}; not counted"
+        def drug_problem(i, _v, unknown_drugs=unknown_drugs):
+            return f"unrecognised drug name(s): {', '.join(unknown_drugs[i])}; not counted"
 
         p.checks.append((mask, drug_problem, "warning", "unrecognised_drug"))
         p.values = vals
@@ -651,7 +652,7 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
         )
 
     # --- parse every column over all raw rows (threads: pyarrow/numpy release the GIL)
-    cols = {pos: raw.iloc[:, pos].reset_index(drop=True) for pos in mapping}
+    cols: dict[int, pd.Series] = {pos: raw.iloc[:, pos].reset_index(drop=True) for pos in mapping}
     order = sorted(mapping)
     parsed: dict[int, _Parsed] = {}
     nonblank = np.zeros(n_raw, dtype=bool)
@@ -688,6 +689,7 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
     # --- patient ids -------------------------------------------------------
     id_pos = next(p for p, nm in mapping.items() if nm == "patient_id")
     id_text = parsed[id_pos].text
+    assert id_text is not None  # _parse_field keeps the text of the patient_id column
     ids_all: pd.Series = parsed[id_pos].values
     dup = ids_all.duplicated(keep=False) & ids_all.notna()
     if dup.any():

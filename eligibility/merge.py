@@ -133,7 +133,7 @@ def table_from_cohort(cohort, name: str = "cohort") -> Table:
     for f in FIELDS:
         if f.name not in cohort.present or f.name not in cohort.frame:
             continue
-        out = []
+        out: list[str | None] = []
         for v in cohort.frame[f.name].astype(object).tolist():
             if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
                 out.append(None)
@@ -233,7 +233,7 @@ def merge(ehr: Table, sheet: Table, *, override=None, ehr_provenance: pd.DataFra
             out[f.name] = pd.Series([None] * n, dtype=object)
         sv = sheet.frame[f.name].tolist()
         s_typed, s_bad = _typed(f, sv)
-        for j in np.flatnonzero(s_bad):
+        for j in np.flatnonzero(s_bad).tolist():
             if sids[j] is not None:
                 res.errors.append(
                     f"{sheet.name}: row {sheet_rows[j]} (patient_id {sids[j]}), column {f.name}, "
@@ -361,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".csv", ".parquet"):
         return fail(f"output {out.name} must end in .csv or .parquet")
-    override = [x.strip() for x in args.override.split(",") if x.strip()]
-    override = "all" if override == ["all"] else override
+    names = [x.strip() for x in args.override.split(",") if x.strip()]
+    override: str | list[str] = "all" if names == ["all"] else names
     try:
         ehr = read_table(args.ehr)
         sheet = read_table(args.sheet, sheet=args.sheet_name)
@@ -371,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     for note in res.notes:
         print(f"note: {note}", file=sys.stderr)
-    for e in res.errors:
-        print(f"error: {e}", file=sys.stderr)
+    for message in res.errors:
+        print(f"error: {message}", file=sys.stderr)
     for c in res.conflicts.to_dict("records"):
         print(f"conflict: patient_id {c['patient_id']}, field {c['field']}: EHR {c['ehr_value']!r} "
               f"({c['ehr_source']}) vs sheet {c['sheet_value']!r} (row {c['sheet_row']}); {c['used']} value used",

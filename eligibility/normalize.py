@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eligibility.fields import DISEASE_SYNONYMS as REGISTRY_SYNONYMS
 from eligibility.fields import DISEASES, IMMUNOMODULATORS
 
 # ---------------------------------------------------------------------------
@@ -23,88 +24,8 @@ from eligibility.fields import DISEASES, IMMUNOMODULATORS
 YES_SPELLINGS: tuple[str, ...] = ("true", "yes", "y", "1", "1.0")
 NO_SPELLINGS: tuple[str, ...] = ("false", "no", "n", "0", "0.0")
 
-DISEASE_SYNONYMS: dict[str, str] = {
-    # SSc
-    "ssc": "SSc",
-    "systemic sclerosis": "SSc",
-    "scleroderma": "SSc",
-    "systemic scleroderma": "SSc",
-    "diffuse cutaneous systemic sclerosis": "SSc",
-    "limited cutaneous systemic sclerosis": "SSc",
-    "dcssc": "SSc",
-    "lcssc": "SSc",
-    "系统性硬化症": "SSc",
-    "系统性硬化": "SSc",
-    "硬皮病": "SSc",
-    # IIM
-    "iim": "IIM",
-    "idiopathic inflammatory myopathy": "IIM",
-    "idiopathic inflammatory myopathies": "IIM",
-    "inflammatory myopathy": "IIM",
-    "inflammatory myopathies": "IIM",
-    "myositis": "IIM",
-    "dermatomyositis": "IIM",
-    "polymyositis": "IIM",
-    "antisynthetase syndrome": "IIM",
-    "anti-synthetase syndrome": "IIM",
-    "immune-mediated necrotizing myopathy": "IIM",
-    "immune mediated necrotizing myopathy": "IIM",
-    "特发性炎性肌病": "IIM",
-    "炎性肌病": "IIM",
-    "肌炎": "IIM",
-    "皮肌炎": "IIM",
-    "多发性肌炎": "IIM",
-    # AAV
-    "aav": "AAV",
-    "anca vasculitis": "AAV",
-    "anca-associated vasculitis": "AAV",
-    "anca associated vasculitis": "AAV",
-    "anca-associated vasculitides": "AAV",
-    "gpa": "AAV",
-    "mpa": "AAV",
-    "egpa": "AAV",
-    "granulomatosis with polyangiitis": "AAV",
-    "microscopic polyangiitis": "AAV",
-    "eosinophilic granulomatosis with polyangiitis": "AAV",
-    "wegener's granulomatosis": "AAV",
-    "wegener granulomatosis": "AAV",
-    "anca相关性血管炎": "AAV",
-    "anca相关血管炎": "AAV",
-    "肉芽肿性多血管炎": "AAV",
-    "显微镜下多血管炎": "AAV",
-    # SjS
-    "sjs": "SjS",
-    "pss": "SjS",
-    "sjogren": "SjS",
-    "sjögren": "SjS",
-    "sjogren's": "SjS",
-    "sjögren's": "SjS",
-    "sjogrens": "SjS",
-    "sjögrens": "SjS",
-    "sjogren syndrome": "SjS",
-    "sjögren syndrome": "SjS",
-    "sjogren's syndrome": "SjS",
-    "sjögren's syndrome": "SjS",
-    "sjogrens syndrome": "SjS",
-    "sjögrens syndrome": "SjS",
-    "sjogren's disease": "SjS",
-    "sjögren's disease": "SjS",
-    "primary sjogren's syndrome": "SjS",
-    "primary sjögren's syndrome": "SjS",
-    "primary sjogren syndrome": "SjS",
-    "primary sjögren syndrome": "SjS",
-    "干燥综合征": "SjS",
-    "原发性干燥综合征": "SjS",
-    # APS
-    "aps": "APS",
-    "antiphospholipid syndrome": "APS",
-    "anti-phospholipid syndrome": "APS",
-    "antiphospholipid antibody syndrome": "APS",
-    "primary antiphospholipid syndrome": "APS",
-    "paps": "APS",
-    "抗磷脂综合征": "APS",
-    "抗磷脂抗体综合征": "APS",
-}
+# disease spellings: the registry's (protocol/diseases.yaml), re-exported for the loaders
+DISEASE_SYNONYMS: dict[str, str] = REGISTRY_SYNONYMS
 
 SEX_SYNONYMS: dict[str, str] = {
     "f": "F",

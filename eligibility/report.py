@@ -12,7 +12,6 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
-from importlib import resources
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -25,13 +24,14 @@ from .figures import consort as C
 from .figures.demographics import demographics_figure
 from .figures.overview import status_by_group
 from .labels import label
+from .protocol_files import read_bytes
 
 
 def protocol_version() -> str:
     """The trial and a fingerprint of the catalog files (criteria and parameters) in use."""
     h = hashlib.sha256()
     for name in ("criteria.yaml", "parameters.yaml"):
-        h.update(resources.files("eligibility.protocol").joinpath(name).read_bytes())
+        h.update(read_bytes(name))
     return f"NCT06614270 criteria catalog {h.hexdigest()[:10]}"
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from functools import cache
 from html import escape
-from importlib import resources
 
 import pandas as pd
-import yaml
 
 from .catalog import AllOf, AnyOf, AtLeast, Catalog, Compare, Implies, Not, ParamTrue, Ref
 from .explain import Describe
 from .fields import DERIVED, field
 from .labels import label
+from .protocol_files import read_yaml
 
 REF_TITLES = {
     "rr_no_gc": "RR-A: refractory/relapsed on conventional therapy",
@@ -74,7 +73,7 @@ def render(catalog: Catalog, node, params: dict, inline: bool = False) -> str:
 
 
 def _yaml(name: str):
-    return yaml.safe_load(resources.files("eligibility.protocol").joinpath(name).read_text("utf-8"))
+    return read_yaml(name)
 
 
 @cache

@@ -35,7 +35,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from eligibility.fields import FIELD_BY_NAME, FIELD_NAMES, FIELDS, IMMUNOMODULATORS
+from eligibility.fields import (
+    DEFAULT,
+    DISEASE_REGISTRY,
+    DISEASE_SYNONYMS,
+    DISEASES,
+    FIELD_BY_NAME,
+    FIELD_NAMES,
+    FIELDS,
+    IMMUNOMODULATORS,
+    OTHER,
+    Field,
+)
 
 __all__ = [
     "BUNDLE_N",
@@ -83,9 +94,23 @@ PROFILES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# disease codes: 0..4 = fields.DISEASES order (SSc, IIM, AAV, SjS, APS), 5 = other
-SSC, IIM, AAV, SJS, APS, OTHER = range(6)
-DISEASE_P = np.array([0.25, 0.245, 0.20, 0.195, 0.10, 0.01])
+# disease index per row: 0..k-1 = the registry's order (protocol/diseases.yaml), k = another diagnosis
+OTHER_SHARE = 0.01  # referrals with a diagnosis outside the trial's indications (they fail DX-1)
+OTHER_CODE = len(DISEASES)
+DISEASE_P = np.array([d.share for d in DISEASE_REGISTRY] + [OTHER_SHARE])
+# The clinical model's per-disease tables are written in this order; a registry disease the model
+# does not know is drawn like the other diagnoses (its own columns come from their recipes).
+MODEL_ORDER = ("SSc", "IIM", "AAV", "SjS", "APS", OTHER)
+_MODEL_ROW = np.array([MODEL_ORDER.index(c) if c in MODEL_ORDER else len(MODEL_ORDER) - 1
+                       for c in (*DISEASES, OTHER)])
+
+
+def _index(code: str) -> int:
+    """The row index of a disease of the clinical model (-1 when the registry lacks it)."""
+    return DISEASES.index(code) if code in DISEASES else -1
+
+
+SSC, IIM, AAV, SJS, APS = (_index(c) for c in MODEL_ORDER[:5])
 
 START_DATE = np.datetime64("2025-01-01")
 END_DATE = np.datetime64("2026-06-30")
@@ -101,8 +126,8 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 
 
 def _by(d: np.ndarray, table) -> np.ndarray:
-    """Per-row parameter from a per-disease (or per-subtype) table."""
-    return np.asarray(table, dtype=np.float64)[d]
+    """Per-row parameter from a per-disease table in MODEL_ORDER."""
+    return np.asarray(table, dtype=np.float64)[_MODEL_ROW][d]
 
 
 def _choice(rng: np.random.Generator, p, n: int) -> np.ndarray:
@@ -174,14 +199,11 @@ class _Builder:
 # the clinical model (see data/README.md for every number's source/reasoning)
 # ---------------------------------------------------------------------------
 
-OTHER_DISEASES = ("SLE", "RA", "MCTD", "IgG4-RD", "Behçet's disease", "UCTD")
-CANON = ("SSc", "IIM", "AAV", "SjS", "APS")
-# spellings of each indication other than the code (all recognised by the loader)
-DISEASE_SPELLINGS = {
-    SSC: ("systemic sclerosis", "Systemic sclerosis", "scleroderma", "dcSSc", "系统性硬化症"),
-    SJS: ("pSS", "Sjogren", "Sjögren", "Sjögren's syndrome", "干燥综合征"),
-    APS: ("antiphospholipid syndrome", "Antiphospholipid Syndrome", "PAPS", "抗磷脂综合征"),
-}
+# diagnoses outside the trial (they fail DX-1); any the registry names as an indication are left out
+OTHER_DISEASES = tuple(x for x in ("SLE", "RA", "MCTD", "IgG4-RD", "Behçet's disease", "UCTD")
+                       if " ".join(x.lower().split()) not in DISEASE_SYNONYMS)
+# spellings of each indication other than the code (diseases.yaml; all recognised by the loader)
+DISEASE_SPELLINGS = {k: d.spellings for k, d in enumerate(DISEASE_REGISTRY) if d.spellings}
 IIM_SUBTYPES = ("DM", "PM", "ASS", "IMNM", "IBM", "other")
 AAV_SUBTYPES = ("GPA", "MPA", "EGPA")
 
@@ -214,18 +236,17 @@ DRUG_WEIGHTS = np.array([
     [9.0, 2.0, 4.0, 4.0, 3.0, 2.0, 2.0, 2.0, 3.0, 0.3, 3.0],  # SjS
     [9.0, 3.0, 3.0, 1.0, 1.0, 1.0, 1.0, 3.0, 1.0, 0.3, 1.0],  # APS
     [8.0, 3.0, 5.0, 5.0, 3.0, 3.0, 1.0, 2.0, 2.0, 1.0, 2.0],  # other
-])
+])[_MODEL_ROW]  # rows in the registry's order, then other
 assert tuple(DRUG_NAMES) == IMMUNOMODULATORS
 
 
-def _model(b: _Builder) -> None:
-    """Generate every column into the builder."""
+def _model(b: _Builder) -> np.ndarray:
+    """Generate the clinical model's columns into the builder; returns each row's disease index."""
     n = b.n
 
     # ---- disease, subtypes ---------------------------------------------
     d = _choice(b.rng("disease"), DISEASE_P, n)
-    is_ = [d == k for k in range(6)]
-    ssc, iim, aav, sjs, aps, other = is_
+    ssc, iim, aav, sjs, aps, other = (d == k for k in (SSC, IIM, AAV, SJS, APS, OTHER_CODE))
 
     ssc_sub = np.where(ssc, _choice(b.rng("ssc_subtype"), (0.78, 0.15, 0.07), n), -1)
     iim_sub = np.where(iim, _choice(b.rng("iim_subtype"), (0.45, 0.08, 0.24, 0.17, 0.03, 0.03), n), -1)
@@ -253,8 +274,8 @@ def _model(b: _Builder) -> None:
     r = b.rng("disease:text")
     syn = r.random(n) < 0.18
     pick = r.integers(0, 5, n)
-    labels: list[str] = list(CANON) + list(OTHER_DISEASES)
-    text_code = np.where(other, 5 + r.integers(0, len(OTHER_DISEASES), n), d).astype(np.int16)
+    labels: list[str] = list(DISEASES) + list(OTHER_DISEASES)
+    text_code = np.where(other, OTHER_CODE + r.integers(0, len(OTHER_DISEASES), n), d).astype(np.int16)
     extra_labels = ["dermatomyositis", "polymyositis", "myositis", "GPA", "MPA", "ANCA vasculitis"]
     base = len(labels)
     labels += extra_labels
@@ -413,12 +434,7 @@ def _model(b: _Builder) -> None:
     hbsag = hbcab & b.bern("hbsag", 0.18)
     b.put_yn("hbcab_pos", hbcab, missing=0.008)
     b.put_yn("hbsag_pos", hbsag, missing=0.006)
-    b.put_yn("hcv_ab_pos", b.bern("hcv", 0.006), missing=0.008)
-    b.put_yn("tb_active", b.bern("tb_active", 0.004), missing=0.003)
     b.put_yn("tb_latent", b.bern("tb_latent", np.clip(0.085 + 0.0022 * (age - 18.0), 0.08, 0.3)), missing=0.015)
-    b.put_yn("hiv_pos", b.bern("hiv", 0.0015), missing=0.006)
-    b.put_yn("active_serious_infection", b.bern("infection", 0.012), missing=0.003)
-    b.put_yn("chronic_infection_on_treatment", b.bern("chronic_inf", 0.012), missing=0.003)
     r = b.rng("abx")
     hosp = _event_days(r, 0.06, 260.0, n)
     iv = _event_days(r, 0.06, 200.0, n)
@@ -426,7 +442,6 @@ def _model(b: _Builder) -> None:
     b.put_num("days_since_infection_hospitalization", hosp)
     b.put_num("days_since_iv_antibiotics", iv)
     b.put_num("days_since_oral_antibiotics", _event_days(r, 0.10, 160.0, n))
-    b.put_yn("immunodeficiency", b.bern("immunodef", 0.008), missing=0.003)
 
     # ---- treatment history --------------------------------------------
     r = b.rng("course")
@@ -491,11 +506,6 @@ def _model(b: _Builder) -> None:
     years = np.where(cam, np.round(r.uniform(0.1, 2.0, n), 1), np.round(r.uniform(0.2, 18.0, n), 1))
     b.put_num("years_since_malignancy", np.where(malig, years, np.nan))
     b.put_yn("malignancy_excepted", ~cam & (r.random(n) < 0.28), applies=malig, missing=0.03)
-    b.put_yn("protein_antibody_allergy", b.bern("allergy", 0.009), missing=0.004)
-    r = b.rng("vaccine")
-    b.put_num("days_since_live_vaccine", _event_days(r, 0.015, 200.0, n))
-    b.put_yn("expected_noncompliance", b.bern("noncompliance", 0.01), missing=0.004)
-    b.put_yn("investigator_unsuitable", b.bern("unsuitable", 0.01), missing=0.004)
 
     # ---- SSc -------------------------------------------------------------
     r = b.rng("ssc")
@@ -607,7 +617,67 @@ def _model(b: _Builder) -> None:
              applies=aps, missing=0.015)
     b.put_yn("aps_obstetric", female & (r.random(n) < 0.18), applies=aps, missing=0.01)
     b.put_yn("aps_neurologic", r.random(n) < 0.17, applies=aps, missing=0.01)
+    return d
 
+
+
+# ---------------------------------------------------------------------------
+# columns drawn from their recipe in fields.yaml
+# ---------------------------------------------------------------------------
+
+
+def _table(d: np.ndarray, value) -> np.ndarray | float:
+    """A recipe number: a constant, or per row from a per-disease table (codes, other, default)."""
+    if not isinstance(value, dict):
+        return float(value)
+    row = [value.get(c, value.get(DEFAULT, np.nan)) for c in (*DISEASES, OTHER)]
+    return np.asarray(row, dtype=np.float64)[d]
+
+
+def _recipe_values(b: _Builder, f: Field, d: np.ndarray, applies: np.ndarray | None) -> None:
+    rec = f.synth
+    assert rec is not None
+    r = b.rng(rec.stream or f.name)
+    n = b.n
+    if rec.yes_share is not None:
+        b.put_yn(f.name, r.random(n) < _table(d, rec.yes_share), missing=rec.missing, applies=applies)
+        return
+    if rec.choice is not None:
+        p = np.stack([np.broadcast_to(_table(d, rec.choice[c]), (n,)) for c in f.categories], axis=1)
+        codes = _choice(r, p, n)
+        if applies is not None:
+            codes[~applies] = -1
+        codes[b.rng("missing:" + f.name).random(n) < rec.missing] = -1
+        b.cat[f.name] = (codes, list(f.categories))
+        return
+    if rec.normal is not None:
+        v = _table(d, rec.normal.mean) + _table(d, rec.normal.sd) * r.standard_normal(n)
+    elif rec.lognormal is not None:
+        v = _logn(r, _table(d, rec.lognormal.median), _table(d, rec.lognormal.sigma), n)
+    elif rec.uniform is not None:
+        v = _table(d, rec.uniform.low) + (_table(d, rec.uniform.high) - _table(d, rec.uniform.low)) * r.random(n)
+    else:
+        assert rec.event is not None
+        v = _event_days(r, _table(d, rec.event.p), rec.event.mean_days, n, int(rec.event.cap))
+    if rec.clip is not None:
+        v = np.clip(v, rec.clip[0], rec.clip[1])
+    b.put_num(f.name, v, missing=rec.missing, applies=applies, decimals=rec.decimals)
+
+
+def _from_recipes(b: _Builder, d: np.ndarray) -> None:
+    """Draw every column whose recipe is a distribution (over a model value of the same name), and
+    check that the clinical model produced every column whose recipe names it."""
+    for f in FIELDS:
+        rec = f.synth
+        if rec is None or rec.model is not None:
+            if rec is not None and not any(f.name in t for t in (b.num, b.yn, b.cat, b.txt)):
+                raise ValueError(f"fields.yaml: {f.name}: synth model {rec.model!r} does not generate this "
+                                 "column; give it a distribution (yes_share, normal, lognormal, uniform, event, choice)")
+            continue
+        for table in (b.num, b.yn, b.cat, b.txt):
+            table.pop(f.name, None)
+        applies = None if f.block == "common" else d == DISEASES.index(f.block)
+        _recipe_values(b, f, d, applies)
 
 
 def _drug_strings(key: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -815,7 +885,8 @@ def generate(
     if drop & {"patient_id", "disease"}:
         raise ValueError("patient_id and disease are required and cannot be dropped")
     b = _Builder(int(n), int(seed))
-    _model(b)
+    d = _model(b)
+    _from_recipes(b, d)
     injected = _inject(b) if errors else []
     columns = [c for c in FIELD_NAMES if c not in drop]
     frame = _assemble(b, columns)

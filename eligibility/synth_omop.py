@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .fields import DISEASES
 from .mapping import load_mapping
 from .mapping.models import (
     CategoryRule,
@@ -282,7 +283,7 @@ def expected_cohort(src: pd.DataFrame) -> pd.DataFrame:
     values for the mapped fields, with the catalog's absence rules applied."""
     m = load_mapping()
     out = pd.DataFrame({"patient_id": src["patient_id"].astype("string")})
-    trial = src["disease"].isin(["SSc", "IIM", "AAV", "SjS", "APS"])
+    trial = src["disease"].isin(list(DISEASES))
     out["disease"] = src["disease"].where(trial)
     out["age_years"] = src["age_years"]
     out["sex"] = src["sex"].astype("string")
@@ -293,7 +294,10 @@ def expected_cohort(src: pd.DataFrame) -> pd.DataFrame:
         elif isinstance(rule, ConditionRule):
             yes = src[f].fillna(False).astype(bool)
             absent = rule.absent or m.defaults.absent
-            out[f] = pd.array(np.where(yes, True, False if absent == "no" else None), dtype="boolean")
+            flags = yes.to_numpy().astype(object)
+            if absent != "no":
+                flags[~yes.to_numpy()] = None  # no record: unknown
+            out[f] = pd.array(flags, dtype="boolean")
         elif isinstance(rule, DrugRule) and rule.value == "ever":
             out[f] = pd.array(src[f].fillna(False).astype(bool), dtype="boolean")
         elif isinstance(rule, DrugRule):
@@ -449,13 +453,13 @@ def build_cdm(src: pd.DataFrame, *, seed: int, as_of: dt.date, vocab: Vocab | No
     for j in range(other_labs):
         r = _rng(seed, f"omop:other_lab:{j}")
         k = r.integers(0, len(OTHER_LABS), n)
-        codes = np.array([c for c, *_ in OTHER_LABS], dtype=object)[k]
+        lab_codes = np.array([c for c, *_ in OTHER_LABS], dtype=object)[k]
         cids = np.array([v.id("LOINC", c) for c, *_ in OTHER_LABS], dtype=np.int64)[k]
         mu = np.array([x[3] for x in OTHER_LABS])[k]
         sd = np.array([x[4] for x in OTHER_LABS])[k]
-        units = np.array([x[2] for x in OTHER_LABS], dtype=object)[k]
-        _meas(meas, v, pid, cids, cids, codes, _days(as_of, r.integers(-30, 3 * 365, n)),
-              np.round(mu + sd * r.standard_normal(n), 2), units)
+        lab_units = np.array([x[2] for x in OTHER_LABS], dtype=object)[k]
+        _meas(meas, v, pid, cids, cids, lab_codes, _days(as_of, r.integers(-30, 3 * 365, n)),
+              np.round(mu + sd * r.standard_normal(n), 2), lab_units)
     mf = meas.frame()
     mf.insert(0, "measurement_id", ids.next_ids("measurement", len(mf)))
     mf["measurement_type_concept_id"] = EHR_TYPE
@@ -595,14 +599,14 @@ def _drugs(src: pd.DataFrame, v: Vocab, pid: np.ndarray, seed: int, as_of: dt.da
     for name, code in cats:
         has = np.array([name in s.split(";") for s in uniq], dtype=bool)[inv]
         spans.append((name, has, code.code, oral if name != "rituximab" else iv))
-    for _name, has, code, route in spans:
+    for _name, has, rx, route in spans:
         first = has & ~covered & (span > 0)
-        add(first, code, "RxNorm", start, end, route)
+        add(first, rx, "RxNorm", start, end, route)
         later = has & covered & (span > 0)
         mid = start + (span * r.uniform(0.2, 0.6, n)).astype("timedelta64[D]")
-        add(later, code, "RxNorm", mid, end - (span * 0.1).astype("timedelta64[D]"), route)
+        add(later, rx, "RxNorm", mid, end - (span * 0.1).astype("timedelta64[D]"), route)
         none_span = has & (span == 0)  # a drug without a duration: a single day
-        add(none_span, code, "RxNorm", end, end, route)
+        add(none_span, rx, "RxNorm", end, end, route)
         covered |= has & (span > 0)
 
     def days_since(field: str, codes: list[tuple[str, str]], route: int, length: int) -> None:

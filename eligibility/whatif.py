@@ -9,13 +9,11 @@ import pandas as pd
 
 from .catalog import Catalog, Parameter
 from .evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluator
-from .fields import DISEASES
+from .fields import DISEASE_TITLES, DISEASES
 from .scenario import Resolved, resolve, to_scenario
 
 GROUP_ORDER = ("common", "refractory", *DISEASES)
-GROUP_TITLES = {"common": "Common criteria", "refractory": "Refractory / relapsed definition",
-                "SSc": "Systemic sclerosis", "IIM": "Inflammatory myopathy", "AAV": "ANCA vasculitis",
-                "SjS": "Sjögren's syndrome", "APS": "Antiphospholipid syndrome"}
+GROUP_TITLES = {"common": "Common criteria", "refractory": "Refractory / relapsed definition", **DISEASE_TITLES}
 
 
 def parameter_groups(catalog: Catalog) -> dict[str, list[Parameter]]:
@@ -150,7 +148,7 @@ def sweep_points(p: Parameter, points: int, current=None) -> np.ndarray:
     values = sweep_values(p, points)
     if p.type == "number" and not p.step:
         values = np.unique(np.round(values / step_of(p)) * step_of(p))
-    if current is not None and not isinstance(current, bool | frozenset):
+    if current is not None and not isinstance(current, bool | frozenset) and p.range is not None:
         c = float(current)
         lo, hi = p.range
         if lo <= c <= hi and not np.isclose(values, c).any():

@@ -73,8 +73,7 @@ def _thresholds(unit: Unit, name: str, params: dict, catalog) -> list[float]:
         if getattr(node, "field", None) != name:
             continue
         if isinstance(node, Compare):
-            t = params[node.param] if node.param else node.value
-            out.append(-t if node.negate else t)
+            out.append(node.threshold(params))
         elif isinstance(node, UlnLimit):
             out.append(round(params[node.max_param] * params[node.default_param], 9))
         elif isinstance(node, Within):
@@ -237,7 +236,8 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
         for u in open_units:
             if u.id in not_assessed:  # its absent columns must exist for it to count as assessed
                 columns_needed.update(f for f in unit_fields[u.id] if f not in cols.present)
-            known, missing = {}, []
+            known: dict[str, object] = {}
+            missing: list[str] = []
             for name in unit_fields[u.id]:
                 absent = name not in cols.present
                 value = None if absent else frame[name].iat[r]
@@ -273,9 +273,9 @@ def build_worklist(cohort, scenario: Resolved | None = None, evaluator: Evaluato
         "disease": [x["disease"] for x in rows],
         "status": [x["status"] for x in rows],
         "open_criteria": [";".join(x["open_criteria"]) for x in rows],
-        "collect": [";".join(sorted(x["collect"], key=order.get)) for x in rows],
+        "collect": [";".join(sorted(x["collect"], key=lambda name: order.get(name, len(order)))) for x in rows],
         "n_collect": [len(x["collect"]) for x in rows],
-        "could_exclude": [";".join(sorted(x["could_exclude"], key=order.get)) for x in rows],
+        "could_exclude": [";".join(sorted(x["could_exclude"], key=lambda name: order.get(name, len(order)))) for x in rows],
     }, columns=list(WORKLIST_PATIENT_COLUMNS))
     patients.index = pd.Index([x["row"] + 1 for x in rows], name="row")
     patients = patients.sort_index()

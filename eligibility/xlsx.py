@@ -300,7 +300,7 @@ def _values(cells: dict[int, object], width: int | None = None) -> list:
     if not cells:
         return []
     last = max(cells) + 1 if width is None else width
-    out = [None] * last
+    out: list[object] = [None] * last
     for k, v in cells.items():
         if k < last:
             out[k] = None if isinstance(v, _Problem) else v
@@ -362,11 +362,11 @@ def read_sheet(
                 raise WorkbookError(f"no sheet named {sheet!r}; sheets: {', '.join(map(repr, names))}")
             idx = match[0]
         reason = "the sheet asked for"
-        skipped = {}
+        skipped: dict[int, str] = {}
     else:
         idx = None
         first_with_data = None
-        skipped: dict[int, str] = {}
+        skipped = {}
         for i, (_n, state, path) in enumerate(book.sheets):
             if state != "visible":
                 skipped[i] = ""
@@ -389,6 +389,7 @@ def read_sheet(
                 )
             idx, reason = first_with_data, "the first visible sheet with data"
             skipped.pop(idx, None)
+    assert idx is not None  # every branch above chose a sheet or raised
     out = _read(book, idx, is_header, scan_rows)
     out.chosen_because = reason
     out.others = [describe(i, skipped.get(i, "")) for i in range(len(names)) if i != idx]

@@ -26,16 +26,12 @@ from eligibility.dose.simulate import (
     simulate_trials,
     trial_duration_days,
 )
+from eligibility.fields import DISEASES as _DISEASE_ORDER  # the disease registry's order
 
 PLAN_BASIS = (
     "expected path: the simulated mean number of patients per dose level, "
     "rounded to whole cohorts (largest remainder), in level order"
 )
-
-try:  # canonical disease order for tables; optional
-    from eligibility.fields import DISEASES as _DISEASE_ORDER
-except Exception:  # pragma: no cover - fields module is someone else's
-    _DISEASE_ORDER = ("SSc", "IIM", "AAV", "SjS", "APS")
 
 REQUIRED_COLUMNS = ("patient_id", "disease", "screening_date", "status")
 STATUSES = ("eligible", "pending", "ineligible")
@@ -583,10 +579,9 @@ def project_timeline(
     window = float(settings.dlt_window_days)
     f = fill_days(cs, rate, eligible_fraction)
     overlapping = settings.design == "tite-boin"
-    calendar = (isinstance(sim_result, SimulationRun) and sim_result.entry_days is not None
-                and math.isfinite(f))
-    if calendar:  # the calendar simulation's own mean entry days of each cohort's first and last patient
-        ent = sim_result.entry_days
+    ent = sim_result.entry_days if isinstance(sim_result, SimulationRun) else None
+    calendar = ent is not None and math.isfinite(f)
+    if ent is not None and calendar:  # the simulation's mean entry days of each cohort's first and last patient
         with np.errstate(invalid="ignore"):
             mean_entry = np.array([float(np.mean(col[np.isfinite(col)])) if np.isfinite(col).any() else math.nan
                                    for col in ent.T])

@@ -198,7 +198,7 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
     scope = data.loc[groups].sum(numeric_only=True) if groups else total
 
     # assessed (all) and the excluded summary to its right
-    y = GAP
+    y: float = GAP
     box_w = min(260, width / 2 - GAP)
     top_lines = ["Assessed for eligibility", _n(int(scope["assessed"]))]
     if empty_rows:
@@ -239,9 +239,9 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
         name = str(r.get("label", g))
         words_fit = all(len(w) <= _chars(col_w) for w in name.split())
         # In narrow columns a long name (e.g. "Antiphospholipid") would not fit: the code alone.
-        head = [g, *_wrap(name, _chars(col_w))] if name != g and words_fit else [g]
-        head.append(f"assessed {_n(int(r['assessed']))}")
-        heads[g] = _fit(head, _chars(col_w))
+        head_lines = [g, *_wrap(name, _chars(col_w))] if name != g and words_fit else [g]
+        head_lines.append(f"assessed {_n(int(r['assessed']))}")
+        heads[g] = _fit(head_lines, _chars(col_w))
     head_h = max((_h(h) for h in heads.values()), default=_h([""]))
     ex_lines_of = {}
     indent = 22 if col_w >= COL_W else 14  # where branch boxes start, right of the trunk

@@ -217,6 +217,7 @@ def apply_mapping(
     for rule in catalog.fields:
         f = rule.field
         rows = m[m["field"] == f]
+        vals: list  # one value per patient (None = empty)
         if isinstance(rule, AgeRule):
             vals = []
             for r in keep:
@@ -417,7 +418,7 @@ def _drug(rule: DrugRule, rows, ids, as_of_ts, prov, notes) -> list:
     if n_unknown_route:
         notes.append(f"{rule.field}: {n_unknown_route} exposure(s) without a recorded route counted "
                      f"(could have been {rule.route})")
-    out = []
+    out: list[str] = []
     if rule.value == "ever":
         latest = rows.sort_values("start", kind="stable").drop_duplicates("patient_id", keep="last").set_index("patient_id")
         for pid in ids:
@@ -429,6 +430,7 @@ def _drug(rule: DrugRule, rows, ids, as_of_ts, prov, notes) -> list:
                 out.append("no")
                 prov.add(pid, rule.field, "no", "no matching drug record")
         return out
+    days_out: list[int | None] = []  # days since the last exposure (None = never)
     rows = rows.copy()
     ongoing = rows["end"].isna() & ~rows["resolved"].astype(bool)
     last = rows["end"].fillna(rows["start"]).dt.normalize()  # whole calendar days
@@ -437,12 +439,12 @@ def _drug(rule: DrugRule, rows, ids, as_of_ts, prov, notes) -> list:
     for pid in ids:
         if pid in best.index:
             r = best.loc[pid]
-            out.append(int(r["days"]))
+            days_out.append(int(r["days"]))
             prov.add(pid, rule.field, str(int(r["days"])), r["source_table"], r["vocabulary"], r["code"],
                      _d(r["end"] if pd.notna(r["end"]) else r["start"]), r["code"])
         else:
-            out.append(None)  # empty = no such event
-    return out
+            days_out.append(None)  # empty = no such event
+    return days_out
 
 
 def _drug_list(rule: DrugListRule, rows, pos, ids, prov) -> list:

@@ -116,8 +116,8 @@ def _resources(path: Path, notes: list[str]) -> Iterator[tuple[dict, dict[str, d
         notes.append(f"{path.name}: Bundle type {btype!r} read as a collection")
     entries = [e for e in doc.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     by_url = {str(e.get("fullUrl")): e["resource"] for e in entries if e.get("fullUrl")}
-    for e in entries:
-        res = e["resource"]
+    for entry in entries:
+        res = entry["resource"]
         if res.get("resourceType") == "Bundle":  # a nested bundle (e.g. a document in a collection)
             for inner in res.get("entry") or []:
                 if isinstance(inner, dict) and isinstance(inner.get("resource"), dict):
@@ -343,11 +343,12 @@ def check_disease(value: str | None) -> str | None:
         return None
     import pyarrow as pa
 
+    from ..fields import DISEASES
     from ..normalize import parse_disease
 
     vals, unrec = parse_disease(pa.array([value], type=pa.string()))
     if unrec.any() or not value.strip():
-        raise ValueError(f"--disease {value!r} is not a trial indication (SSc, IIM, AAV, SjS, APS)")
+        raise ValueError(f"--disease {value!r} is not a trial indication ({', '.join(DISEASES)})")
     return str(vals.iloc[0])
 
 

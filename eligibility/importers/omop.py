@@ -26,9 +26,13 @@ import datetime as dt
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from ..cli_support import OneLineParser, parse
 from ..fields import DISEASES, FIELD_NAMES
@@ -42,6 +46,7 @@ from ..mapping.models import (
     DrugSpanRule,
     LabRule,
     MalignancyRule,
+    Rule,
     SexRule,
 )
 from ..mapping.provenance import side_paths
@@ -94,7 +99,7 @@ def duckdb_compat() -> None:
 
     cls = duckdb.DuckDBPyConnection
     if not hasattr(cls, "fetch_arrow_table") and hasattr(cls, "to_arrow_table"):
-        cls.fetch_arrow_table = cls.to_arrow_table
+        cls.fetch_arrow_table = cls.to_arrow_table  # type: ignore[attr-defined]  # duckdb 2 renamed it
     warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
     warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning)
 
@@ -288,6 +293,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
 
     # ---- labs (latest per person and field, in the database) ----------------
     labs = [r for r in m.fields if isinstance(r, LabRule)]
+    rule: Rule  # the loop variable of every rule kind below
     if "measurement" in present:
         lab_rows = _latest_labs(con, cmap, labs, as_of)
         for rule in labs:
@@ -341,7 +347,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
                 rows = rows[active & ((rows["start"] >= cutoff) | rows["end"].isna() | (rows["end"] >= cutoff))]
             latest = rows.sort_values(["start", "source_table", "record_id"], kind="stable").drop_duplicates("person_id", keep="last")
             absent = rule.absent or m.defaults.absent
-            base = np.where(observed, False, None) if absent == "no" else np.full(len(idx), None)
+            base = _or_none(observed, False) if absent == "no" else np.full(len(idx), None)
             s = pd.Series(pd.array(base, dtype="boolean"), index=idx)
             s[latest["person_id"].to_numpy()] = True
             values[rule.field] = s
@@ -396,7 +402,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             rows = rows.sort_values(["end", "record_id"], kind="stable")
             if isinstance(rule, DrugListRule):
                 per = _joined_categories(rows)
-                base = np.where(observed, "none", None)
+                base = _or_none(observed, "none")
                 s = pd.Series(pd.array(base, dtype="string"), index=idx)
                 s[per.index.to_numpy()] = per.to_numpy()
                 values[rule.field] = s
@@ -404,7 +410,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
                 prov.append(_prov(people, lat, rule.field, lat["category"], None, "", ""))
             elif rule.value == "ever":
                 latest = rows.drop_duplicates("person_id", keep="last")
-                s = pd.Series(pd.array(np.where(observed, False, None), dtype="boolean"), index=idx)
+                s = pd.Series(pd.array(_or_none(observed, False), dtype="boolean"), index=idx)
                 s[latest["person_id"].to_numpy()] = True
                 values[rule.field] = s
                 prov.append(_prov(people, latest, rule.field, "yes", None, "", ""))
@@ -488,7 +494,16 @@ def _resolved(cmap: pd.DataFrame, name: str) -> bool:
 
 def _yesno(col) -> np.ndarray:
     s = pd.array(col, dtype="boolean")
-    return np.where(pd.isna(s), None, np.where(s.fillna(False), "yes", "no")).astype(object)
+    out = np.where(s.fillna(False), "yes", "no").astype(object)
+    out[pd.isna(s)] = None
+    return out
+
+
+def _or_none(mask: np.ndarray, value: object) -> np.ndarray:
+    """`value` where mask holds, else None (unknown), as an object array."""
+    out = np.full(len(mask), None, dtype=object)
+    out[np.asarray(mask, dtype=bool)] = value
+    return out
 
 
 def _num_text(v) -> str:
@@ -540,7 +555,7 @@ def _dict(values, n: int):
                                           pa.array(["" if values is None else str(values)], type=pa.string()))
 
 
-def _dates(values) -> object:
+def _dates(values) -> pa.DictionaryArray:
     """ISO date text, dictionary-encoded (dates repeat a lot): formatted once per distinct day."""
     import pyarrow as pa
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import NamedTuple
 
 import yaml
 
+from ..protocol_files import read_text
 from .models import Code, MappingCatalog
 
 
@@ -23,7 +23,7 @@ class CodeUse(NamedTuple):
 
 @cache
 def load_mapping() -> MappingCatalog:
-    text = resources.files("eligibility.protocol").joinpath("mapping.yaml").read_text("utf-8")
+    text = read_text("mapping.yaml")
     return MappingCatalog.model_validate(yaml.safe_load(text))
 
 
