@@ -29,10 +29,16 @@ PAGES = [
     ("app_pages/worklist.py", "Chart review", ":material/checklist:"),
 ]
 # What a role needs to be served a page (checked on the server: a page the role lacks is not
-# registered, so its URL cannot be opened). Count pages need patient-level access until
-# small-cell suppression is wired into them; viewers then get the Protocol page only.
-PAGE_PERMISSION = {path: Permission.PATIENT_LEVEL for path, _, _ in PAGES}
-PAGE_PERMISSION["app_pages/protocol.py"] = Permission.AGGREGATES
+# registered, so its URL cannot be opened). The count pages draw suppressed aggregates when
+# small-cell suppression is on (always for viewers); the patient-level pages are not served then.
+PAGE_PERMISSION = {path: Permission.AGGREGATES for path, _, _ in PAGES}
+PAGE_PERMISSION["app_pages/patients.py"] = Permission.PATIENT_LEVEL
+PAGE_PERMISSION["app_pages/worklist.py"] = Permission.PATIENT_LEVEL
+
+
+def page_served(path: str) -> bool:
+    need = PAGE_PERMISSION[path]
+    return A.can(need) and not (need is Permission.PATIENT_LEVEL and A.suppression_on())
 
 
 def _spark_secrets() -> dict | None:
@@ -109,11 +115,14 @@ def _cohort_source() -> S.Loaded | None:
         del st.query_params[COHORT_PARAM]
     n_err, n_warn = current.issue_counts.get("error", 0), current.issue_counts.get("warning", 0)
     n_empty = len(current.cohort) - current.evaluator.columns.n_patients
-    sb.caption(f"**{'bundled synthetic cohort' if current.key == S.BUNDLED_KEY else lit(current.name)}** · "
-               f"{len(current.cohort) - n_empty:,} patients"
-               + (f" · {n_empty:,} empty row{'s, not patients' if n_empty != 1 else ', not a patient'}"
-                  if n_empty else "")
-               + f" · {n_err} cell errors · {n_warn} warnings")
+    if A.suppression_on():  # the cohort's size is shown on the pages, suppressed; no issue counts
+        sb.caption(f"**{'bundled synthetic cohort' if current.key == S.BUNDLED_KEY else lit(current.name)}**")
+    else:
+        sb.caption(f"**{'bundled synthetic cohort' if current.key == S.BUNDLED_KEY else lit(current.name)}** · "
+                   f"{len(current.cohort) - n_empty:,} patients"
+                   + (f" · {n_empty:,} empty row{'s, not patients' if n_empty != 1 else ', not a patient'}"
+                      if n_empty else "")
+                   + f" · {n_err} cell errors · {n_warn} warnings")
     if current.key != S.BUNDLED_KEY:
         _use_bundled_button(sb)
     return current
@@ -204,9 +213,10 @@ def main() -> None:
     st.set_page_config(page_title="NCT06614270 eligibility", page_icon=str(PAGE_ICON), layout="wide")
     A.gate()  # stops here until signed in with a role (when sign-in is configured)
     nav = st.navigation([st.Page(path, title=title, icon=icon) for path, title, icon in PAGES
-                         if A.can(PAGE_PERMISSION[path])])
+                         if page_served(path)])
     st.sidebar.title("NCT06614270 screening")
     A.sidebar_identity()
+    A.suppression_sidebar()
     if build_context() is None:
         _cohort_unavailable()
         return

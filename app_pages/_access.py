@@ -28,6 +28,7 @@ from eligibility.access.roles import (
     user_id,
 )
 from eligibility.access.settings import AccessError, AccessSettings, load_settings
+from eligibility.access.suppression import DEFAULT_K
 
 _log = logging.getLogger("eligibility.access")
 
@@ -214,3 +215,76 @@ def scenario_applied(data: dict) -> None:
         n = len(data.get("parameters", {})) + len(data.get("disabled", []))
         if not (first and n == 0):
             audit(Action.SCENARIO_APPLIED, scenario=digest, changes=n)
+
+
+# -- small-cell suppression ---------------------------------------------------------------------
+
+SUPPRESS_KEY = "access_suppress"
+
+
+def min_cell() -> int:
+    """k: counts 1..k−1 are shown as "<k"."""
+    try:
+        return settings().min_cell_count
+    except AccessError:
+        return DEFAULT_K
+
+
+def suppression_on() -> bool:
+    """Always for viewers; otherwise the session's setting (default from [access] when sign-in
+    is on, off for the one local user)."""
+    if not can(Permission.SUPPRESSION_OFF):
+        return True
+    if SUPPRESS_KEY not in st.session_state:
+        try:
+            default = auth_enabled() and settings().suppress_by_default
+        except AccessError:
+            default = True
+        st.session_state[SUPPRESS_KEY] = bool(default)
+    return bool(st.session_state[SUPPRESS_KEY])
+
+
+def suppression_sidebar() -> None:
+    """The setting for analysts and admins; a note for viewers (for whom it is always on)."""
+    sb = st.sidebar
+    k = min_cell()
+    if not can(Permission.SUPPRESSION_OFF):
+        sb.caption(f"Small counts (1–{k - 1}) are shown as “<{k}”.")
+        return
+    suppression_on()  # sets the default before the widget exists
+    on = sb.toggle(f"Suppress small counts (<{k})", key=SUPPRESS_KEY,
+                   help=f"Show counts from 1 to {k - 1} as “<{k}”, hide enough other counts that they "
+                        "cannot be worked out, and leave out patient-level tables and downloads.")
+    # The widget has already changed the state when the script runs: compare with the last seen.
+    last = st.session_state.setdefault("_audit_suppression", on)
+    if on != last:
+        st.session_state["_audit_suppression"] = on
+        audit(Action.SETTING_CHANGED, setting="suppression", suppression=bool(on), k=k)
+
+
+# -- downloads ----------------------------------------------------------------------------------
+
+
+def download_button(where, label: str, data, *, key: str, **kwargs):
+    """A download served only to a role with the download permission, checked again on the
+    server when the file is asked for; each download is audited (which export, never its
+    content). A role without it gets no button, and one "role refused" entry per export."""
+    if not can(Permission.DOWNLOAD):
+        refused = st.session_state.setdefault("_audit_refused_exports", set())
+        if key not in refused:
+            refused.add(key)
+            audit(Action.ROLE_REFUSED, permission=Permission.DOWNLOAD.value, export=key)
+        return False
+    # The file is built when it is asked for, outside the script run: capture who asks now.
+    who, log, session = identity(), audit_log(), _session_id()
+    on, k = suppression_on(), min_cell()
+
+    def serve():
+        if not allowed(who.role, Permission.DOWNLOAD):
+            raise PermissionError("this role may not download")
+        if log is not None:
+            log.record(Action.EXPORT_DOWNLOADED, who.user, session=session, role=who.role.value,
+                       export=key, suppression=on, k=k)
+        return data() if callable(data) else data
+
+    return where.download_button(label, data=serve, key=key, **kwargs)

@@ -18,6 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages import _suppressed as SUP
+from app_pages._access import download_button, suppression_on
 from eligibility.dose import (
     REGISTRY,
     CohortAssignment,
@@ -446,6 +448,33 @@ def timeline_section(settings: DoseSettings, run: SimulationRun, plan: CohortPla
     return tl.interval
 
 
+def suppressed_view(ctx: S.Context, settings: DoseSettings, plan: CohortPlan, oc: dict, run: SimulationRun,
+                    assignment: CohortAssignment, groups: list[str], fractions: dict, escalation: str) -> None:
+    """With small-cell suppression on: the design's own numbers (simulations, decision table) and
+    the cohort's counts only through the suppressed release; no patient lists, and no screening
+    need or timeline (both are the eligible fraction, i.e. a count, in another form)."""
+    st.subheader("Eligible pool (suppressed counts)")
+    SUP.dose_pool(ctx)
+    plan_section(settings, plan, oc)
+    st.subheader("Assignment to dose levels")
+    step = SUP.dose_step(ctx, T.consort_dose_step(assignment, settings.labels))
+    n_esc = int(sum(1 for g in groups if g != POOLED and (fractions.get(g) or 0) > 0))
+    sample_size_section(settings, run, n_esc)
+    oc_section(settings, oc, None, escalation)
+    st.subheader("Downloads")
+    d1, d2, d3 = st.columns(3)
+    download_button(d1, "Patients per dose level (CSV, suppressed)", data=lambda: to_csv_bytes(step),
+                    file_name="dose_levels_suppressed.csv", mime="text/csv", key="sup_dl_dose_step",
+                    icon=":material/download:", on_click="ignore")
+    download_button(d2, "Operating characteristics (CSV)", data=lambda: to_csv_bytes(V.oc_export(settings, oc, None)),
+                    file_name="dose_operating_characteristics.csv", mime="text/csv", key="dose_dl_oc",
+                    icon=":material/download:", on_click="ignore")
+    download_button(d3, "Decision table (CSV)", key="dose_dl_decisions", icon=":material/download:",
+                    on_click="ignore", file_name=f"dose_decision_table_{settings.design}.csv", mime="text/csv",
+                    data=lambda: to_csv_bytes(T.decision_table_export(settings.design, settings.design_options(),
+                                                                      settings.effective_max_n)))
+
+
 def main() -> None:
     ctx = S.context()
     st.title("Dose cohorts")
@@ -486,6 +515,9 @@ def main() -> None:
     oc = operating_characteristics(run)
     plan = expected_plan(settings, run)
     assignment = assign(*keys, _assign_key(settings), repr(plan), plan, ctx)
+    if suppression_on():
+        suppressed_view(ctx, settings, plan, oc, run, assignment, groups, fractions, escalation)
+        return
 
     pooled = pool[pool["group"] == POOLED].iloc[0]
     m = st.columns(4)
@@ -511,14 +543,14 @@ def main() -> None:
 
     st.subheader("Downloads")
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Assignment (CSV)", data=lambda: to_csv_bytes(V.assignment_export(assignment, settings)),
+    download_button(d1, "Assignment (CSV)", data=lambda: to_csv_bytes(V.assignment_export(assignment, settings)),
                        file_name="dose_assignment.csv", mime="text/csv", key="dose_dl_assignment",
                        icon=":material/download:", on_click="ignore")
-    d2.download_button("Operating characteristics (CSV)",
+    download_button(d2, "Operating characteristics (CSV)",
                        data=lambda: to_csv_bytes(V.oc_export(settings, oc, interval)),
                        file_name="dose_operating_characteristics.csv", mime="text/csv", key="dose_dl_oc",
                        icon=":material/download:", on_click="ignore")
-    d3.download_button("Decision table (CSV)", key="dose_dl_decisions", icon=":material/download:",
+    download_button(d3, "Decision table (CSV)", key="dose_dl_decisions", icon=":material/download:",
                        on_click="ignore", file_name=f"dose_decision_table_{settings.design}.csv", mime="text/csv",
                        data=lambda: to_csv_bytes(T.decision_table_export(settings.design, settings.design_options(),
                                                                          settings.effective_max_n)))

@@ -7,6 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages import _suppressed as SUP
+from app_pages._access import download_button, suppression_on
 from app_pages._shared import cohort_label, guard, memo, results
 from eligibility import demographics as D
 from eligibility import export
@@ -152,8 +154,7 @@ def validation_report(ctx: S.Context) -> None:
             "kind": "Kind",
         },
     )
-    st.download_button(
-        "Download this report (CSV)", data=lambda: export.to_csv_bytes(shown),
+    download_button(st, "Download this report (CSV)", data=lambda: export.to_csv_bytes(shown),
         file_name="validation_report.csv", mime="text/csv", on_click="ignore",
         icon=":material/download:", key="ov_dl_report",
     )
@@ -244,7 +245,7 @@ def report(ctx: S.Context) -> None:
     st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
                "the per-disease table, attrition, the CONSORT flow, demographics and the dose plan "
                f"({plan_text}). It opens offline; print it to PDF from the browser.")
-    st.download_button("Download the screening report (HTML)", data=build,
+    download_button(st, "Download the screening report (HTML)", data=build,
                        file_name=f"screening_report_{ctx.group}.html", mime="text/html", on_click="ignore",
                        icon=":material/summarize:", key="ov_dl_report_html", type="primary")
 
@@ -258,16 +259,19 @@ def downloads(ctx: S.Context) -> None:
                "status, first reason, all failing and unknown criteria, and criteria not assessed"
                + ("" if ctx.is_baseline else " — under the active what-if scenario") + ".")
     c1, c2 = st.columns(2)
-    c1.download_button("Results as CSV (Excel-safe)", data=lambda: export.to_csv_bytes(sub),
+    download_button(c1, "Results as CSV (Excel-safe)", data=lambda: export.to_csv_bytes(sub),
                        file_name=f"screening_results{suffix}.csv", mime="text/csv",
                        on_click="ignore", icon=":material/download:", key="ov_dl_csv")
-    c2.download_button("Results as Parquet", data=lambda: export.to_parquet_bytes(sub),
+    download_button(c2, "Results as Parquet", data=lambda: export.to_parquet_bytes(sub),
                        file_name=f"screening_results{suffix}.parquet",
                        mime="application/vnd.apache.parquet",
                        on_click="ignore", icon=":material/download:", key="ov_dl_parquet")
 
 
 ctx = S.context()
+if suppression_on():  # aggregate counts only, each through the suppressed release
+    SUP.overview(ctx)
+    st.stop()
 st.title("Screening overview")
 st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope_text(ctx)}")

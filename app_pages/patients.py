@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._access import download_button
 from app_pages._omop_import import provenance_panel
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
@@ -102,7 +103,7 @@ def table(ctx: S.Context, shown: pd.DataFrame, total: int) -> None:
     pages = max(1, -(-n // size))
     if st.session_state.get("pt_page", 1) > pages:
         st.session_state["pt_page"] = pages
-    top[2].download_button("Export filtered (CSV)", data=lambda: export.to_csv_bytes(shown),
+    download_button(top[2], "Export filtered (CSV)", data=lambda: export.to_csv_bytes(shown),
                            file_name="patients_filtered.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:", key="pt_dl_filtered",
                            help="All matching rows (not only this page), Excel-safe UTF-8 CSV.")
@@ -243,7 +244,7 @@ def near_miss_panel(ctx: S.Context) -> None:
     )
     if len(near) > len(view):
         st.caption(f"Showing the {len(view):,} closest; the export holds all {len(near):,}.")
-    st.download_button("Export near misses (CSV)", data=lambda: export.to_csv_bytes(near),
+    download_button(st, "Export near misses (CSV)", data=lambda: export.to_csv_bytes(near),
                        file_name="near_misses.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key="pt_dl_near")
 

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._access import download_button
 from app_pages._readings import readings_table
 from app_pages._shared import cohort_label, guard, md_escape, memo
 from app_pages._versions import versions_section
@@ -92,7 +93,7 @@ def catalog_view(ctx: S.Context) -> None:
 def printable(ctx: S.Context) -> None:
     title = "NCT06614270 eligibility criteria as implemented"
     meta = S.download_meta(ctx)
-    st.download_button("Printable view (HTML)", data=lambda: protocol_html(rows_for(ctx), title, meta),
+    download_button(st, "Printable view (HTML)", data=lambda: protocol_html(rows_for(ctx), title, meta),
                        file_name="protocol_criteria.html", mime="text/html", on_click="ignore",
                        icon=":material/print:", key="pr_dl_print",
                        help="Every criterion with its rule in words, the readings and the decisions, as one "

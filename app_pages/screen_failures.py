@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages import _suppressed as SUP
+from app_pages._access import download_button, suppression_on
 from app_pages._shared import guard, memo
 from eligibility import attribution as A
 from eligibility import export
@@ -84,7 +86,7 @@ def criterion_table(ctx: S.Context) -> None:
     st.caption("Percentages are of the patients each criterion applies to (all patients in scope for "
                f"common criteria, the disease's own patients for its block); scope: {scope_text(ctx)}. "
                "Click a column header to sort.")
-    st.download_button("Download this table (CSV)", data=lambda: export.to_csv_bytes(shown),
+    download_button(st, "Download this table (CSV)", data=lambda: export.to_csv_bytes(shown),
                        file_name=f"criteria_{ctx.group}.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key="sf_dl_table")
 
@@ -127,15 +129,18 @@ def consort(ctx: S.Context, dose_levels=None) -> None:
                "rows are not patients and are not counted. Downloads carry the cohort, scenario, date and "
                "protocol version.")
     c1, c2 = st.columns(2)
-    c1.download_button("Download flow (HTML, works offline)", data=lambda: C.consort_html(fig, meta),
+    download_button(c1, "Download flow (HTML, works offline)", data=lambda: C.consort_html(fig, meta),
                        file_name=f"consort_{ctx.group}.html", mime="text/html", on_click="ignore",
                        icon=":material/download:", key="sf_dl_consort_html")
-    c2.download_button("Download flow (SVG)", data=lambda: C.consort_svg(lay, title=title, meta=meta),
+    download_button(c2, "Download flow (SVG)", data=lambda: C.consort_svg(lay, title=title, meta=meta),
                        file_name=f"consort_{ctx.group}.svg", mime="image/svg+xml", on_click="ignore",
                        icon=":material/download:", key="sf_dl_consort_svg")
 
 
 ctx = S.context()
+if suppression_on():  # aggregate counts only, each through the suppressed release
+    SUP.screen_failures(ctx)
+    st.stop()
 st.title("Screen failures")
 st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope_text(ctx)} (change the disease in the sidebar)")

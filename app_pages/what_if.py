@@ -15,6 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages import _suppressed as SUP
+from app_pages._access import download_button, suppression_on
 from app_pages._amend import amendment_sections
 from app_pages._shared import guard, memo
 from eligibility import export
@@ -337,7 +339,7 @@ def changed_patients(ctx: S.Context) -> None:
                 "First reason, scenario", help="First failing criterion under the scenario (empty if none)"),
         },
     )
-    st.download_button("Download the patients who change (CSV)", data=lambda: export.to_csv_bytes(patients),
+    download_button(st, "Download the patients who change (CSV)", data=lambda: export.to_csv_bytes(patients),
                        file_name="status_changes.csv", mime="text/csv", on_click="ignore",
                        icon=":material/download:", key="wi_dl_changed")
 
@@ -426,10 +428,10 @@ def save_load(ctx: S.Context) -> None:
     sc = to_scenario(ctx.scenario, CAT)
     stem = "".join(ch if ch.isalnum() else "_" for ch in (sc.name or "scenario")).strip("_") or "scenario"
     c1, c2 = st.columns(2)
-    c1.download_button("Save scenario (JSON)", data=dump_scenario(sc, "json"), file_name=f"{stem}.json",
+    download_button(c1, "Save scenario (JSON)", data=dump_scenario(sc, "json"), file_name=f"{stem}.json",
                        mime="application/json", on_click="ignore", icon=":material/download:",
                        key="wi_dl_json")
-    c2.download_button("Save scenario (YAML)", data=dump_scenario(sc, "yaml"), file_name=f"{stem}.yaml",
+    download_button(c2, "Save scenario (YAML)", data=dump_scenario(sc, "yaml"), file_name=f"{stem}.yaml",
                        mime="application/yaml", on_click="ignore", icon=":material/download:",
                        key="wi_dl_yaml")
     st.file_uploader("Load a scenario (JSON or YAML)", type=["json", "yaml", "yml"], key="wi_upload",
@@ -510,7 +512,7 @@ def compare_panel(ctx: S.Context) -> None:
                                     "patient_id": "Patient ID", "disease": "Disease",
                                     "status_protocol": "Protocol", "status_a": "A", "status_b": "B",
                                     "first_reason_a": "First reason, A", "first_reason_b": "First reason, B"})
-        st.download_button("Download the patients who differ (CSV)", data=lambda: export.to_csv_bytes(patients),
+        download_button(st, "Download the patients who differ (CSV)", data=lambda: export.to_csv_bytes(patients),
                            file_name="scenario_a_vs_b.csv", mime="text/csv", on_click="ignore",
                            icon=":material/download:", key="wi_dl_cmp")
 
@@ -518,6 +520,18 @@ def compare_panel(ctx: S.Context) -> None:
 # -- page ---------------------------------------------------------------------------------------
 
 ctx = S.context()
+if suppression_on():  # suppressed deltas and the controls; no patient lists, sweep or comparison
+    SUP.what_if(ctx)
+    left, right = st.columns([5, 7], gap="large")
+    with left:
+        st.subheader("Controls")
+        with guard("the controls"):
+            controls(ctx)
+    with right:
+        st.subheader("Save, load and share")
+        with guard("saving and loading"):
+            save_load(ctx)
+    st.stop()
 st.title("What-if: protocol amendments")
 data = S.scenario_dict()
 n_changes = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))

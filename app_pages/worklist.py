@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import _shared as S
+from app_pages._access import download_button
 from app_pages._shared import cohort_label, guard
 from eligibility.textsafe import markdown_literal as lit
 from eligibility.worklist import build_worklist
@@ -39,8 +40,7 @@ with guard("the worklist"):
                     help="Pending, or eligible with applicable criteria not assessed.")
         m[1].metric("Fields to collect", f"{int((wl.fields['patients'] > 0).sum()):,}", border=True)
         m[2].metric("Median fields per patient", f"{patients['n_collect'].median():.0f}", border=True)
-        st.download_button(
-            "Download the chart-review template (xlsx)", icon=":material/download:", key="wl_download",
+        download_button(st, "Download the chart-review template (xlsx)", icon=":material/download:", key="wl_download",
             data=lambda: template_bytes(wl, title=f"Cohort {cohort_label(ctx)}"), on_click="ignore",
             file_name="chart_review_template.xlsx",
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

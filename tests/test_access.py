@@ -166,30 +166,41 @@ def test_signed_out_user_gets_no_data(tmp_path):
     assert _audit(tmp_path) == []
 
 
-def test_viewer_is_served_no_patient_level_page(tmp_path):
+def test_viewer_is_served_aggregate_pages_only(tmp_path):
     at = _app(tmp_path, {"email": "v@h.org", "roles": ["viewer"]})
     at.run()
     assert not at.exception
-    # only the pages a viewer may see are registered: the default is Protocol
-    assert at.title[0].value == "Protocol"
-    assert not at.metric
-    assert not at.sidebar.get("file_uploader")
-    for page in ("app_pages/patients.py", "app_pages/overview.py"):
+    # aggregate pages with suppression on; the patient-level pages are not registered
+    assert at.title[0].value == "Screening overview"
+    assert not at.sidebar.get("file_uploader") and not at.sidebar.toggle
+    assert not at.get("download_button")
+    for page in ("app_pages/patients.py", "app_pages/worklist.py"):
         with pytest.raises(Exception):  # noqa: B017, PT011 - not registered for this role
             at.switch_page(page).run()
     log = _audit(tmp_path)
     assert [e["action"] for e in log][:2] == ["sign_in", "page_viewed"]
-    assert log[0]["user"] == "v@h.org" and log[0]["role"] == "viewer" and log[1]["page"] == "Protocol"
+    assert log[0]["user"] == "v@h.org" and log[0]["role"] == "viewer" and log[1]["page"] == "Overview"
+    # the download the page would offer is refused on the server and audited (once per export)
+    refused = [e for e in log if e["action"] == "role_refused"]
+    assert [(e["permission"], e["export"]) for e in refused] == [("download", "sup_dl_status")]
+    at.run()
+    assert len([e for e in _audit(tmp_path) if e["action"] == "role_refused"]) == 1
 
 
-def test_analyst_sees_patients_but_cannot_upload_admin_can(tmp_path):
+def test_analyst_sees_patients_with_suppression_off_but_cannot_upload_admin_can(tmp_path):
     at = _app(tmp_path, {"email": "a@h.org", "roles": "analyst"})
     at.run()
     assert not at.exception and at.title[0].value == "Screening overview"
+    assert at.sidebar.toggle(key="access_suppress").value is True  # default from [access]
     assert not at.get("file_uploader")
+    with pytest.raises(Exception):  # noqa: B017, PT011 - patient level: not while suppression is on
+        at.switch_page("app_pages/patients.py").run()
+    at.sidebar.toggle(key="access_suppress").set_value(False).run()
     at.switch_page("app_pages/patients.py").run()
     assert not at.exception and at.title[0].value == "Patients"
-    at = _app(tmp_path, {"email": "root@h.org", "roles": ["admin"]})
+    changed = [e for e in _audit(tmp_path) if e["action"] == "setting_changed"]
+    assert changed and changed[-1]["suppression"] is False and changed[-1]["k"] == 5
+    at = _app(tmp_path, {"email": "root@h.org", "roles": ["admin"]}, suppress_by_default=False)
     at.run()
     assert [u.label for u in at.get("file_uploader")] == ["Upload a cohort (CSV, Parquet or xlsx)",
                                                           "Merge a filled sheet (CSV or xlsx)"]

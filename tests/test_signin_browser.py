@@ -182,3 +182,34 @@ def test_sign_in_through_the_provider_then_sign_out(signed_app, browser):
                if json.loads(line)["user"] == "alice"]
     assert "sign_out" in actions
     ctx.close()
+
+
+def test_viewer_sees_suppressed_overview(signed_app, browser):
+    """A viewer signs in and gets the Overview with small counts suppressed, no downloads."""
+    from playwright.sync_api import expect
+
+    base, _ = signed_app
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    page.goto(base)
+    _idle(page)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: url.startswith(base) is False, timeout=IDLE_MS)
+    page.locator("input[name='sub']").fill("victor")
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{base}/**", timeout=IDLE_MS)
+    _idle(page)
+    expect(page.get_by_role("heading", name="Screening overview")).to_be_visible(timeout=IDLE_MS)
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("role viewer")
+    expect(page.get_by_text("Small-cell suppression is on")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=IDLE_MS)
+    _idle(page)
+    metrics = page.get_by_test_id("stMetricValue").all_inner_texts()
+    assert len(metrics) == 5 and metrics[0] == "3,000", metrics
+    for text in metrics:  # a count is "<5", "*", "n/s", 0 or at least 5
+        assert text in ("<5", "*", "n/s") or int(text.replace(",", "")) == 0 or int(text.replace(",", "")) >= 5
+    expect(page.get_by_test_id("stDownloadButton")).to_have_count(0)
+    expect(page.get_by_test_id("stSidebar").get_by_role("link", name="Patients")).to_have_count(0)
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    page.screenshot(path=str(ROOT / "artifacts" / "viewer_overview_suppressed.png"), full_page=False)
+    ctx.close()

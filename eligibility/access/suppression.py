@@ -11,10 +11,13 @@ relations together. The attacker model, used to decide and to check:
   knows this is on the safe side;
 - where no count ≥ k is left to hide (tiny groups: every part small or zero), the cells of
   the exposed count's relations are *withheld* ("n/s", small ones too): any value ≥ 0;
-- the attacker combines all relations: interval propagation to a fixpoint, plus exact
-  linear algebra (a hidden count fixed by the equations alone, whatever the bounds).
+- the attacker combines all relations exactly: whole numbers, every relation at once, and
+  (on the safe side) no count above the largest count of the release. The audit is exact:
+  per group of hidden counts tied by relations, a mixed-integer feasibility problem (HiGHS
+  through scipy.optimize.milp) asks whether some other consistent table gives the count
+  another value.
 
-A count from 1 to k−1 is *recoverable* if that analysis narrows it to one value. `suppress`
+A count from 1 to k−1 is *recoverable* if that audit finds it takes one value only. `suppress`
 hides complements (smallest count ≥ k in a relation of the exposed cell first), then
 withholds, until nothing is recoverable. With `fixed`, the states of an earlier release are kept as they are (the
 same counts must not be shown one way here and another way there) and only new cells
@@ -23,10 +26,10 @@ may be hidden; a cell that cannot then be protected is reported in `unprotected`
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -37,7 +40,6 @@ HIDDEN = "hidden"  # a complement (≥ k), shown as "*"
 WITHHELD = "withheld"  # any value (0, small or large), shown as "n/s"
 HIDDEN_TEXT = "*"
 WITHHELD_TEXT = "n/s"
-INF = math.inf
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Relation:
 
     terms: tuple[tuple[Key, int], ...]
 
-    @property
+    @cached_property
     def keys(self) -> tuple[Key, ...]:
         return tuple(k for k, _ in self.terms)
 
@@ -131,85 +133,16 @@ def primary(values: Mapping[Key, int], k: int) -> dict[Key, str]:
     return {key: SMALL for key, v in values.items() if 1 <= v < k}
 
 
-def _bounds(values: Mapping[Key, int], hidden: Mapping[Key, str], k: int) -> dict[Key, list[float]]:
-    out = {}
-    for key, state in hidden.items():
-        out[key] = ([1.0, float(k - 1)] if state == SMALL else [float(k), INF] if state == HIDDEN
-                    else [0.0, INF])
-    return out
+def _box(state: str, k: int, cap: int) -> tuple[int, int]:
+    """What the attacker knows of a hidden count from how it is shown."""
+    return (1, k - 1) if state == SMALL else (k, max(k, cap)) if state == HIDDEN else (0, cap)
 
 
-def propagate(values: Mapping[Key, int], relations: list[Relation], hidden: Mapping[Key, str],
-              k: int, max_passes: int = 60) -> dict[Key, tuple[float, float]]:
-    """The attacker's interval for every hidden count after propagating every relation
-    to a fixpoint (integer rounding: counts are whole)."""
-    bounds = _bounds(values, hidden, k)
-    rels = [r for r in relations if any(key in bounds for key in r.keys)]
-    by_key = defaultdict(list)
-    for i, r in enumerate(rels):
-        for key in r.keys:
-            if key in bounds:
-                by_key[key].append(i)
-    # Passes over the relations touched by the last pass, until nothing tightens. Bounds
-    # can creep by one per pass around a cycle of relations; `max_passes` caps that (the
-    # creep ends at a bound the linear-algebra check or an exact audit also sees).
-    active = set(range(len(rels)))
-    for _ in range(max_passes):
-        if not active:
-            break
-        nxt: set[int] = set()
-        for i in sorted(active):
-            _tighten(rels[i], i, values, bounds, by_key, nxt)
-        active = nxt
-    return {key: (b[0], b[1]) for key, b in bounds.items()}
-
-
-def _tighten(r: Relation, i: int, values, bounds, by_key, changed_rels: set[int]) -> None:
-    """Σ c·x = 0: each hidden term's interval from the others' (infinite ends counted apart,
-    so one unbounded term does not blur the others)."""
-    terms = []
-    lo_fin = hi_fin = 0.0
-    lo_inf = hi_inf = 0  # terms whose c·x is unbounded below / above
-    for key, c in r.terms:
-        lo, hi = bounds[key] if key in bounds else (float(values[key]), float(values[key]))
-        tl, th = (c * lo, c * hi) if c > 0 else (c * hi, c * lo)
-        terms.append((key, c, tl, th))
-        if math.isinf(tl):
-            lo_inf += 1
-        else:
-            lo_fin += tl
-        if math.isinf(th):
-            hi_inf += 1
-        else:
-            hi_fin += th
-    for key, c, tl, th in terms:
-        if key not in bounds:
-            continue
-        # others' Σ ∈ [o_lo, o_hi]; c·x = −others
-        o_lo = -INF if lo_inf - math.isinf(tl) > 0 else lo_fin - (0.0 if math.isinf(tl) else tl)
-        o_hi = INF if hi_inf - math.isinf(th) > 0 else hi_fin - (0.0 if math.isinf(th) else th)
-        lo_cx, hi_cx = -o_hi, -o_lo
-        new_lo, new_hi = (lo_cx / c, hi_cx / c) if c > 0 else (hi_cx / c, lo_cx / c)
-        cur = bounds[key]
-        changed = False
-        if new_lo > cur[0] + 1e-9:
-            cur[0] = float(math.ceil(new_lo - 1e-9))
-            changed = True
-        if new_hi < cur[1] - 1e-9:
-            cur[1] = float(math.floor(new_hi + 1e-9))
-            changed = True
-        if changed:
-            changed_rels.update(j for j in by_key[key] if j != i)
-
-
-def fixed_by_equations(relations: list[Relation], hidden: Mapping[Key, str]) -> set[Key]:
-    """Hidden counts that the relations alone determine (their unit vector lies in the row
-    space of the relations restricted to the hidden counts). Solved per connected group of
-    hidden counts, which keeps every matrix small."""
+def _components(relations: list[Relation], hidden: Mapping[Key, str]) -> list[tuple[list[Key], list[Relation]]]:
+    """Groups of hidden counts tied together by relations (each is audited on its own: a
+    relation whose counts are all shown says nothing about a hidden one)."""
     keys = list(hidden)
-    if not keys:
-        return set()
-    col = {key: j for j, key in enumerate(keys)}
+    idx = {key: i for i, key in enumerate(keys)}
     parent = list(range(len(keys)))
 
     def find(i):
@@ -218,51 +151,179 @@ def fixed_by_equations(relations: list[Relation], hidden: Mapping[Key, str]) -> 
             i = parent[i]
         return i
 
-    rows = []
+    touching = []
     for r in relations:
-        terms = [(col[key], c) for key, c in r.terms if key in col]
-        if terms:
-            rows.append(terms)
-            for j, _ in terms[1:]:
-                a, b = find(terms[0][0]), find(j)
+        mine = [idx[key] for key in r.keys if key in idx]
+        if mine:
+            touching.append((r, mine[0]))
+            for j in mine[1:]:
+                a, b = find(mine[0]), find(j)
                 if a != b:
                     parent[a] = b
-    members: dict[int, list[int]] = defaultdict(list)
-    for j in range(len(keys)):
-        members[find(j)].append(j)
-    by_comp: dict[int, list] = defaultdict(list)
-    for terms in rows:
-        by_comp[find(terms[0][0])].append(terms)
-    out = set()
-    for root, cols in members.items():
-        eqs = by_comp.get(root, [])
-        if not eqs:
-            continue
-        local = {j: i for i, j in enumerate(cols)}
-        a = np.zeros((len(eqs), len(cols)))
-        for r, terms in enumerate(eqs):
-            for j, c in terms:
-                a[r, local[j]] += c
-        # Null space of A (via AᵀA): x_j is determined iff every null-space vector is 0 at j.
-        w, v = np.linalg.eigh(a.T @ a)
-        null = v[:, w <= 1e-8 * max(1.0, float(w.max(initial=0.0)))]
-        if null.shape[1] == 0:
-            out.update(keys[j] for j in cols)
-            continue
-        free = np.abs(null).max(axis=1) > 1e-6
-        out.update(keys[cols[i]] for i in np.flatnonzero(~free))
-    return out
+    members: dict[int, list[Key]] = defaultdict(list)
+    for key, i in idx.items():
+        members[find(i)].append(key)
+    rels: dict[int, list[Relation]] = defaultdict(list)
+    for r, i in touching:
+        rels[find(i)].append(r)
+    return [(members[root], rels.get(root, [])) for root in members]
+
+
+class _System:
+    """Hidden counts as integer variables: the relations with the shown counts moved to the
+    right-hand side, and each hidden count's box."""
+
+    def __init__(self, values, keys: list[Key], rels: list[Relation], hidden, k: int, cap: int):
+        from scipy.optimize import LinearConstraint
+        from scipy.sparse import csr_array
+
+        self.keys = keys
+        self.col = {key: j for j, key in enumerate(keys)}
+        self.truth = np.array([values[key] for key in keys], dtype=float)
+        self.lo = np.empty(len(keys))
+        self.hi = np.empty(len(keys))
+        for key, j in self.col.items():
+            self.lo[j], self.hi[j] = _box(hidden[key], k, cap)
+        rows, cols, data = [], [], []
+        b = np.zeros(len(rels))
+        for i, r in enumerate(rels):
+            for key, c in r.terms:
+                if key in self.col:
+                    rows.append(i)
+                    cols.append(self.col[key])
+                    data.append(float(c))
+                else:
+                    b[i] -= c * values[key]
+        self.eq = LinearConstraint(csr_array((data, (rows, cols)), shape=(len(rels), len(keys))), b, b)
+
+    def solve(self, cost=None, lo=None, hi=None):
+        """An integer table consistent with what is shown (minimising `cost`), or None."""
+        from scipy.optimize import Bounds, milp
+
+        n = len(self.keys)
+        res = milp(np.zeros(n) if cost is None else cost, constraints=[self.eq], integrality=np.ones(n),
+                   bounds=Bounds(self.lo if lo is None else lo, self.hi if hi is None else hi))
+        return np.round(res.x) if res.status == 0 and res.x is not None else None
+
+    def push(self, pending: list[Key], up: bool):
+        """A consistent table with every pending count pushed away from its true value (down,
+        or up with `up`, where its box allows)."""
+        cost = np.zeros(len(self.keys))
+        for t in pending:
+            j = self.col[t]
+            can_up, can_down = self.truth[j] < self.hi[j], self.truth[j] > self.lo[j]
+            cost[j] = -1.0 if (up and can_up) or not can_down else 1.0
+        return self.solve(cost)
+
+    def other_value(self, t: Key):
+        """A consistent table where count t is not its true value, or None: t is recoverable."""
+        j = self.col[t]
+        for lo_j, hi_j in ((self.truth[j] + 1, self.hi[j]), (self.lo[j], self.truth[j] - 1)):
+            if lo_j <= hi_j:
+                lo, hi = self.lo.copy(), self.hi.copy()
+                lo[j], hi[j] = lo_j, hi_j
+                x = self.solve(None, lo, hi)
+                if x is not None:
+                    return x
+        return None
 
 
 def exposed(values: Mapping[Key, int], relations: list[Relation], hidden: Mapping[Key, str],
-            k: int) -> set[Key]:
-    """Hidden counts from 1 to k−1 that the attacker model narrows to a single value."""
+            k: int, safe: set[Key] | None = None, prove: bool = True) -> set[Key]:
+    """Hidden counts from 1 to k−1 that the shown counts and the relations fix to one value.
+
+    The attacker knows every shown count, the range each hidden state stands for, that counts
+    are whole and that none exceeds the largest count of the release (a bound a real attacker
+    may not have: assuming it is on the safe side), and combines every relation. Exact: each
+    verdict "not recoverable" is an integer table found by HiGHS (scipy.optimize.milp) with
+    the count at another value; "recoverable" is HiGHS's proof that none exists.
+
+    `safe`: counts already proven not recoverable (updated). Hiding more counts, or widening
+    what a hidden one may be, only adds consistent tables: a count once safe stays safe.
+    With prove=False, the counts not shown safe by the joint solves are returned unproven
+    (fewer solves; `suppress` protects them further and proves only at the end)."""
     if not hidden:
         return set()
-    rng = propagate(values, relations, hidden, k)
-    out = {key for key, (lo, hi) in rng.items() if lo >= hi}
-    out |= fixed_by_equations(relations, hidden)
-    return {key for key in out if 1 <= values[key] < k}
+    safe = set() if safe is None else safe
+    cap = max(values.values(), default=0)
+    groups = [(keys, rels) for keys, rels in _components(relations, hidden)
+              if any(1 <= values[key] < k and key not in safe for key in keys)]
+    if not groups:
+        return set()
+    pending = [key for keys, _ in groups for key in keys if 1 <= values[key] < k and key not in safe]
+
+    def learn(system: _System, x) -> None:
+        moved = {t for t in pending if t in system.col and x[system.col[t]] != system.truth[system.col[t]]}
+        safe.update(moved)
+        pending[:] = [t for t in pending if t not in moved]
+
+    # All groups in one problem (they share no variable): push every undecided count away from
+    # its true value, down then up, while that settles any; most counts settle here.
+    every = _System(values, [key for keys, _ in groups for key in keys],
+                    [r for _, rels in groups for r in rels], hidden, k, cap)
+    for up in (False, True, False, True):
+        before = len(pending)
+        x = every.push(pending, up)
+        if x is None:
+            break
+        learn(every, x)
+        if not pending or (len(pending) == before and up):
+            break
+    if not prove:
+        return set(pending)
+    # What is left: each count on its own, in its own group.
+    out: set[Key] = set()
+    left = set(pending)
+    for keys, rels in groups:
+        mine = [t for t in keys if t in left]
+        if not mine:
+            continue
+        system = _System(values, keys, rels, hidden, k, cap)
+        for t in mine:
+            if t in safe:
+                continue
+            x = system.other_value(t)
+            if x is None:
+                out.add(t)
+            else:
+                learn(system, x)
+    return out
+
+
+def _two_per_relation(values: Mapping[Key, int], relations: list[Relation], hidden: dict[Key, str],
+                      frozen: set[Key], k: int, by_key) -> None:
+    """The classic first step of complementary suppression: no relation may have exactly one
+    hidden count (it would follow from the others). Hide the smallest count ≥ k beside it,
+    until no relation has a lone hidden count that can get a partner; the exact audit then
+    settles the rest."""
+    todo = [r for r in relations if sum(key in hidden for key in r.keys) == 1]
+    while todo:
+        r = todo.pop()
+        if sum(key in hidden for key in r.keys) != 1:
+            continue
+        cands = [c for c in r.keys if c not in hidden and c not in frozen and values[c] >= k]
+        if not cands:
+            continue
+        pick = min(cands, key=lambda c: (values[c], repr(c)))
+        hidden[pick] = HIDDEN
+        todo.extend(r2 for r2 in by_key[pick] if sum(key in hidden for key in r2.keys) == 1)
+
+
+def _candidates(key: Key, by_key, hidden, frozen, values, k: int, depth: int = 3) -> set[Key]:
+    """Counts ≥ k that may still be hidden to protect `key`: in its relations, else one
+    relation further out (through counts already hidden), up to `depth` steps; withholding
+    whole relations is the last resort."""
+    ring, seen = {key}, {key}
+    for _ in range(depth):
+        cells = {c for x in ring for r in by_key[x] for c in r.keys} - seen
+        cands = {c for c in cells if c not in hidden and c not in frozen and values[c] >= k}
+        if cands:
+            return cands
+        seen |= cells
+        ring = {c for c in cells if c in hidden}
+        if not ring:
+            break
+    return set()
 
 
 def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = DEFAULT_K,
@@ -282,6 +343,7 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
         for key in r.keys:
             if key not in values:
                 raise KeyError(f"relation names a count that is not given: {key!r}")
+    given = relations
     relations = [*relations, *_nested(relations)]
     hidden = {key: s for key, s in primary(values, k).items() if key not in frozen}
     if fixed is not None:
@@ -290,8 +352,17 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
     for r in relations:
         for key in r.keys:
             by_key[key].append(r)
+    # Counts proven safe stay safe while counts are only added to `hidden` (more tables fit).
+    # It starts empty even with `fixed`: the new relations may tie the earlier counts tighter.
+    safe: set[Key] = set()
+    _two_per_relation(values, relations, hidden, frozen, k, by_key)
     while True:
-        bad = sorted(exposed(values, relations, hidden, k), key=repr)
+        bad = sorted(exposed(values, relations, hidden, k, safe, prove=False), key=repr)
+        if bad and any(not any(c not in hidden and c not in frozen and values[c] >= k
+                               for r in by_key[key] for c in r.keys) for key in bad):
+            # Some would have to be withheld (nothing ≥ k left beside them): first prove which
+            # are really recoverable, so that no count is withheld for nothing.
+            bad = sorted(exposed(values, relations, hidden, k, safe, prove=True), key=repr)
         if not bad:
             break
         added = False
@@ -300,8 +371,7 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
             rels = by_key[key]
             if any(id(r) in touched for r in rels):
                 continue  # may be protected already; checked again next round
-            cands = {c for r in rels for c in r.keys
-                     if c not in hidden and c not in frozen and values[c] >= k}
+            cands = _candidates(key, by_key, hidden, frozen, values, k)
             if cands:
                 pick = min(cands, key=lambda c: (values[c], repr(c)))
                 hidden[pick] = HIDDEN
@@ -331,5 +401,5 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
                 ring = wider
             if not added:
                 break
-    unprotected = exposed(values, relations, hidden, k)  # what is still exposed at the end
-    return Suppression(k, values, relations, hidden, unprotected)
+    unprotected = exposed(values, relations, hidden, k, safe)  # what is still exposed at the end
+    return Suppression(k, values, given, hidden, unprotected)
