@@ -10,7 +10,7 @@ shown only when all the counts it is computed from are shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -50,7 +50,7 @@ def display_table(frame: pd.DataFrame, counts: Sequence[str], k: int = DEFAULT_K
     fixed: an earlier release these cells extend (its states are kept)."""
     if not frame.index.is_unique:
         raise ValueError("display_table needs a unique row index")
-    values = {}
+    values: dict[Hashable, int] = {}
     for row in frame.index:
         for col in counts:
             v = frame.at[row, col]
@@ -62,8 +62,8 @@ def display_table(frame: pd.DataFrame, counts: Sequence[str], k: int = DEFAULT_K
         total, parts = row_total
         rels += [total_of((row, total), [(row, p) for p in parts]) for row in frame.index]
     if total_row is not None:
-        total, parts = total_row
-        rels += [total_of((total, col), [(p, col) for p in parts]) for col in counts]
+        total_label, part_rows = total_row
+        rels += [total_of((total_label, col), [(p, col) for p in part_rows]) for col in counts]
     sup = suppress(values, rels, k, fixed=fixed)
     out = frame.copy().astype({c: object for c in frame.columns})
     for col in counts:
