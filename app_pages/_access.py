@@ -116,7 +116,7 @@ def _shorten_cookie(hours: float) -> None:
     The age check in `gate` enforces the same limit on the server either way."""
     try:
         from streamlit.web.server.starlette import starlette_auth_routes as routes
-        routes.AUTH_COOKIE_MAX_AGE_SECONDS = int(hours * 3600)
+        routes.AUTH_COOKIE_MAX_AGE_SECONDS = int(hours * 3600)  # type: ignore[misc]  # Final by design upstream; patched on purpose
     except Exception:  # noqa: BLE001 - another server implementation: the server-side check remains
         pass
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -212,8 +213,8 @@ def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[
     st.caption("1–8 dose levels, lowest first; add or delete rows to change the number of levels. "
                "The assumed true DLT rates drive only the simulation.")
     c1, c2, c3, c4 = st.columns(4)
-    design = c1.selectbox("Design", [d.name for d in REGISTRY], format_func=DESIGN_LABELS.get,
-                          key="dose_design", on_change=S.keep("dose_design"), help=DESIGN_HELP)
+    design = c1.selectbox("Design", [d.name for d in REGISTRY], format_func=lambda d: DESIGN_LABELS.get(d, d),
+                          key="dose_design", on_change=S.keep("dose_design"), help=DESIGN_HELP) or REGISTRY[0].name
     if design == "3+3":
         cohort_size = c2.number_input("Cohort size (patients)", value=3, disabled=True,
                                       key="dose_cohort_size_33", help="3+3 always treats cohorts of 3.")
@@ -243,9 +244,9 @@ def settings_panel(derived_rate: float | None, default_start: dt.date) -> tuple[
              "screening dates.")
     start = c3.date_input("Escalation starts", key="dose_start", on_change=S.keep("dose_start"),
                           help="Default: the day after the last screening date in the cohort.")
-    pooling = c4.selectbox("Escalation", ["pooled", "per-disease"], format_func=POOLING_LABELS.get,
+    pooling = c4.selectbox("Escalation", ["pooled", "per-disease"], format_func=lambda p: POOLING_LABELS[p],
                            key="dose_pooling", on_change=S.keep("dose_pooling"), help="Pooled: one escalation across the five diseases. "
-                           "Per disease: a separate escalation for each disease.")
+                           "Per disease: a separate escalation for each disease.") or "pooled"
     during = st.checkbox("Keep screening during DLT windows", key="dose_screen_during", on_change=S.keep("dose_screen_during"),
                          help="Off (the spec): screening for the next cohort starts when the current "
                               "window closes. On: patients found during a window wait for the next cohort.")
@@ -343,7 +344,8 @@ def screening_need_section(settings: DoseSettings, run: SimulationRun, plan: Coh
     need = screening_need_table(needed, {g: fractions.get(g) for g in groups})
     wide = V.screening_need_view(need)
     wide["needed"] = wide["needed"].round(1)
-    cfg = {"dose_level": "Dose level", "needed": st.column_config.NumberColumn("Needed (patients)", format="plain")}
+    cfg: dict[str, Any] = {"dose_level": "Dose level",
+                           "needed": st.column_config.NumberColumn("Needed (patients)", format="plain")}
     cfg.update({g: st.column_config.NumberColumn(f"{'Pooled' if g == POOLED else g} (to screen)")
                 for g in groups})
     st.dataframe(wide, key="dose_need_table", hide_index=True, column_config=cfg)

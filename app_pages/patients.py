@@ -53,7 +53,7 @@ def filters(ctx: S.Context, res: pd.DataFrame) -> pd.DataFrame:
         st.session_state[key] = [v for v in st.session_state[key] if v in offered]
     c1, c2, c3 = st.columns(3)
     statuses = c1.multiselect("Status", list(STATUS_ICONS), key="pt_status", on_change=S.keep("pt_status"),
-                              format_func=STATUS_ICONS.get)
+                              format_func=lambda s: STATUS_ICONS.get(s, s))
     if ctx.disease is None:
         diseases = c2.multiselect("Disease", options, key="pt_disease", on_change=S.keep("pt_disease"),
                                   placeholder="All diseases")

@@ -43,10 +43,10 @@ def catalog_view(ctx: S.Context) -> None:
     default_blocks = blocks if ctx.disease is None else ["common", ctx.disease]
     c1, c2, c3 = st.columns([2, 1.3, 1], vertical_alignment="bottom")
     chosen = c1.multiselect("Blocks", blocks, default=default_blocks, key="pr_blocks",
-                            format_func=BLOCK_TITLES.get)
+                            format_func=lambda b: BLOCK_TITLES.get(b, b))
     search = c2.text_input("Search ID or text", key="pr_search", placeholder="e.g. ULN or EXC-8")
     view = c3.segmented_control("View", ["text", "table"], default="text", key="pr_view",
-                                format_func={"text": "Readable", "table": "Table"}.get) or "text"
+                                format_func=lambda v: {"text": "Readable", "table": "Table"}[v]) or "text"
     df = df[df["block"].isin(chosen)]
     if search.strip() and len(df):
         hit = df.astype("string").apply(lambda c: c.str.contains(search.strip(), case=False, regex=False))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from app_pages import _shared as S
@@ -45,12 +47,12 @@ def waterfall(ctx: S.Context) -> None:
 def criterion_table(ctx: S.Context) -> None:
     table = memo(ctx, ("sf:crit", ctx.group), lambda: A.criterion_table(ctx.current, ctx.group))
     order = st.segmented_control("Order", ["impact", "catalog"], default="impact", key="sf_order",
-                                 format_func={"impact": "By impact (sole reason)",
-                                              "catalog": "Catalog order"}.get) or "impact"
+                                 format_func=lambda o: {"impact": "By impact (sole reason)",
+                                                        "catalog": "Catalog order"}[o]) or "impact"
     shown = F.criterion_display(table, ctx.group, sort=order)
     # Widths add up to what fits beside the sidebar at 1280 px: no sideways scrolling.
-    pct = dict(format="%.1f%%", width=58)
-    n = dict(format="%d", width=54)
+    pct: dict[str, Any] = {"format": "%.1f%%", "width": 58}
+    n: dict[str, Any] = {"format": "%d", "width": 54}
     event = st.dataframe(
         shown, hide_index=True, key="sf_criterion_table", height=560, on_select="rerun",
         selection_mode="single-row", column_order=F.TABLE_COLUMNS,

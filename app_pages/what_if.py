@@ -102,6 +102,10 @@ def on_criterion(cid: str) -> None:
     S.change_scenario(with_criterion(S.scenario_dict(), cid, bool(st.session_state[crit_key(cid)]), ORDER))
 
 
+def undo() -> None:
+    S.undo_scenario()
+
+
 def on_name() -> None:
     data = S.scenario_dict()
     S.change_scenario({**data, "name": str(st.session_state.get("wi_name", "")).strip()})
@@ -166,6 +170,7 @@ def param_control(p: Parameter, value) -> None:
         exact = number_key(p.name)
         exact_written = sync_widget(exact, want)
         if p.type == "number":
+            assert p.range is not None  # a slider parameter always has a what-if range
             lo, hi = (float(x) for x in p.range)
             step = step_of(p)
             fmt = f"%.{decimals(step)}f"
@@ -176,6 +181,7 @@ def param_control(p: Parameter, value) -> None:
                                on_change=on_param, args=(p.name, exact),
                                help="Type an exact value (any value ≥ 0, also outside the slider's range).")
         else:
+            assert p.range is not None
             lo, hi = (int(x) for x in p.range)
             left.slider(label, min_value=min(lo, want), max_value=max(hi, want), value=initial, step=1,
                         key=key, help=help_text, on_change=on_param, args=(p.name,))
@@ -226,7 +232,8 @@ def controls(ctx: S.Context) -> None:
                 param_control(p, params[p.name])
     st.markdown("**Criteria** — switch a criterion, or one part of it, off")
     for block in dict.fromkeys(c.block for c in CAT.criteria):
-        n_off = sum(1 for d in disabled if CAT.unit_by_id.get(d, CAT.criterion_by_id.get(d)).block == block)
+        n_off = sum(1 for d in disabled if getattr(CAT.unit_by_id.get(d) or CAT.criterion_by_id.get(d), "block", None)
+                    == block)
         title = ("Common criteria (DX, INC, EXC)" if block == "common" else GROUP_TITLES.get(block, block)) \
             + (f" ({n_off} off)" if n_off else "")
         with st.expander(title, expanded=bool(n_off)):
@@ -271,7 +278,7 @@ def delta_cards(ctx: S.Context) -> None:
                         + (" (change vs protocol)" if compare else " (= protocol)"))
         history = st.session_state.get(S.HISTORY_KEY, [])
         top[1].button("Undo", key="wi_undo", icon=":material/undo:", disabled=not history,
-                      on_click=S.undo_scenario, width="stretch",
+                      on_click=undo, width="stretch",
                       help=(f"Undo the last change ({len(history)} change(s) can be undone)." if history
                             else "Undo the last change (nothing to undo yet)."))
         cols = st.columns(len(order))

@@ -128,7 +128,7 @@ class AuditLog:
     def entries(self) -> list[dict]:
         """Every entry, oldest first, across the rotated files (for tests and review)."""
         files = [self.path.with_name(f"{self.path.name}.{i}") for i in range(self.backups, 0, -1)]
-        out = []
+        out: list[dict] = []
         for f in [*files, self.path]:
             if f.exists():
                 out.extend(json.loads(line) for line in f.read_text("ascii").splitlines() if line)

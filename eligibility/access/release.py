@@ -116,9 +116,9 @@ def _moves(base: Evaluation, cur: Evaluation) -> tuple[dict, list[Relation]]:
             "changed": [m[s1, s2] for s1 in STATUSES for s2 in STATUSES if s1 != s2],
         }
         for name, members in derived.items():
-            key = ("move", "cur", g, name)
-            values[key] = sum(values[x] for x in members)
-            rels.append(total_of(key, members))
+            total_key: tuple = ("move", "cur", g, name)
+            values[total_key] = sum(values[x] for x in members)
+            rels.append(total_of(total_key, members))
     items = [*[(s1, s2) for s1 in STATUSES for s2 in STATUSES], "gained", "lost", "changed"]
     for item in items:
         rels.append(total_of(("move", "cur", ALL, item), [("move", "cur", g, item) for g in parts]))
@@ -214,13 +214,13 @@ def attrition_table(rel: Release, att: pd.DataFrame, group: str | None, tag: str
     out = att[["criterion", "block", "text"]].copy()
     out["excluded"] = [rel.text("crit_first", tag, g, c) for c in att["criterion"]]
     screened = rel.value("status", tag, g, "screened")
-    remaining, broken = screened, screened is None
+    remaining, broken = screened or 0, screened is None
     rem_text = []
     for c in att["criterion"]:
         v = rel.value("crit_first", tag, g, c)
         if v is None:
             broken = True
-        if not broken:
+        else:
             remaining -= v
         rem_text.append(HIDDEN_TEXT if broken else f"{remaining:,}")
     out["remaining"] = rem_text
