@@ -55,12 +55,26 @@ def test_backend_that_turns_unknown_into_fail_is_refused(con):
 
     def sqlserver_like(expr):
         out = con.execute(expr)
-        if isinstance(out, pd.DataFrame) and out["v"].dtype == object:
-            out["v"] = [True if v is None else v for v in out["v"]]
+        if isinstance(out, pd.DataFrame):
+            for c in out.columns:
+                if out[c].dtype == object:
+                    out[c] = [True if v is None else v for v in out[c]]
         return out
 
     with pytest.raises(BackendError, match="Kleene conformance case 'a AND b"):
         check(con, execute=sqlserver_like)
+
+
+def test_a_case_the_backend_cannot_compile_is_named(con):
+    """One broken case fails the combined query; each case is then asked alone."""
+
+    def no_concat(expr):
+        if "concat" in con.compile(expr).lower():
+            raise RuntimeError("no concat_ws here")
+        return con.execute(expr)
+
+    with pytest.raises(BackendError, match="'concat_ws skips NULL' gave 'error: RuntimeError'"):
+        check(con, execute=no_concat)
 
 
 def test_every_conformance_case_can_fail(con):

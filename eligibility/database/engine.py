@@ -116,12 +116,14 @@ class DatabaseCohort:
         src = parse_input(src) if isinstance(src, str) else src
         pre: list[Issue] = []
         raw = raw_table(con, src, pre)
-        # Small inputs: the parsed columns are kept as a temp table, so the report's queries
-        # and every what-if read them instead of parsing the file again.
+        # Small inputs: the parsed columns are kept as a temp table too, so the cell report's
+        # queries read them instead of parsing the file again. Any size: the typed table is
+        # kept (DuckDB temp table, spilled to disk past the memory limit; Spark cache), so the
+        # report's aggregate queries and every what-if scan it, not the Parquet/CSV file.
         small = int(raw.count().execute()) <= SMALL_ROWS
         v = validate(raw, src.name, pre, register=lambda e: register(con, e, materialize=small))
         out = cls(con, v.typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
-        return out.materialize() if small else out
+        return out.materialize()
 
     @classmethod
     def from_cohort(cls, con, cohort) -> DatabaseCohort:
@@ -134,6 +136,8 @@ class DatabaseCohort:
 
     def materialize(self) -> DatabaseCohort:
         """Keep the typed table in the engine (a temp table): what-ifs then skip parsing."""
+        if self.materialized:
+            return self
         name = f"__elig_typed_{id(self)}"
         if self.con.name == "pyspark":
             self.con._session.table(self._spark_view()).cache().createOrReplaceTempView(name)
