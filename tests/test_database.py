@@ -282,3 +282,21 @@ def test_patient_pages_cover_the_results_in_order(bundled):
     assert set(inel.status) == {"ineligible"} and set(inel.disease) == {"SSc"} and len(inel) == 50
     exc = ev.patients(failed="INC-1", limit=10_000)
     assert len(exc) == full.failed.str.split(";").map(lambda x: "INC-1" in x).sum()
+
+
+def test_evicted_scenarios_free_their_tables(con):
+    """What-ifs past the cache size drop the evicted scenarios' tables; results stay right."""
+    from eligibility.database import engine
+
+    cohort = make_cohort([eligible_row(d) for d in ("SSc", "IIM", "AAV")])
+    db = DatabaseCohort.from_cohort(con, cohort).materialize()
+
+    def names():  # ibis 12's list_tables calls a DuckDB 1 cursor method
+        return {r[0] for r in con.raw_sql("SELECT table_name FROM information_schema.tables").fetchall()}
+
+    before = names()
+    for hb in range(50, 50 + engine._CACHED_SCENARIOS + 3):
+        scenario = resolve({"parameters": {"hb_min_g_l": hb}})
+        pd.testing.assert_frame_equal(results_frame(db.evaluate(scenario)), screen_frame(cohort, scenario))
+    added = names() - before
+    assert len(added) == 2 * engine._CACHED_SCENARIOS  # a code table and a patient view each

@@ -37,6 +37,7 @@ class DatabaseEvaluation:
     cohort: DatabaseCohort
     plan: Plan
     patients_table: ir.Table  # outcomes.patient_table, registered in the engine
+    codes_table: ir.Table  # the per-unit outcome codes it reads (a temp table once materialized)
     _attr: Attribution | None = field(default=None, repr=False)
 
     @property
@@ -152,6 +153,19 @@ class DatabaseCohort:
         self.con.create_view(name, self.typed, overwrite=True)
         return name
 
+    def _drop(self, *tables: ir.Table) -> None:
+        """Free an evicted scenario's tables (DuckDB temp tables; Spark cached views), so that
+        what-ifs do not accumulate one code table each."""
+        for t in tables:
+            name = t.get_name()
+            if self.con.name == "pyspark":
+                self.con._session.catalog.dropTempView(name)
+            else:
+                kind = self.con.raw_sql("SELECT table_type FROM information_schema.tables "
+                                        f"WHERE table_name = '{name}'").fetchall()
+                if kind:
+                    self.con.raw_sql(f'DROP {"VIEW" if kind[0][0] == "VIEW" else "TABLE"} "{name}"')
+
     def _register(self, expr: ir.Table | str) -> ir.Table:
         return register(self.con, expr, self.materialized)
 
@@ -170,11 +184,12 @@ class DatabaseCohort:
                 return self._cache[key]
         pl = plan(self.present, scenario, self.catalog)
         codes = self._register(outcome_codes(self.typed, self.present, pl))
-        ev = DatabaseEvaluation(self, pl, self._register(patient_sql(codes.get_name(), pl)))
+        ev = DatabaseEvaluation(self, pl, self._register(patient_sql(codes.get_name(), pl)), codes)
         with self._lock:
             self._cache[key] = ev
             if len(self._cache) > _CACHED_SCENARIOS:
-                self._cache.popitem(last=False)
+                _, old = self._cache.popitem(last=False)
+                self._drop(old.patients_table, old.codes_table)
         return ev
 
     def status_change(self, before: DatabaseEvaluation, after: DatabaseEvaluation,
