@@ -40,20 +40,20 @@ def headline(ctx: S.Context) -> None:
     def delta(key: str) -> int | None:
         return int(counts[key] - base[key]) if compare else None
 
-    # The range card is wider: "1,234 – 2,345" must fit at 1280 px without being cut off.
+    # Deltas are against the protocol (said in the caption below: a "vs protocol" label is
+    # cut off in the narrow cards at 1280 px). The range card is wider: "1,234 – 2,345" must fit at 1280 px without being cut off.
     cols = st.columns([1, 1, 1, 1, 1.45])
     cols[0].metric("Screened", f"{int(counts['screened']):,}", border=True,
                    help="Patients in the cohort (and in the disease filter). Every input row is kept; "
                         "empty file rows are not patients and are counted apart.")
     cols[1].metric("Eligible", f"{int(counts['eligible']):,}", delta=delta("eligible"), border=True,
-                   delta_description="vs protocol" if compare else None,
                    help="Every applicable, assessed criterion passes.")
     cols[2].metric("Pending", f"{int(counts['pending']):,}", delta=delta("pending"), border=True,
-                   delta_color="off", delta_description="vs protocol" if compare else None,
+                   delta_color="off",
                    help="No criterion fails, but at least one cannot be decided: a value is missing or "
                         "is implausible and needs verifying.")
     cols[3].metric("Ineligible", f"{int(counts['ineligible']):,}", delta=delta("ineligible"), border=True,
-                   delta_color="inverse", delta_description="vs protocol" if compare else None,
+                   delta_color="inverse",
                    help="At least one applicable criterion fails.")
     lo, hi = int(counts["eligible_low"]), int(counts["eligible_high"])
     cols[4].metric("Eligible range", f"{lo:,}–{hi:,}", border=True,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from .cli_support import OneLineParser, fail
 from .textsafe import shorten
 
 USAGE = """python -m eligibility COMMAND ...
@@ -26,16 +26,7 @@ commands:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with a one-line message (its own behaviour, made explicit)."""
-
-    def error(self, message):  # noqa: D401
-        self.exit(2, f"error: {message}\n")
-
-
-def _err(message: str) -> int:
-    print(f"error: {shorten(message, 500)}", file=sys.stderr)
-    return 2
+_err = fail  # still imported by eligibility/database/screen_cli.py
 
 
 def _report_issues(cohort, ev) -> None:
@@ -64,7 +55,7 @@ def _report_issues(cohort, ev) -> None:
 
 
 def screen_main(argv: list[str]) -> int:
-    p = _Parser(prog="python -m eligibility screen", description="Screen a cohort file for NCT06614270.")
+    p = OneLineParser(prog="python -m eligibility screen", description="Screen a cohort file for NCT06614270.")
     p.add_argument("input", help="cohort file: .csv, .parquet or .xlsx")
     p.add_argument("-o", "--output", required=True, help="results file: .csv or .parquet")
     p.add_argument("--scenario", help="scenario file (JSON or YAML): parameters and disabled criteria")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cli_support import OneLineParser, fail, parse
 from .fields import FIELD_BY_NAME, FIELDS, Field
 from .loader import (
     CohortError,
@@ -340,14 +341,9 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
     import sys
 
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message):
-            self.exit(2, f"error: {message}\n")
-
-    p = _Parser(prog="python -m eligibility merge",
+    p = OneLineParser(prog="python -m eligibility merge",
                 description="Merge a chart-review sheet over an EHR-derived cohort.")
     p.add_argument("ehr", help="EHR-derived cohort (.csv, .parquet or .xlsx); its provenance table "
                                "NAME.provenance.csv/.parquet beside it is used when present")
@@ -358,18 +354,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="sheet values win over differing EHR values for these fields "
                         "(comma-separated names, or 'all'); default: the EHR value is kept")
     p.add_argument("--sheet-name", help="xlsx sheet to read (default: the first)")
-    try:
-        args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 2
-
-    def err(message: str) -> int:
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    args = parse(p, argv)
+    if isinstance(args, int):
+        return args
 
     out = Path(args.output)
     if out.suffix.lower() not in (".csv", ".parquet"):
-        return err(f"output {out.name} must end in .csv or .parquet")
+        return fail(f"output {out.name} must end in .csv or .parquet")
     override = [x.strip() for x in args.override.split(",") if x.strip()]
     override = "all" if override == ["all"] else override
     try:
@@ -377,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         sheet = read_table(args.sheet, sheet=args.sheet_name)
         res = merge(ehr, sheet, override=override, ehr_provenance=read_provenance(args.ehr))
     except MergeError as e:
-        return err(str(e))
+        return fail(str(e))
     for note in res.notes:
         print(f"note: {note}", file=sys.stderr)
     for e in res.errors:
@@ -392,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         write_frame(res.provenance, provenance_path(out))
         write_frame(res.conflicts, conflicts_path)
     except OSError as e:
-        return err(f"cannot write {e.filename or out}: {e.strerror or e}")
+        return fail(f"cannot write {e.filename or out}: {e.strerror or e}")
     print(f"merged {len(sheet.frame)} sheet row(s) into {len(res.frame)} patient(s): {res.filled} value(s) "
           f"filled, {len(res.conflicts)} conflict(s) ({res.overridden} overridden) -> {out}", file=sys.stderr)
     return 0

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from .catalog import default_catalog
+from .cli_support import OneLineParser
 from .readings import alternatives_table
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # noqa: D401
-        self.exit(2, f"error: {message}\n")
-
-
 def main(argv: list[str]) -> int:
-    p = _Parser(prog="python -m eligibility readings",
+    p = OneLineParser(prog="python -m eligibility readings",
                 description="List the readings of unclear protocol text, each with its default and alternatives. "
                             'Select one in a scenario file as "readings": {"name": "alternative"}.')
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")

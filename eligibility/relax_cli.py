@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
+from .cli_support import OneLineParser, fail
 from .fields import DISEASES
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # noqa: D401
-        self.exit(2, f"error: {message}\n")
-
-
-def _err(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv: list[str]) -> int:
-    p = _Parser(prog="python -m eligibility relax",
+    p = OneLineParser(prog="python -m eligibility relax",
                 description="Find the smallest sets of parameter changes and switched-off criteria that reach a "
                             "target number of eligible patients (fewest changes, then nearest the protocol). "
                             "Safety criteria are locked (criteria.yaml); each option is a scenario file.")
@@ -33,7 +22,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the options as a JSON list")
     args = p.parse_args(argv)
     if args.target < 0:
-        return _err("--target must be ≥ 0")
+        return fail("--target must be ≥ 0")
 
     from .evaluate import Evaluator
     from .loader import CohortError, load_cohort
@@ -42,12 +31,12 @@ def main(argv: list[str]) -> int:
     try:
         cohort = load_cohort(args.cohort)
     except CohortError as e:
-        return _err(str(e))
+        return fail(str(e))
     evaluator = Evaluator.for_cohort(cohort)
     try:
         options = relax(evaluator, args.target, args.disease, args.lock, max_options=args.max_options)
     except RelaxError as e:
-        return _err(str(e))
+        return fail(str(e))
     if args.json:
         print(json.dumps([o.as_scenario() for o in options], indent=2, ensure_ascii=False))
         return 0

@@ -6,21 +6,11 @@ word `current` stands for the protocol bundled with this package.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from .cli_support import OneLineParser, fail
 from .versions import VersionError, current_version, diff_protocols, load_version
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # noqa: D401
-        self.exit(2, f"error: {message}\n")
-
-
-def _err(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def _load(arg: str):
@@ -28,7 +18,7 @@ def _load(arg: str):
 
 
 def main(argv: list[str]) -> int:
-    p = _Parser(prog="python -m eligibility diff-protocol",
+    p = OneLineParser(prog="python -m eligibility diff-protocol",
                 description="Compare two protocol versions (folders with criteria.yaml, parameters.yaml, "
                             "readings.yaml; 'current' = the bundled protocol) on a cohort.")
     p.add_argument("old", help="folder of the old version, or 'current'")
@@ -42,11 +32,11 @@ def main(argv: list[str]) -> int:
     try:
         old, new = _load(args.old), _load(args.new)
     except VersionError as e:
-        return _err(str(e))
+        return fail(str(e))
     try:
         cohort = load_cohort(args.cohort)
     except CohortError as e:
-        return _err(str(e))
+        return fail(str(e))
     d = diff_protocols(old, new, cohort)
     patients = d.patients.to_dict("records") if d.patients is not None else []
     if args.json:

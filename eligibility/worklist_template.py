@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cli_support import OneLineParser, fail, parse
 from .export import neutralise
 from .fields import FIELD_BY_NAME
 from .worklist import Worklist, allowed_values, build_worklist
@@ -121,44 +122,34 @@ def template_bytes(wl: Worklist, *, title: str = "") -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
 
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message):
-            self.exit(2, f"error: {message}\n")
-
-    p = _Parser(prog="python -m eligibility worklist",
+    p = OneLineParser(prog="python -m eligibility worklist",
                 description="List what to collect by chart review and write an xlsx template.")
     p.add_argument("cohort", help="cohort file (.csv, .parquet or .xlsx)")
     p.add_argument("-o", "--output", required=True, help="template to write: .xlsx (or .csv: the per-patient list)")
     p.add_argument("--scenario", help="scenario file (JSON or YAML)")
     p.add_argument("--fields", help="also write the ranked field table here (.csv)")
-    try:
-        args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 2
+    args = parse(p, argv)
+    if isinstance(args, int):
+        return args
 
     from .export import to_csv_bytes
     from .loader import CohortError, load_cohort
     from .scenario import ScenarioError, baseline, load_scenario
 
-    def err(message: str) -> int:
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-
     out = Path(args.output)
     if out.suffix.lower() not in (".xlsx", ".csv"):
-        return err(f"output {out.name} must end in .xlsx or .csv")
+        return fail(f"output {out.name} must end in .xlsx or .csv")
     if args.fields and Path(args.fields).suffix.lower() != ".csv":
-        return err(f"--fields {Path(args.fields).name} must end in .csv")
+        return fail(f"--fields {Path(args.fields).name} must end in .csv")
     try:
         scenario = load_scenario(args.scenario) if args.scenario else baseline()
     except ScenarioError as e:
-        return err(f"invalid scenario {Path(args.scenario).name}: {e}")
+        return fail(f"invalid scenario {Path(args.scenario).name}: {e}")
     try:
         cohort = load_cohort(args.cohort)
     except CohortError as e:
-        return err(str(e))
+        return fail(str(e))
     wl = build_worklist(cohort, scenario)
     for note in wl.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -170,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fields:
             Path(args.fields).write_bytes(to_csv_bytes(wl.fields))
     except OSError as e:
-        return err(f"cannot write {e.filename or out}: {e.strerror or e}")
+        return fail(f"cannot write {e.filename or out}: {e.strerror or e}")
     top = ", ".join(f"{r.field} ({r.patients})" for r in wl.fields.head(5).itertuples())
     print(f"worklist: {len(wl.patients)} patient(s) to review, {len(wl.fields)} field(s) to collect"
           + (f"; most needed: {top}" if top else "") + f" -> {out}", file=sys.stderr)

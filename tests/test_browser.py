@@ -19,14 +19,10 @@ import csv
 import io
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from streamlit_server import streamlit_app
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +31,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-STARTUP_TIMEOUT_S = 60
 IDLE_TIMEOUT_MS = 180_000  # a loaded 2-core CI machine can take minutes for a first page
 
 # Navigation title → URL path, in app.py's order. st.Page derives the path from the file
@@ -59,12 +54,6 @@ def _unavailable(reason: str) -> None:
 
 # -- fixtures ----------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """Base URL of a Streamlit server running app.py (stopped after the module)."""
@@ -72,41 +61,8 @@ def server():
         _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
     if not (ROOT / "data" / "cohort.parquet").exists():
         _unavailable("data/cohort.parquet (the bundled cohort) is missing")
-    port = _free_port()
-    log = (ROOT / "artifacts")
-    log.mkdir(exist_ok=True)
-    log_file = open(log / f"streamlit_{port}.log", "w")  # noqa: SIM115 - closed below
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-    )
-    base = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}; see {log_file.name}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer /_stcore/health within {STARTUP_TIMEOUT_S} s")
-            time.sleep(0.3)
+    with streamlit_app("main") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log_file.close()
 
 
 @pytest.fixture(scope="module")

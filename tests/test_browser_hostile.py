@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
+from streamlit_server import streamlit_app
 from test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     IDLE_TIMEOUT_MS,
-    ROOT,
     assert_no_exception,
     screenshot,
     wait_idle,
@@ -40,47 +34,14 @@ EVIL_HTML = '<img src="http://evil.example/h.png">'
 EVIL_ICON = ":material/warning: :red[alarm] $x^2$"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def fresh_server():
     """A new `streamlit run app.py` process with the repository's .streamlit/config.toml
     (so it binds localhost), stopped afterwards."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed")
-    port = _free_port()
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "artifacts" / f"streamlit_hostile_{port}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"streamlit exited; see {log.name}"
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "streamlit did not start within 60 s"
-            time.sleep(0.2)
+    with streamlit_app("hostile", args=()) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 @contextmanager

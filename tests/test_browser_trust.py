@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from streamlit_server import EXPLICIT, streamlit_app
 from test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -40,12 +35,6 @@ pytestmark = pytest.mark.browser
 SAMPLE = ROOT / "data" / "cohort_sample.csv"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("cohort_store")
@@ -56,38 +45,9 @@ def server(store_dir):
     """A Streamlit server whose upload store is a temporary folder the tests can empty."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is not installed")
-    port = _free_port()
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    log_file = open(ROOT / "artifacts" / f"streamlit_trust_{port}.log", "w")  # noqa: SIM115 - closed below
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ELIGIBILITY_COHORT_DIR": str(store_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not start")
-            time.sleep(0.3)
+    with streamlit_app("trust", (*EXPLICIT, "--server.address", "127.0.0.1"),
+                       env={"ELIGIBILITY_COHORT_DIR": str(store_dir)}, host="127.0.0.1") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log_file.close()
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..cli_support import OneLineParser, fail, parse
 from ..mapping import route_of, vocabulary_of
 from .events import EVENT_COLUMNS, ImportResult, apply_mapping
 
@@ -329,11 +330,6 @@ def from_fhir(src, *, as_of: _dt.date | None = None, disease: str | None = None)
 # ---------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"error: {message}\n")
-
-
 def iso_date(text: str) -> _dt.date:
     try:
         return _dt.date.fromisoformat(text)
@@ -381,34 +377,29 @@ def report(res: ImportResult) -> None:
 
 
 def run(argv: list[str] | None, prog: str, reader, what: str) -> int:
-    p = _Parser(prog=prog, description=f"Turn {what} into a contract cohort file, with provenance.")
+    p = OneLineParser(prog=prog, description=f"Turn {what} into a contract cohort file, with provenance.")
     p.add_argument("source", nargs="+", help="files or directories")
     p.add_argument("-o", "--output", required=True, help="cohort file to write: .csv or .parquet "
                    "(NAME.provenance.EXT, NAME.left-out.EXT and NAME.report.EXT are written beside it)")
     p.add_argument("--as-of", type=iso_date, help="screening date YYYY-MM-DD (default: today)")
     p.add_argument("--disease", help="indication for patients without a coded one (default: from conditions only)")
-    try:
-        args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 2
-
-    def err(message: str) -> int:
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    args = parse(p, argv)
+    if isinstance(args, int):
+        return args
 
     out = Path(args.output)
     if out.suffix.lower() not in (".csv", ".parquet"):
-        return err(f"output {out.name} must end in .csv or .parquet")
+        return fail(f"output {out.name} must end in .csv or .parquet")
     try:
         disease = check_disease(args.disease)
         res = reader(args.source if len(args.source) > 1 else args.source[0], as_of=args.as_of, disease=disease)
     except (ValueError, OSError) as e:
-        return err(str(e).splitlines()[0])
+        return fail(str(e).splitlines()[0])
     report(res)
     try:
         write_result(res, out)
     except OSError as e:
-        return err(f"cannot write {e.filename or out}: {e.strerror or e}")
+        return fail(f"cannot write {e.filename or out}: {e.strerror or e}")
     print(f"imported {len(res.frame)} patient(s), {len(res.left_out)} left out -> {out}", file=sys.stderr)
     return 0
 

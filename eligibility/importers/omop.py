@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..cli_support import OneLineParser, parse
 from ..fields import DISEASES, FIELD_NAMES
 from ..mapping import LEFT_OUT_COLUMNS, PROVENANCE_COLUMNS, REPORT_COLUMNS, load_mapping
 from ..mapping.models import (
@@ -708,11 +709,6 @@ def _union_months(rows: pd.DataFrame, asof_ts: pd.Timestamp) -> pd.Series:
 # ---------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2
-        self.exit(2, f"error: {message}\n")
-
-
 def _iso_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -727,15 +723,14 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = _Parser(prog="python -m eligibility import-omop",
+    p = OneLineParser(prog="python -m eligibility import-omop",
                 description="Import candidates from an OMOP CDM v5.4 (DuckDB file or connection URL).")
     p.add_argument("source", help="DuckDB CDM file, or an ibis connection URL (postgres://...)")
     p.add_argument("-o", "--output", required=True, help="cohort file to write: .parquet or .csv")
     p.add_argument("--as-of", type=_iso_date, help="screening date YYYY-MM-DD (default: today)")
-    try:
-        args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 2
+    args = parse(p, argv)
+    if isinstance(args, int):
+        return args
     out = Path(args.output)
     if out.suffix.lower() not in (".csv", ".parquet"):
         print(f"error: output {out.name} must end in .csv or .parquet", file=sys.stderr)
