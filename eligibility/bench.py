@@ -114,7 +114,9 @@ def _screen_files(path: Path, engine: str, repeat: int) -> dict:
 
     from .scenario import resolve
 
-    out: dict = {"rows": pq.ParquetFile(path).metadata.num_rows, "engine": engine}
+    # The machine may be shared: its 1-minute load average is reported with each figure.
+    out: dict = {"rows": pq.ParquetFile(path).metadata.num_rows, "engine": engine,
+                 "load_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.parquet"
         if engine == "memory":
@@ -159,7 +161,35 @@ def _screen_files(path: Path, engine: str, repeat: int) -> dict:
         values = iter(np.linspace(50, 70, 1000))
         out["what_if_one_param_s"] = _median_time(lambda: what_if(float(next(values))), repeat)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if engine == "spark":  # the JVM is a live child process: its own peak, added to ours
+        out["jvm_peak_rss_mb"] = _descendants_peak_rss_mb()
+        out["peak_rss_mb"] += out["jvm_peak_rss_mb"]
+    out["load_after"] = os.getloadavg()[0]
     return out
+
+
+def _descendants_peak_rss_mb() -> float:
+    """Sum of the peak RSS (VmHWM) of this process's live descendants (Linux /proc)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent[int(stat.parent.name)] = int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - mine
+        mine |= frontier
+    total = 0.0
+    for pid in mine:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
 
 
 def engines_main(args) -> int:
@@ -187,14 +217,15 @@ def engines_main(args) -> int:
             if not args.workdir:
                 path.unlink()
     print(f"machine: {_machine()}; medians of {args.repeat} runs")
-    print("| rows | engine | screen + attribute s | one-param what-if s | peak RSS MB |")
-    print("|---:|---|---:|---:|---:|")
+    print("| rows | engine | screen + attribute s | one-param what-if s | peak RSS MB | load avg |")
+    print("|---:|---|---:|---:|---:|---:|")
     for r in results:
         if "error" in r:
-            print(f"| {r['rows']:,} | {r['engine']} | failed: {r['error']} | | |")
+            print(f"| {r['rows']:,} | {r['engine']} | failed: {r['error']} | | | |")
         else:
             print(f"| {r['rows']:,} | {r['engine']} | {r['screen_attribute_s']:.2f} | "
-                  f"{r['what_if_one_param_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+                  f"{r['what_if_one_param_s']:.2f} | {r['peak_rss_mb']:.0f} | "
+                  f"{r['load_before']:.1f}→{r['load_after']:.1f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

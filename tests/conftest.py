@@ -28,3 +28,17 @@ def pytest_collection_modifyitems(config, items):
         if item.nodeid in known:
             item.add_marker(pytest.mark.xfail(reason="known integration failure (see "
                                               "tests/known_integration_failures.txt)", strict=False))
+
+
+@pytest.fixture(scope="session")
+def spark_con():
+    """One local Spark session for the test run (Java needed; skipped with the reason otherwise):
+    local[2] on 127.0.0.1, no web UI, small-data options; checked by the Kleene suite."""
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("the Spark engine needs Java (java is not on PATH)")
+    from eligibility.database.backend import configure_spark, connect
+
+    configure_spark(small_data=True)
+    return connect("spark")

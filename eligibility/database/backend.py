@@ -4,16 +4,20 @@ Every connection is checked with the Kleene conformance suite before use
 (`conformance.check`), so an engine that would turn *unknown* into *fail* is refused.
 
 Spark: `SPARK_REMOTE=sc://host:15002` (Spark Connect, e.g. Databricks) or
-`SPARK_MASTER=spark://host:7077` select a cluster; otherwise `local[2]`.
+`SPARK_MASTER=spark://host:7077` select a cluster; otherwise `local[2]`, bound to
+127.0.0.1 with the web UI off.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from functools import cache
+from pathlib import Path
 
 ENGINES = ("memory", "duckdb", "spark")
+DUCKDB_MEMORY_LIMIT = "2GB"  # per connection; ELIGIBILITY_DUCKDB_MEMORY overrides
 
 
 class BackendError(Exception):
@@ -30,10 +34,33 @@ def duckdb(path: str | None = None, *, threads: int | None = None, memory_limit:
     con = ibis.duckdb.connect(path or ":memory:", **kw)
     if threads:
         con.raw_sql(f"SET threads = {int(threads)}")
-    if memory_limit:
-        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+    # Bounded memory: past the limit DuckDB spills temp tables and large joins/sorts to disk.
+    memory_limit = memory_limit or os.environ.get("ELIGIBILITY_DUCKDB_MEMORY", DUCKDB_MEMORY_LIMIT)
+    con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+    spill = Path(tempfile.gettempdir()) / f"eligibility_duckdb_{os.getpid()}"
+    con.raw_sql(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
     con.raw_sql("SET preserve_insertion_order = true")
     return con
+
+
+# Small local runs (the tests, a CLI run on a small file): the JVM's quick compiler and
+# interpreted expressions. Planning, not data, dominates there, and whole-stage code
+# generation of the wide rule projections costs more than it saves.
+SMALL_DATA_CONF = {
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.shuffle.partitions": "2",
+}
+_EXTRA_CONF: dict[str, str] = {}
+
+
+def configure_spark(small_data: bool = False, **conf: str) -> None:
+    """Options for the process's Spark session; call before the first `connect('spark')`."""
+    _EXTRA_CONF.clear()
+    if small_data:
+        _EXTRA_CONF.update(SMALL_DATA_CONF)
+    _EXTRA_CONF.update(conf)
 
 
 @cache
@@ -55,11 +82,16 @@ def spark_session(master: str | None = None, remote: str | None = None):
         builder = (
             builder.master(master)
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.driver.host", "127.0.0.1")
             .config("spark.sql.session.timeZone", "UTC")
         )
+        if master.startswith("local"):  # a cluster's executors must reach the driver
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            os.environ.setdefault("SPARK_LOCAL_HOSTNAME", "localhost")
+            builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
+        for k, v in _EXTRA_CONF.items():
+            builder = builder.config(k, v)
     try:
         session = builder.getOrCreate()
     except Exception as e:  # noqa: BLE001 - Java missing, cluster unreachable, …

@@ -37,6 +37,7 @@ class DatabaseEvaluation:
     cohort: DatabaseCohort
     plan: Plan
     patients_table: ir.Table  # outcomes.patient_table, registered in the engine
+    codes_table: ir.Table  # the per-unit outcome codes it reads (a temp table once materialized)
     _attr: Attribution | None = field(default=None, repr=False)
 
     @property
@@ -116,12 +117,14 @@ class DatabaseCohort:
         src = parse_input(src) if isinstance(src, str) else src
         pre: list[Issue] = []
         raw = raw_table(con, src, pre)
-        # Small inputs: the parsed columns are kept as a temp table, so the report's queries
-        # and every what-if read them instead of parsing the file again.
+        # Small inputs: the parsed columns are kept as a temp table too, so the cell report's
+        # queries read them instead of parsing the file again. Any size: the typed table is
+        # kept (DuckDB temp table, spilled to disk past the memory limit; Spark cache), so the
+        # report's aggregate queries and every what-if scan it, not the Parquet/CSV file.
         small = int(raw.count().execute()) <= SMALL_ROWS
         v = validate(raw, src.name, pre, register=lambda e: register(con, e, materialize=small))
         out = cls(con, v.typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
-        return out.materialize() if small else out
+        return out.materialize()
 
     @classmethod
     def from_cohort(cls, con, cohort) -> DatabaseCohort:
@@ -134,6 +137,8 @@ class DatabaseCohort:
 
     def materialize(self) -> DatabaseCohort:
         """Keep the typed table in the engine (a temp table): what-ifs then skip parsing."""
+        if self.materialized:
+            return self
         name = f"__elig_typed_{id(self)}"
         if self.con.name == "pyspark":
             self.con._session.table(self._spark_view()).cache().createOrReplaceTempView(name)
@@ -147,6 +152,19 @@ class DatabaseCohort:
         name = f"__elig_typed_src_{id(self)}"
         self.con.create_view(name, self.typed, overwrite=True)
         return name
+
+    def _drop(self, *tables: ir.Table) -> None:
+        """Free an evicted scenario's tables (DuckDB temp tables; Spark cached views), so that
+        what-ifs do not accumulate one code table each."""
+        for t in tables:
+            name = t.get_name()
+            if self.con.name == "pyspark":
+                self.con._session.catalog.dropTempView(name)
+            else:
+                kind = self.con.raw_sql("SELECT table_type FROM information_schema.tables "
+                                        f"WHERE table_name = '{name}'").fetchall()
+                if kind:
+                    self.con.raw_sql(f'DROP {"VIEW" if kind[0][0] == "VIEW" else "TABLE"} "{name}"')
 
     def _register(self, expr: ir.Table | str) -> ir.Table:
         return register(self.con, expr, self.materialized)
@@ -166,11 +184,12 @@ class DatabaseCohort:
                 return self._cache[key]
         pl = plan(self.present, scenario, self.catalog)
         codes = self._register(outcome_codes(self.typed, self.present, pl))
-        ev = DatabaseEvaluation(self, pl, self._register(patient_sql(codes.get_name(), pl)))
+        ev = DatabaseEvaluation(self, pl, self._register(patient_sql(codes.get_name(), pl)), codes)
         with self._lock:
             self._cache[key] = ev
             if len(self._cache) > _CACHED_SCENARIOS:
-                self._cache.popitem(last=False)
+                _, old = self._cache.popitem(last=False)
+                self._drop(old.patients_table, old.codes_table)
         return ev
 
     def status_change(self, before: DatabaseEvaluation, after: DatabaseEvaluation,

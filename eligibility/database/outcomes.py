@@ -72,6 +72,14 @@ def plan(present: frozenset[str], scenario: Resolved | None = None, catalog: Cat
     return Plan(catalog, scenario, tuple(active), tuple(not_assessed), tuple(disabled))
 
 
+def truth_code(ok: ir.BooleanValue) -> ir.IntegerValue:
+    """PASS (2) / FAIL (0) / UNKNOWN (1) of a Kleene truth value, naming `ok` once: the
+    CASE form (WHEN ok … WHEN NOT ok …) doubles every rule tree in the SQL, and Spark's
+    planner time grows with the size of the expression."""
+    assert (FAIL, UNKNOWN, PASS) == (0, 1, 2)
+    return (ok.cast("int8") * 2).fill_null(UNKNOWN)
+
+
 def outcome_codes(typed: ir.Table, present: frozenset[str], pl: Plan) -> ir.Table:
     """`typed` plus one outcome-code column per active unit (`__o0`, `__o1`, …)."""
     comp = RuleCompiler(pl.catalog, typed, present, pl.scenario.params)
@@ -80,7 +88,7 @@ def outcome_codes(typed: ir.Table, present: frozenset[str], pl: Plan) -> ir.Tabl
     for i, u in enumerate(pl.active):
         truth = comp(u.rule)
         ok = truth if u.kind == "incl" else ~truth
-        code = ibis.cases((ok, PASS), (~ok, FAIL), else_=UNKNOWN)
+        code = truth_code(ok)
         if u.block != "common":
             code = ibis.ifelse(group == DISEASES.index(u.block), code, NOT_APPLICABLE)
         cols[code_column(i)] = code.cast("int8")
