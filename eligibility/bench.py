@@ -177,7 +177,8 @@ def _descendants_peak_rss_mb() -> float:
             parent[int(stat.parent.name)] = int(fields[1])
         except (OSError, ValueError, IndexError):
             continue
-    mine, frontier = set(), {os.getpid()}
+    mine: set[int] = set()
+    frontier = {os.getpid()}
     while frontier:
         frontier = {p for p, pp in parent.items() if pp in frontier} - mine
         mine |= frontier
