@@ -172,8 +172,8 @@ class Attribution:
                          "text": self.plan.catalog.criterion_by_id[c].text})
         df = pd.DataFrame(rows, columns=["criterion", "block", "excluded", "remaining", "text"])
         df.attrs["screened"] = n
-        c = {st: int(q.loc[q.status == st, "n"].sum()) for st in STATUSES}
-        df.attrs["eligible"], df.attrs["pending"] = c["eligible"], c["pending"]
+        by_status = {st: int(q.loc[q.status == st, "n"].sum()) for st in STATUSES}
+        df.attrs["eligible"], df.attrs["pending"] = by_status["eligible"], by_status["pending"]
         return df
 
     def combinations(self, group: str | None = None, top: int = 15) -> pd.DataFrame:

@@ -80,7 +80,9 @@ def parse_field(f: Field, col: ir.Value) -> Parsed:
     native = (f.kind == "number" and _native_number(col)) or (
         f.kind == "yesno" and (ctype.is_boolean() or _native_number(col))) or (
         f.kind == "date" and (ctype.is_timestamp() or ctype.is_date()))
-    text = None if native else text_of(col)
+    # Native columns are read as they are; every other column through its text (`text` is
+    # used only when not native: typed as always present to keep the branches below plain).
+    text: Any = None if native else text_of(col)
     if native:
         nonblank = col.notnull()
         if ctype.is_floating():
@@ -147,7 +149,7 @@ def parse_field(f: Field, col: ir.Value) -> Parsed:
         canon = key_of(text).substitute(nz.DISEASE_SYNONYMS, else_=NULL_STR)
         p.value = canon.fill_null(text)
         p.checks.append(Check(nonblank & canon.isnull(),
-                              "not a trial indication (SSc, IIM, AAV, SjS, APS); kept as given, fails DX-1",
+                              f"not a trial indication ({', '.join(DISEASES)}); kept as given, fails DX-1",
                               "info", "unrecognised_disease"))
     elif f.kind == "date":
         if native:

@@ -106,8 +106,7 @@ class RuleCompiler:
         if isinstance(node, Flag):
             return t[node.field]
         if isinstance(node, Compare):
-            thr = p[node.param] if node.param else node.value
-            thr = -thr if node.negate else thr
+            thr = node.threshold(p)
             if node.lower_bound is not None and node.op == "ge" and thr <= node.lower_bound:
                 return TRUE
             return _OPS[node.op](self.num(node.field), f64(thr))
@@ -116,7 +115,7 @@ class RuleCompiler:
                 uln = self.num(node.uln_field).fill_null(f64(p[node.default_param]))
                 limit = round9_half_even(f64(p[node.max_param]) * uln)
             else:  # the memory engine's scalar path: Python's round() of the default
-                limit = f64(uln_limit(p[node.max_param], None, p[node.default_param]))
+                limit = f64(float(uln_limit(p[node.max_param], None, p[node.default_param])))
             return _OPS[node.op](self.num(node.field), limit)
         if isinstance(node, Within):
             v = self.num(node.field)
@@ -149,7 +148,7 @@ class RuleCompiler:
                 return TRUE  # clause switched off: its fields need not exist
             return ~self(node.if_) | self(node.then)
         if isinstance(node, AtLeast):
-            k = int(p[node.param] if node.param else node.value)
+            k = node.k(p)
             return self.at_least(k, [self(c) for c in node.of])
         raise TypeError(f"unknown rule node {type(node).__name__}")
 

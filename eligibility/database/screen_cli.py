@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +20,7 @@ def _err(message: str) -> int:
     return cli_err(message)
 
 
-def _write(batches, out: Path) -> dict[str, int]:
+def _write(batches, out: Path) -> dict[str, Any]:
     """Write the result batches to `out` (CSV through the Excel-safe writer, or Parquet);
     returns the status counts. Written to a side file first: no partial output on failure."""
     import pyarrow as pa
@@ -27,7 +28,7 @@ def _write(batches, out: Path) -> dict[str, int]:
 
     from ..export import excel_safe, to_csv_bytes
 
-    counts = {"eligible": 0, "pending": 0, "ineligible": 0, "eligible_on_assessed": 0}
+    counts: dict[str, Any] = {"eligible": 0, "pending": 0, "ineligible": 0, "eligible_on_assessed": 0}
     seen: set[str] = set()
     part = out.with_name(out.name + ".part")
     writer = None
@@ -61,7 +62,7 @@ def _write(batches, out: Path) -> dict[str, int]:
                 writer.close()
                 writer = None
         os.replace(part, out)
-        counts["diseases"] = seen  # type: ignore[assignment]
+        counts["diseases"] = seen
     finally:
         if writer is not None:
             writer.close()

@@ -81,7 +81,7 @@ def parse_input(text: str) -> Input:
     return Input(kind, p, "cohort" if kind == "duckdb" else None)
 
 
-def _sql_str(text: str) -> str:
+def _sql_str(text: str | Path) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
@@ -116,7 +116,7 @@ def raw_table(con, src: Input, pre: list | None = None) -> ir.Table:
         elif src.kind == "duckdb":
             con.raw_sql(f"ATTACH IF NOT EXISTS {_sql_str(src.path)} AS __elig_src (READ_ONLY)")
             con.raw_sql(f"CREATE TEMP VIEW {name} AS SELECT rowid + 1 AS {ROW}, * "
-                        f"FROM __elig_src.{_quote(src.table)}")
+                        f"FROM __elig_src.{_quote(src.table or '')}")
         elif src.kind == "xlsx":
             return frame_raw(con, _xlsx_frame(src.path, pre, src.sheet))
         else:  # pragma: no cover
