@@ -347,11 +347,26 @@ def test_screen_failures_tabs_render(page, server):
     screenshot(page, "screen_failures_consort")
 
 
+def choose_option(page, key: str, name) -> None:
+    """Choose an option of the selectbox with widget key `key` (`name`: text or regex)."""
+    wait_idle(page)
+    box = page.locator(f".st-key-{key}").get_by_role("combobox")
+    option = page.get_by_role("option", name=name, exact=True) if isinstance(name, str) \
+        else page.get_by_role("option", name=name)
+    for _ in range(3):  # a click that lands while the page reruns only focuses the box
+        box.click()
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - retried, then the last click below fails loudly
+            page.keyboard.press("Escape")
+    option.click()
+    wait_idle(page)
+
+
 def select_disease(page, code: str) -> None:
     """Choose a disease in the sidebar filter (options read 'SSc — Systemic sclerosis')."""
-    page.locator(".st-key-disease_filter").click()
-    page.get_by_role("option", name=re.compile(rf"^{re.escape(code)} — ")).click()
-    wait_idle(page)
+    choose_option(page, "disease_filter", re.compile(rf"^{re.escape(code)} — "))
 
 
 def test_overview_disease_filter_and_quality_tabs(page, server):

@@ -8,6 +8,7 @@ from test_browser import (  # noqa: F401 - fixtures used by name
     CHROMIUM,
     assert_no_exception,
     browser,
+    choose_option,
     open_page,
     screenshot,
     server,
@@ -27,18 +28,7 @@ def small(browser):  # noqa: F811 - the fixture above
 
 
 def _choose_design(page, label: str) -> None:
-    wait_idle(page)
-    box = page.locator(".st-key-dose_design").get_by_role("combobox")
-    option = page.get_by_role("option", name=label, exact=True)
-    for _ in range(3):  # a click that lands while the page reruns only focuses the box
-        box.click()
-        try:
-            option.wait_for(timeout=10_000)
-            break
-        except Exception:  # noqa: BLE001 - retried, then the last click below fails loudly
-            page.keyboard.press("Escape")
-    option.click()
-    wait_idle(page)
+    choose_option(page, "dose_design", label)
 
 
 def test_dose_page_one_plan_options_and_tite(small, server):  # noqa: F811
