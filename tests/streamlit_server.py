@@ -28,9 +28,9 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_app(tag: str, args: Sequence[str] = EXPLICIT, env: dict[str, str] | None = None,
-                  host: str = "localhost") -> Iterator[str]:
+                  host: str = "localhost", port: int | None = None) -> Iterator[str]:
     """The base URL of a new app server (its log: artifacts/streamlit_<tag>_<port>.log)."""
-    port = free_port()
+    port = port or free_port()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "artifacts" / f"streamlit_{tag}_{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

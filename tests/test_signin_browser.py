@@ -8,16 +8,11 @@ records the session.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from streamlit_server import EXPLICIT, free_port, streamlit_app
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-STARTUP_TIMEOUT_S = 60
 IDLE_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +44,7 @@ def signed_app(provider, tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     tmp = tmp_path_factory.mktemp("signin")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     audit = tmp / "audit.jsonl"
     secrets = tmp / "secrets.toml"
@@ -77,37 +65,9 @@ idle_minutes = 30
 "alice" = "analyst"
 "victor" = "viewer"
 """, "utf-8")
-    log_file = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--secrets.files", str(secrets)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log_file, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}; see {log_file.name}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not start")
-            time.sleep(0.3)
+    with streamlit_app("signin", (*EXPLICIT, "--server.address", "127.0.0.1", "--secrets.files", str(secrets)),
+                       host="127.0.0.1", port=port) as base:
         yield base, audit
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log_file.close()
 
 
 @pytest.fixture(scope="module")
