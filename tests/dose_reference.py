@@ -79,3 +79,15 @@ def compare(ours: dict[str, tuple[float, float]], reference: list, columns: list
         rows.append({"column": col, "ours": value, "reference": ref, "tolerance": tol,
                      "z": (value - ref) / se if se else 0.0, "ok": abs(value - ref) <= tol})
     return rows
+
+
+def share_sd(hit) -> tuple[float, float]:
+    """A percentage of trials and its per-trial standard deviation."""
+    p = float(np.mean(hit))
+    return 100.0 * p, 100.0 * math.sqrt(p * (1.0 - p))
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """A mean over trials and its per-trial standard deviation."""
+    v = np.asarray(values, float)
+    return float(v.mean()), float(v.std(ddof=1))

@@ -14,6 +14,7 @@ import json
 import math
 from pathlib import Path
 
+import dose_reference as R
 import numpy as np
 import pytest
 
@@ -43,14 +44,7 @@ def _run(case: dict, seed: int):
 
 def _measures(run, case: dict) -> dict[str, list[tuple[float, float]]]:
     """Our value and per-trial SD of each of get.oc's figures."""
-    def share(hit):
-        p = float(np.mean(hit))
-        return 100.0 * p, 100.0 * math.sqrt(p * (1.0 - p))
-
-    def mean(v):
-        v = np.asarray(v, float)
-        return float(v.mean()), float(v.std(ddof=1))
-
+    share, mean = R.share_sd, R.mean_sd
     k = len(case["p_true"])
     out = {
         "selpercent": [share(run.selected == i) for i in range(k)],
