@@ -687,20 +687,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from .synth import BUNDLE_N, BUNDLE_SEED
-
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str):  # one line, exit 2
-            self.exit(2, f"{self.prog}: error: {message}\n")
-
-    def positive(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-        return v
+    from .synth import BUNDLE_N, BUNDLE_SEED, _Parser
+    from .synth import _positive as positive
 
     def iso(text: str) -> dt.date:
         try:
