@@ -49,9 +49,16 @@ class RowNote:
 class CsvRead:
     header: list[str]
     header_line: int  # 1-based line where the header starts
-    frame: pd.DataFrame  # columns c0..cN-1 as strings (never null: "" = empty)
+    table: pa.Table  # columns c0..cN-1 as strings (never null: "" = empty)
     notes: list[RowNote]
     delimiter: str
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The table as a pandas frame of Arrow strings (zero-copy), columns 0..N-1."""
+        frame = self.table.to_pandas(types_mapper=pd.ArrowDtype)
+        frame.columns = list(range(self.table.num_columns))
+        return frame
 
 
 def _head_lines(text: str, n: int) -> list[str]:
@@ -117,7 +124,7 @@ def _csv_problem(msg: str) -> str:
     return msg.splitlines()[0][:120]
 
 
-def _fast(body: pa.Buffer, ncols: int, delim: str) -> pd.DataFrame | None:
+def _fast(body: pa.Buffer, ncols: int, delim: str) -> pa.Table | None:
     import pyarrow.csv as pacsv
 
     cols = [f"c{i}" for i in range(ncols)]
@@ -133,7 +140,7 @@ def _fast(body: pa.Buffer, ncols: int, delim: str) -> pd.DataFrame | None:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return table.to_pandas(types_mapper=pd.ArrowDtype)  # zero-copy
+    return table
 
 
 def read_text(
@@ -144,18 +151,18 @@ def read_text(
     header_first, header_last, delim, header = _find_header(text, is_header)
     ncols = len(header)
     body_start = sum(len(ln) for ln in _head_lines(text, header_last))
-    frame = None
+    table = None
     if utf8 is not None:  # no copy of the body: checked and parsed in the bytes at hand
         start = len(text[:body_start].encode("utf-8"))
         if not utf8.startswith((b"\n", b"\r"), start) and not _SLOW_BYTES.search(utf8, start):
-            frame = _fast(pa.py_buffer(utf8).slice(start), ncols, delim)
+            table = _fast(pa.py_buffer(utf8).slice(start), ncols, delim)
     else:
         body = text[body_start:]
         if not body.startswith(("\n", "\r")) and not _SLOW.search(body):
-            frame = _fast(pa.py_buffer(body.encode("utf-8")), ncols, delim)
+            table = _fast(pa.py_buffer(body.encode("utf-8")), ncols, delim)
         del body
     notes: list[RowNote] = []
-    if frame is None:
+    if table is None:
         records = _parse(text[body_start:], delim, strict=True, first_line=header_last + 1)
         id_col = next((i for i, h in enumerate(header) if id_label(h)), None)
         rows: list[list[str]] = []
@@ -186,8 +193,5 @@ def read_text(
                                      "the extra values are ignored", "warning", "ragged_row"))
             rows.append(rec[:ncols])
         cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(ncols)]
-        frame = pd.DataFrame(
-            {i: pd.array(list(c), dtype=pd.ArrowDtype(pa.string())) for i, c in enumerate(cols)}
-        )
-    frame.columns = list(range(ncols))
-    return CsvRead(header, header_first, frame, notes, delim)
+        table = pa.table({f"c{i}": pa.array(list(c), type=pa.string()) for i, c in enumerate(cols)})
+    return CsvRead(header, header_first, table, notes, delim)

@@ -20,16 +20,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from eligibility import csvread, encodings, export, xlsx
+from eligibility import csvread, distinct, encodings, export, memory, xlsx
 from eligibility import normalize as nz
 from eligibility.catalog import parts_reading_field
+from eligibility.distinct import Distinct
 from eligibility.fields import DERIVED, DISEASES, FIELD_BY_NAME, FIELDS, Field
 from eligibility.textsafe import shorten
 
@@ -137,16 +138,24 @@ def load_cohort(
         pre.append(Issue(None, None, None, None,
                          f"the file is named {ext} but holds {what.get(kind, kind)}; read as such",
                          "warning", "file_type"))
+    raw: _Raw
     if kind == "text":
         if len(data) * CSV_EXPANSION > budget:
             raise CohortError(_over_budget(name, len(data) * CSV_EXPANSION, budget))
-        raw, more = _read_csv(data, name)
+        raw, more = _csv_raw(data, name)
     elif kind == "parquet":
-        raw, more = _read_parquet(data, name, budget)
+        raw, more = _parquet_raw(data, name, budget)
     else:
-        raw, more = _read_xlsx(data, name, sheet, budget)
+        frame, more = _read_xlsx(data, name, sheet, budget)
+        raw = _Raw.of_frame(frame)
+        del frame
+    del data
     prog(0.3, "parsing columns")
-    return _validate(raw, name, pre + more, prog)
+    try:
+        return _validate(raw, name, pre + more, prog)
+    finally:
+        del raw
+        memory.release()
 
 
 def memory_budget() -> int:
@@ -175,7 +184,7 @@ def sniff(data: bytes) -> str:
 
 
 def validate_frame(raw: pd.DataFrame, source: str = "") -> Cohort:
-    return _validate(raw, source, [], lambda _f, _m: None)
+    return _validate(_Raw.of_frame(raw), source, [], lambda _f, _m: None)
 
 
 def write_report(cohort: Cohort, path) -> None:
@@ -237,6 +246,16 @@ def _clean_label(c) -> str:
 
 
 def _read_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
+    """The file as a frame of Arrow strings (for the merge and database readers)."""
+    raw, issues = _csv_raw(data, name)
+    cols = [raw.take(i) for i in range(len(raw.columns))]
+    df = pd.DataFrame({i: c.to_pandas(types_mapper=pd.ArrowDtype) if isinstance(c, pa.ChunkedArray) else c
+                       for i, c in enumerate(cols)}, index=pd.RangeIndex(raw.n_rows))
+    df.columns = raw.labels
+    return df, issues
+
+
+def _csv_raw(data: bytes, name: str) -> tuple[_Raw, list[Issue]]:
     issues: list[Issue] = []
     try:
         dec = encodings.decode(data)
@@ -262,12 +281,37 @@ def _read_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
         )
     for n in read.notes:
         issues.append(Issue(n.row + 1, n.pid, None, n.value, n.problem, n.severity, n.kind))
-    df = read.frame
-    df.columns = [_clean_label(c) for c in read.header]
-    return df, issues
+    labels, table = [_clean_label(c) for c in read.header], read.table
+    del read
+    return _Raw(labels, list(table.columns), table.num_rows), issues
 
 
 def _read_parquet(data: bytes, name: str, budget: int | None = None) -> tuple[pd.DataFrame, list[Issue]]:
+    """The file as a pandas frame (for the merge reader)."""
+    raw, issues = _parquet_raw(data, name, budget, dictionaries=False)
+    cols = {i: c.to_pandas() if isinstance(c, pa.ChunkedArray) else c for i, c in enumerate(raw.columns)}
+    df = pd.DataFrame(cols, index=pd.RangeIndex(raw.n_rows))
+    df.columns = raw.labels
+    return df, issues
+
+
+# kinds read by spelling: their text comes from Parquet as a dictionary (each distinct value once)
+_SPELLED_KINDS = frozenset({"yesno", "category", "disease", "date", "druglist"})
+
+
+def _spelled(label: str) -> bool:
+    key = _CONTRACT_KEYS.get(_norm_header(_clean_label(label)))
+    return key is not None and FIELD_BY_NAME[key].kind in _SPELLED_KINDS
+
+
+def _is_text_type(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _parquet_raw(data: bytes, name: str, budget: int | None = None, *,
+                 dictionaries: bool = True) -> tuple[_Raw, list[Issue]]:
+    """Text columns stay Arrow (as dictionaries where `dictionaries` and the column is read by
+    spelling); every other column becomes a pandas Series as `Table.to_pandas` would make it."""
     budget = memory_budget() if budget is None else budget
     import pyarrow.parquet as pq
 
@@ -278,6 +322,12 @@ def _read_parquet(data: bytes, name: str, budget: int | None = None) -> tuple[pd
         expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if expanded * PARQUET_EXPANSION > budget:
             raise CohortError(_over_budget(name, expanded * PARQUET_EXPANSION, budget))
+        schema = pf.schema_arrow
+        file_types = list(schema.types)
+        as_dict = [n for n, t in zip(schema.names, file_types, strict=True)
+                   if dictionaries and _is_text_type(t) and schema.names.count(n) == 1 and _spelled(n)]
+        if as_dict:
+            pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=as_dict)
         table = pf.read()
     except CohortError:
         raise
@@ -285,8 +335,13 @@ def _read_parquet(data: bytes, name: str, budget: int | None = None) -> tuple[pd
         raise CohortError(f"{name}: not a readable Parquet file ({type(e).__name__})") from None
     names = table.column_names
     contract = {_norm_header(_clean_label(n)) for n in names} & set(_CONTRACT_KEYS)
-    columns, labels = [], []
-    for col_name, col in zip(names, table.columns, strict=True):
+    columns: list[RawColumn | None] = []
+    labels: list[str] = []
+    n_rows = table.num_rows
+    read = table.columns
+    del table  # each column's Arrow memory goes as soon as it is converted
+    for k, (col_name, file_t) in enumerate(zip(names, file_types, strict=True)):
+        col, read[k] = read[k], None
         t = col.type
         nested = pa.types.is_nested(t) or pa.types.is_map(t) or pa.types.is_dictionary(t) and pa.types.is_nested(
             t.value_type)
@@ -302,29 +357,33 @@ def _read_parquet(data: bytes, name: str, budget: int | None = None) -> tuple[pd
         if pa.types.is_timestamp(t) and t.tz is not None:
             # a zoned instant: the date is the local date where it was recorded
             col = pc.local_timestamp(col)
-        columns.append(col)
+        columns.append(col if _is_text_type(file_t) else _series(col, name))
         labels.append(col_name)
-    # Positional frame: duplicate names stay separate columns (as in a CSV header).
-    plain = pa.table({str(i): c for i, c in enumerate(columns)})
+        del col
+    index_cols = _pandas_index_columns(pf)
+    if index_cols:
+        # pandas stored the index as columns: the first ones (patient_id as index) come first
+        order = [labels.index(c) for c in index_cols if c in labels]
+        rest = [i for i in range(len(labels)) if i not in order]
+        columns = [columns[i] for i in order + rest]
+        labels = [labels[i] for i in order + rest]
+    return _Raw(labels, columns, n_rows), issues
+
+
+def _series(col: pa.ChunkedArray, name: str) -> pd.Series:
+    """One non-text column as `Table.to_pandas` makes it (booleans as the nullable dtype)."""
 
     def mapper(t: pa.DataType):
         if pa.types.is_boolean(t):
             return pd.BooleanDtype()
         return None
 
+    if pa.types.is_float64(col.type):  # the common case, without the frame machinery
+        return pd.Series(col.to_numpy(), copy=False)
     try:
-        df = plain.to_pandas(types_mapper=mapper)
+        return pa.table({"0": col}).to_pandas(types_mapper=mapper)["0"]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError) as e:
         raise CohortError(f"{name}: a column cannot be read ({type(e).__name__}: {shorten(str(e), 100)})") from None
-    df.columns = labels
-    index_cols = _pandas_index_columns(pf)
-    if index_cols:
-        # pandas stored the index as columns: the first ones (patient_id as index) come first
-        order = [labels.index(c) for c in index_cols if c in labels]
-        rest = [i for i in range(len(labels)) if i not in order]
-        df = df.iloc[:, order + rest]
-        df.columns = [labels[i] for i in order + rest]
-    return df.reset_index(drop=True), issues
 
 
 def _pandas_index_columns(pf) -> list[str]:
@@ -437,6 +496,48 @@ def _to_text(s: pd.Series) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
+# A raw column: Arrow text (string, large_string, or a dictionary of them that the reader
+# asked for) or a pandas Series of any other dtype.
+RawColumn: TypeAlias = pd.Series | pa.ChunkedArray
+
+
+def _arrow_text(col: pa.ChunkedArray) -> pa.Array:
+    """`_to_text` of an Arrow text column, without a pandas round trip."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if not pa.types.is_string(col.type):
+        col = col.cast(pa.string())
+    arr = pc.utf8_trim_whitespace(col)
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _row_text(col: RawColumn) -> pa.Array:
+    return _arrow_text(col) if isinstance(col, pa.ChunkedArray) else _to_text(col)
+
+
+def _distinct(col: RawColumn) -> Distinct:
+    """The column's cleaned text as distinct values and row codes; each distinct raw value is
+    cleaned once, exactly as `_to_text` cleans a cell."""
+    if isinstance(col, pa.ChunkedArray):
+        return distinct.from_strings(col)
+    if _is_plain_string(col):
+        return distinct.from_strings(pa.array(col, from_pandas=True))
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cleaned = pa.array([_cell_text(v) for v in col.cat.categories.astype(object)], type=pa.string())
+        return distinct.from_dictionary(col.cat.codes.to_numpy(np.int32), cleaned)
+    return distinct.from_text(_to_text(col))
+
+
+def _raw_cells(col: RawColumn, idx: np.ndarray) -> list[str | None]:
+    """The raw cells at rows `idx` as text, for the report."""
+    if isinstance(col, pa.ChunkedArray):
+        values = col.take(pa.array(idx, type=pa.int64())).to_pylist()
+    else:
+        values = col.take(idx).astype(object).tolist()
+    return [_cell_text(v) for v in values]
+
+
 def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
 
@@ -449,9 +550,10 @@ def _is_datetime(s: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(s.dtype)
 
 
-def _nonblank(s: pd.Series, text: pa.Array | None) -> np.ndarray:
+def _nonblank(s: pd.Series | None, text: pa.Array | None) -> np.ndarray:
     if text is not None:
         return pc.is_valid(text).to_numpy(zero_copy_only=False)
+    assert s is not None
     return s.notna().to_numpy(dtype=bool)
 
 
@@ -485,8 +587,8 @@ def _rounded_ids(s: pd.Series) -> np.ndarray:
         return np.fromiter((isinstance(v, float) and abs(v) >= 2.0**53 for v in s), dtype=bool, count=len(s))
     return np.zeros(len(s), dtype=bool)
 
-# A check: (bad-cell mask over all raw rows, problem text or fn(i, value) -> text, severity, kind)
-# (cells with the problem, the problem's text or a function (row, value) -> text, severity, kind)
+# A check: (cells with the problem, the problem's text or a function (row, value) -> text,
+# severity, kind)
 Check = tuple[np.ndarray, str | Callable[[int, str | None], str], str, str]
 
 
@@ -497,27 +599,44 @@ class _Parsed:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     text: pa.Array | None = None
+    # per check: (rows with the problem, their raw cells as text), so the raw column can go
+    flagged: list[tuple[np.ndarray, list[str | None]]] = field(default_factory=list)
 
 
 def _string_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.StringDtype().__from_arrow__(arr))
 
 
-def _parse_field(f: Field, s: pd.Series) -> _Parsed:
+def _parse_field(f: Field, col: RawColumn) -> _Parsed:
     """Parse one contract column over all raw rows (runs in a worker thread)."""
-    text = None if _native_ok(f, s) else _to_text(s)
-    p = _Parsed(nonblank=_nonblank(s, text), text=text)
-    n = len(s)
+    p = _parse_values(f, col)
+    for mask, *_ in p.checks:
+        idx = np.flatnonzero(mask)
+        p.flagged.append((idx, _raw_cells(col, idx)))
+    return p
+
+
+def _parse_values(f: Field, col: RawColumn) -> _Parsed:
+    s = col if isinstance(col, pd.Series) else None
+    native = s is not None and _native_ok(f, s)
+    n = len(col)
     if f.kind == "id":
+        text = _row_text(col)
+        p = _Parsed(nonblank=_nonblank(None, text), text=text)
         p.values = _string_series(text)
         p.checks.append((~p.nonblank, "empty patient_id", "error", "cell_error"))
-        p.checks.append((_rounded_ids(s), ID_ROUNDED, "warning", "rounded_id"))
+        rounded = _rounded_ids(s) if s is not None else np.zeros(n, dtype=bool)
+        p.checks.append((rounded, ID_ROUNDED, "warning", "rounded_id"))
     elif f.kind == "number":
-        if text is None:
+        if native:
+            assert s is not None
+            p = _Parsed(nonblank=_nonblank(s, None))
             vals = s.to_numpy(dtype=np.float64, na_value=np.nan).copy()
             bad = np.isinf(vals)
             vals[bad] = np.nan
         else:
+            text = _row_text(col)
+            p = _Parsed(nonblank=_nonblank(None, text))
             vals, bad = nz.parse_number(text)
         p.checks.append((bad, "not a number", "error", "cell_error"))
         if f.whole:
@@ -537,44 +656,51 @@ def _parse_field(f: Field, s: pd.Series) -> _Parsed:
 
             p.checks.append((outside, implausible, "warning", "implausible"))
         p.values = vals
-    elif f.kind == "yesno":
-        if text is None and _is_bool(s):
-            vals = s.astype("boolean").array
-            bad = np.zeros(n, dtype=bool)
-        elif text is None:
+    elif native:
+        assert s is not None
+        p = _Parsed(nonblank=_nonblank(s, None))
+        if f.kind == "yesno" and _is_bool(s):
+            p.values = s.astype("boolean").array
+            p.checks.append((np.zeros(n, dtype=bool), YESNO_PROBLEM, "error", "cell_error"))
+        elif f.kind == "yesno":
             v = s.to_numpy(dtype=np.float64, na_value=np.nan)
             yes, no = v == 1, v == 0
-            bad = ~np.isnan(v) & ~yes & ~no
-            vals = pd.arrays.BooleanArray(yes, ~(yes | no))
-        else:
-            vals, bad = nz.parse_yesno(text)
+            p.values = pd.arrays.BooleanArray(yes, ~(yes | no))
+            p.checks.append((~np.isnan(v) & ~yes & ~no, YESNO_PROBLEM, "error", "cell_error"))
+        else:  # a date column of datetimes
+            ser = s
+            if getattr(ser.dt, "tz", None) is not None:
+                ser = ser.dt.tz_localize(None)
+            p.values = ser.dt.normalize().to_numpy(dtype="datetime64[ns]")
+    else:
+        d = _distinct(col)
+        p = _Parsed(nonblank=d.nonblank)
+        _parse_text(f, d, p)
+    return p
+
+
+def _parse_text(f: Field, d: Distinct, p: _Parsed) -> None:
+    """A text column of one of the kinds read by spelling: each distinct value is read once."""
+    if f.kind == "yesno":
+        p.values, bad = nz.yesno_rows(d)
         p.checks.append((bad, YESNO_PROBLEM, "error", "cell_error"))
-        p.values = vals
     elif f.kind == "category":
-        vals, bad = nz.parse_category(text, f.categories, nz.CATEGORY_SYNONYMS.get(f.name))
+        p.values, bad = nz.category_rows(d, f.categories, nz.CATEGORY_SYNONYMS.get(f.name))
         p.checks.append((bad, f"not one of {', '.join(f.categories)}", "error", "cell_error"))
-        p.values = vals
     elif f.kind == "disease":
-        vals, unrec = nz.parse_disease(text)
+        p.values, unrec = nz.disease_rows(d)
         p.checks.append((~p.nonblank, "empty disease: DX-1 cannot be decided, the patient is pending",
                          "error", "cell_error"))
         p.checks.append(
             (unrec, f"not a trial indication ({', '.join(DISEASES)}); kept as given, fails DX-1",
              "info", "unrecognised_disease")
         )
-        p.values = vals
     elif f.kind == "date":
-        if text is None:
-            ser = s
-            if getattr(ser.dt, "tz", None) is not None:
-                ser = ser.dt.tz_localize(None)
-            p.values = ser.dt.normalize().to_numpy(dtype="datetime64[ns]")
-        else:
-            p.values, bad = nz.parse_date(text)
-            p.checks.append((bad, "not a date (use YYYY-MM-DD)", "error", "cell_error"))
+        p.values, bad = nz.date_rows(d)
+        p.checks.append((bad, "not a date (use YYYY-MM-DD)", "error", "cell_error"))
     elif f.kind == "druglist":
-        vals, count, unknown_drugs = nz.parse_druglist(text)
-        mask = np.zeros(n, dtype=bool)
+        vals, count, unknown_drugs = nz.druglist_rows(d)
+        mask = np.zeros(len(d), dtype=bool)
         mask[list(unknown_drugs)] = True
 
         def drug_problem(i, _v, unknown_drugs=unknown_drugs):
@@ -585,13 +711,12 @@ def _parse_field(f: Field, s: pd.Series) -> _Parsed:
         p.extra["n_prior_immunomodulators"] = count
     else:  # pragma: no cover - every contract kind is handled above
         raise AssertionError(f.kind)
-    return p
 
 
-def _extra_nonblank(s: pd.Series) -> np.ndarray:
-    if _is_plain_string(s) or s.dtype == object:
-        return _nonblank(s, _to_text(s))
-    return s.notna().to_numpy(dtype=bool)
+def _extra_nonblank(col: RawColumn) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray) or _is_plain_string(col) or col.dtype == object:
+        return _distinct(col).nonblank
+    return col.notna().to_numpy(dtype=bool)
 
 
 def _take(values, keep: np.ndarray | None):
@@ -602,13 +727,33 @@ def _take(values, keep: np.ndarray | None):
     return values[keep]
 
 
-def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) -> Cohort:
+@dataclass
+class _Raw:
+    """A file's columns as read, by position (duplicate labels stay separate columns).
+    `_validate` drops each column once it has been parsed."""
+
+    labels: list
+    columns: list[RawColumn | None]
+    n_rows: int
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> _Raw:
+        cols: list[RawColumn | None] = [frame.iloc[:, i].reset_index(drop=True) for i in range(frame.shape[1])]
+        return cls(list(frame.columns), cols, len(frame))
+
+    def take(self, pos: int) -> RawColumn:
+        col = self.columns[pos]
+        assert col is not None, "column already parsed and released"
+        return col
+
+
+def _validate(raw: _Raw, source: str, pre: list[Issue], prog: Progress) -> Cohort:
     issues: list[Issue] = list(pre)
-    n_raw = len(raw)
+    n_raw = raw.n_rows
     where = source or "input"
 
     # --- headers ---------------------------------------------------------
-    labels = [_clean_label(c) for c in raw.columns]
+    labels = [_clean_label(c) for c in raw.labels]
     mapping: dict[int, str] = {}  # column position -> contract name
     extras: list[str] = []
     extra_pos: list[int] = []
@@ -631,7 +776,7 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
                           "info", "renamed_column")
                 )
             continue
-        if not label and not _extra_nonblank(raw.iloc[:, pos]).any():
+        if not label and not _extra_nonblank(raw.take(pos)).any():
             continue  # unnamed, empty column (spreadsheet padding)
         shown = label or f"(unnamed column {pos + 1})"
         extras.append(shown)
@@ -652,21 +797,24 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
         )
 
     # --- parse every column over all raw rows (threads: pyarrow/numpy release the GIL)
-    cols: dict[int, pd.Series] = {pos: raw.iloc[:, pos].reset_index(drop=True) for pos in mapping}
     order = sorted(mapping)
     parsed: dict[int, _Parsed] = {}
     nonblank = np.zeros(n_raw, dtype=bool)
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        futures = {pos: ex.submit(_parse_field, FIELD_BY_NAME[mapping[pos]], cols[pos]) for pos in order}
-        extra_futures = [ex.submit(_extra_nonblank, raw.iloc[:, pos]) for pos in extra_pos]
+        futures = {pos: ex.submit(_parse_field, FIELD_BY_NAME[mapping[pos]], raw.take(pos)) for pos in order}
         for k, pos in enumerate(order):
             parsed[pos] = futures[pos].result()
+            del futures[pos]
+            raw.columns[pos] = None  # parsed: the raw column is no longer needed
             nonblank |= parsed[pos].nonblank
             if k % 16 == 15:
                 prog(0.3 + 0.5 * (k + 1) / len(order), "parsing columns")
-        for fut in extra_futures:
-            nonblank |= fut.result()
+        # a row with a value in a contract column is not empty whatever the other columns hold
+        if not nonblank.all():
+            for blank_in in ex.map(_extra_nonblank, [raw.take(pos) for pos in extra_pos]):
+                nonblank |= blank_in
+    raw.columns = []
     prog(0.8, "checking values")
 
     # --- empty rows between data rows are kept (each output row matches an input row);
@@ -691,8 +839,9 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
     id_text = parsed[id_pos].text
     assert id_text is not None  # _parse_field keeps the text of the patient_id column
     ids_all: pd.Series = parsed[id_pos].values
-    dup = ids_all.duplicated(keep=False) & ids_all.notna()
-    if dup.any():
+    # one hash pass (cheaper than `duplicated`) tells whether there is anything to name
+    if len(pc.unique(id_text)) < len(id_text) - max(id_text.null_count - 1, 0):
+        dup = ids_all.duplicated(keep=False) & ids_all.notna()
         rows_of: dict[str, list[int]] = {}
         for i in np.flatnonzero(dup.to_numpy(bool)).tolist():
             rows_of.setdefault(ids_all.iloc[i], []).append(i + 1)
@@ -702,12 +851,14 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
     cell_issues: list[tuple[int, int, Issue]] = []
     for pos in order:
         name = mapping[pos]
-        for mask, problem, severity, kind in parsed[pos].checks:
+        for (_mask, problem, severity, kind), (rows, cells) in zip(
+                parsed[pos].checks, parsed[pos].flagged, strict=True):
             # An empty row is reported once as such, not once per column.
-            idx = np.flatnonzero(mask & nonblank)
+            in_row = nonblank[rows]
+            idx = rows[in_row]
             if not len(idx):
                 continue
-            values = [_cell_text(v) for v in cols[pos].take(idx).astype(object).tolist()]
+            values = [c for c, k in zip(cells, in_row.tolist(), strict=True) if k]
             pids = id_text.take(pa.array(idx)).to_pylist()
             for i, value, pid in zip(idx.tolist(), values, pids, strict=True):
                 text = problem(i, value) if callable(problem) else problem
@@ -721,7 +872,7 @@ def _validate(raw: pd.DataFrame, source: str, pre: list[Issue], prog: Progress) 
         for dname, dvals in parsed[pos].extra.items():
             derived[dname] = _take(dvals, keep)
     out.update(derived)
-    frame = pd.DataFrame(out, index=pd.RangeIndex(n))
+    frame = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)  # the arrays are ours: no second copy
 
     present = frozenset(mapping.values())
     for f in FIELDS:

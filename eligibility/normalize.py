@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from eligibility.distinct import Distinct
 from eligibility.fields import DISEASE_SYNONYMS as REGISTRY_SYNONYMS
 from eligibility.fields import DISEASES, IMMUNOMODULATORS
 
@@ -214,7 +215,7 @@ def parse_number(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return out, bad
 
 
-def parse_yesno(text: pa.Array) -> tuple[pd.arrays.BooleanArray, np.ndarray]:
+def _yes_no(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     low = pc.utf8_lower(text)
     yes = pc.fill_null(pc.is_in(low, value_set=pa.array(YES_SPELLINGS)), False).to_numpy(
         zero_copy_only=False
@@ -222,6 +223,11 @@ def parse_yesno(text: pa.Array) -> tuple[pd.arrays.BooleanArray, np.ndarray]:
     no = pc.fill_null(pc.is_in(low, value_set=pa.array(NO_SPELLINGS)), False).to_numpy(
         zero_copy_only=False
     )
+    return yes, no
+
+
+def parse_yesno(text: pa.Array) -> tuple[pd.arrays.BooleanArray, np.ndarray]:
+    yes, no = _yes_no(text)
     bad = _valid(text) & ~yes & ~no
     return pd.arrays.BooleanArray(yes, ~(yes | no)), bad
 
@@ -237,12 +243,16 @@ def parse_category(
     return pd.Categorical.from_codes(codes, categories=list(categories)), bad
 
 
-def parse_disease(text: pa.Array) -> tuple[pd.Series, np.ndarray]:
-    """Canonical code where recognised, else the value as given; mask = unrecognised."""
+def _disease(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     codes = _lookup(_key(text), DISEASE_SYNONYMS, DISEASES)
     known = codes >= 0
     canon = pa.array(DISEASES, type=pa.string()).take(pa.array(np.where(known, codes, 0)))
-    out = pc.if_else(pa.array(known), canon, text)
+    return pc.if_else(pa.array(known), canon, text), known
+
+
+def parse_disease(text: pa.Array) -> tuple[pd.Series, np.ndarray]:
+    """Canonical code where recognised, else the value as given; mask = unrecognised."""
+    out, known = _disease(text)
     return _string_series(out), _valid(text) & ~known
 
 
@@ -279,6 +289,11 @@ _MASK_ARROW = pa.array([*_MASK_TEXT.tolist(), "none"], type=pa.string())
 
 def parse_druglist(text: pa.Array) -> tuple[pd.Series, np.ndarray, dict[int, list[str]]]:
     """Return (canonical string, count, {row index: unrecognised names})."""
+    strings, count, unrecognised = _druglist(text)
+    return _string_series(strings), count, unrecognised
+
+
+def _druglist(text: pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, list[str]]]:
     n = len(text)
     low = _key(text)
     is_none = pc.fill_null(pc.is_in(low, value_set=pa.array(DRUG_NONE_WORDS)), False).to_numpy(
@@ -306,7 +321,47 @@ def parse_druglist(text: pa.Array) -> tuple[pd.Series, np.ndarray, dict[int, lis
     strings = _MASK_ARROW.take(pa.array(np.where(is_none & (mask == 0), len(_MASK_TEXT), mask)))
     strings = pc.if_else(pa.array(valid), strings, pa.scalar(None, pa.string()))
     count = np.where(valid, _POPCOUNT[mask], np.nan)
-    return _string_series(strings), count, unrecognised
+    return strings, count, unrecognised
+
+
+# ---------------------------------------------------------------------------
+# The same parsers over a column's distinct values, spread over its rows
+# (identical to parsing every cell: tests/test_loader_distinct.py)
+# ---------------------------------------------------------------------------
+
+
+def yesno_rows(d: Distinct) -> tuple[pd.arrays.BooleanArray, np.ndarray]:
+    yes, no = _yes_no(d.values)
+    yes_r, no_r = d.expand(yes, False), d.expand(no, False)
+    return pd.arrays.BooleanArray(yes_r, ~(yes_r | no_r)), d.nonblank & ~yes_r & ~no_r
+
+
+def category_rows(
+    d: Distinct, categories: tuple[str, ...], synonyms: dict[str, str] | None = None
+) -> tuple[pd.Categorical, np.ndarray]:
+    cat, bad = parse_category(d.values, categories, synonyms)
+    codes = d.expand(np.asarray(cat.codes), -1)
+    return pd.Categorical.from_codes(codes, categories=list(categories)), d.expand(bad, False)
+
+
+def disease_rows(d: Distinct) -> tuple[pd.Series, np.ndarray]:
+    out, known = _disease(d.values)
+    return _string_series(d.expand_arrow(out)), d.expand(~known, False)
+
+
+def date_rows(d: Distinct) -> tuple[np.ndarray, np.ndarray]:
+    dates, bad = parse_date(d.values)
+    return d.expand(dates, np.datetime64("NaT", "ns")), d.expand(bad, False)
+
+
+def druglist_rows(d: Distinct) -> tuple[pd.Series, np.ndarray, dict[int, list[str]]]:
+    strings, count, unrecognised = _druglist(d.values)
+    flagged = np.zeros(len(d.values), dtype=bool)
+    flagged[list(unrecognised)] = True
+    rows = np.flatnonzero(d.expand(flagged, False))
+    codes = d.codes[rows].tolist()
+    by_row = {r: unrecognised[c] for r, c in zip(rows.tolist(), codes, strict=True)}
+    return _string_series(d.expand_arrow(strings)), d.expand(count, np.nan), by_row
 
 
 def unit_hint(field_name: str, value: float, lo: float, hi: float) -> str:
