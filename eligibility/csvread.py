@@ -27,7 +27,18 @@ HEADER_SCAN_LINES = 20
 _FIELD_LIMIT = 2**31 - 1  # csv's default (128 KiB) would refuse a long cell
 # what pyarrow would skip or split differently: an empty line, a bare CR, a NUL byte
 _SLOW = re.compile(r"\n[ \t]*\r?\n|\r(?!\n)|\x00")
-_SLOW_BYTES = re.compile(_SLOW.pattern.encode())
+_BLANK_LINE_BYTES = re.compile(rb"\n[ \t]*\r?\n")
+_LONE_CR_BYTES = re.compile(rb"\r(?!\n)")
+
+
+def _slow_bytes(data: bytes, start: int) -> bool:
+    """`_SLOW.search` on UTF-8 bytes from `start`, by substring searches (a regex over the
+    whole body is seconds at a million rows); a regex runs only where a substring says it may match."""
+    if data.find(b"\x00", start) >= 0 or data.find(b"\n\n", start) >= 0 or data.find(b"\n\r\n", start) >= 0:
+        return True
+    if (data.find(b"\n ", start) >= 0 or data.find(b"\n\t", start) >= 0) and _BLANK_LINE_BYTES.search(data, start):
+        return True
+    return data.find(b"\r", start) >= 0 and _LONE_CR_BYTES.search(data, start) is not None
 
 
 class CsvError(ValueError):
@@ -143,27 +154,49 @@ def _fast(body: pa.Buffer, ncols: int, delim: str) -> pa.Table | None:
     return table
 
 
+def _utf8_head(utf8: bytes, offset: int, n: int) -> str:
+    """The first n lines of valid UTF-8 bytes, decoded (a line ends at its newline byte)."""
+    end = offset
+    for _ in range(n):
+        nl = utf8.find(b"\n", end)
+        if nl < 0:
+            end = len(utf8)
+            break
+        end = nl + 1
+    return str(memoryview(utf8)[offset:end], "utf-8")
+
+
 def read_text(
-    text: str, is_header: Callable[[list], bool], id_label: Callable[[str], bool], utf8: bytes | None = None
+    text: str | Callable[[], str], is_header: Callable[[list], bool], id_label: Callable[[str], bool],
+    utf8: bytes | None = None, utf8_offset: int = 0,
 ) -> CsvRead:
-    """`text` is the whole decoded file (`utf8` its UTF-8 bytes when already at hand);
+    """`text` is the whole decoded file, or a function giving it (called only if the slow path
+    needs it) when `utf8` holds its UTF-8 bytes from `utf8_offset` on (after a byte-order mark);
     `id_label` says which header label is patient_id."""
-    header_first, header_last, delim, header = _find_header(text, is_header)
+    if isinstance(text, str):
+        head = text
+    else:
+        assert utf8 is not None, "without the text, its UTF-8 bytes"
+        head = _utf8_head(utf8, utf8_offset, HEADER_SCAN_LINES + 1)
+    header_first, header_last, delim, header = _find_header(head, is_header)
     ncols = len(header)
-    body_start = sum(len(ln) for ln in _head_lines(text, header_last))
+    body_start = sum(len(ln) for ln in _head_lines(head, header_last))
     table = None
     if utf8 is not None:  # no copy of the body: checked and parsed in the bytes at hand
-        start = len(text[:body_start].encode("utf-8"))
-        if not utf8.startswith((b"\n", b"\r"), start) and not _SLOW_BYTES.search(utf8, start):
+        start = utf8_offset + len(head[:body_start].encode("utf-8"))
+        if not utf8.startswith((b"\n", b"\r"), start) and not _slow_bytes(utf8, start):
             table = _fast(pa.py_buffer(utf8).slice(start), ncols, delim)
     else:
+        assert isinstance(text, str)
         body = text[body_start:]
         if not body.startswith(("\n", "\r")) and not _SLOW.search(body):
             table = _fast(pa.py_buffer(body.encode("utf-8")), ncols, delim)
         del body
     notes: list[RowNote] = []
     if table is None:
-        records = _parse(text[body_start:], delim, strict=True, first_line=header_last + 1)
+        whole = text if isinstance(text, str) else text()
+        records = _parse(whole[body_start:], delim, strict=True, first_line=header_last + 1)
+        del whole
         id_col = next((i for i, h in enumerate(header) if id_label(h)), None)
         rows: list[list[str]] = []
         for i, (line0, rec) in enumerate(records):

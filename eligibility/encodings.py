@@ -51,12 +51,35 @@ class EncodingError(ValueError):
 
 @dataclass(frozen=True)
 class Decoded:
-    text: str
+    text: str | None  # the decoded text; None for UTF-8, whose bytes are read as they are
     encoding: str  # "utf-8", "utf-16", "gb18030", "cp1252", "latin-1"
     note: str | None  # what to tell the user (None for UTF-8)
     warn: bool  # True when the user must check the result (legacy Western encodings)
     example_line: int | None = None
     example: str | None = None
+    utf8: bytes | None = None  # UTF-8 files: the file's bytes (valid UTF-8 from utf8_offset on)
+    utf8_offset: int = 0  # 3 after a byte-order mark
+
+    def full_text(self) -> str:
+        """The whole text (decoded from the UTF-8 bytes on first need)."""
+        if self.text is not None:
+            return self.text
+        assert self.utf8 is not None
+        return str(memoryview(self.utf8)[self.utf8_offset:], "utf-8")
+
+
+def _is_utf8(data: bytes, offset: int) -> bool:
+    """Whether data[offset:] is valid UTF-8, checked by Arrow without building a str."""
+    import numpy as np
+    import pyarrow as pa
+
+    bounds = pa.py_buffer(np.array([offset, len(data)], dtype=np.int64))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, bounds, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -111,13 +134,16 @@ def decode(data: bytes) -> Decoded:
             raise EncodingError(
                 f"UTF-16 text (byte-order mark) damaged at byte {e.start:,}; {RESAVE}"
             ) from None
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[3:]
-    head = data[:4096]
+    offset = 3 if data.startswith(codecs.BOM_UTF8) else 0
+    head = data[offset:offset + 4096]
     if head and head.count(0) * 4 >= len(head):
         raise EncodingError(f"looks like UTF-16 text without a byte-order mark; {RESAVE}")
+    if _is_utf8(data, offset):  # the common case: no copy of the file, no str of it
+        return Decoded(None, "utf-8", None, False, utf8=data, utf8_offset=offset)
+    data = data[offset:]
     try:
-        return Decoded(data.decode("utf-8"), "utf-8", None, False)
+        data.decode("utf-8")
+        raise AssertionError("Arrow and Python disagree on UTF-8")  # pragma: no cover
     except UnicodeDecodeError as e:
         first_bad = e.start
     try:

@@ -10,7 +10,6 @@ Patient values are never logged or printed; they only appear in `Issue`s.
 
 from __future__ import annotations
 
-import codecs
 import datetime as _dt
 import json
 import math
@@ -264,11 +263,10 @@ def _csv_raw(data: bytes, name: str) -> tuple[_Raw, list[Issue]]:
     if dec.note:
         issues.append(Issue(None, None, None, dec.example and shorten(dec.example, 80), dec.note,
                             "warning" if dec.warn else "info", "encoding"))
-    utf8 = data[3:] if dec.encoding == "utf-8" and data.startswith(codecs.BOM_UTF8) else (
-        data if dec.encoding == "utf-8" else None)
     try:
-        read = csvread.read_text(dec.text, _is_header, lambda h: _norm_header(_clean_label(h)) == "patient_id",
-                                 utf8=utf8)
+        read = csvread.read_text(dec.text if dec.text is not None else dec.full_text, _is_header,
+                                 lambda h: _norm_header(_clean_label(h)) == "patient_id",
+                                 utf8=dec.utf8, utf8_offset=dec.utf8_offset)
     except csvread.CsvError as e:
         raise CohortError(f"{name}: {e}") from None
     del dec
