@@ -47,8 +47,8 @@ class Distinct:
 
 def _indices(chunked: pa.ChunkedArray) -> np.ndarray:
     """Dictionary indices of every row as one int32 array (-1 where the cell is null)."""
-    parts = [pc.fill_null(c.indices.cast(pa.int32()), BLANK).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-             for c in chunked.chunks]
+    parts = [(c.indices if c.null_count == 0 else pc.fill_null(c.indices.cast(pa.int32()), BLANK))
+             .to_numpy(zero_copy_only=False).astype(np.int32, copy=False) for c in chunked.chunks]
     if not parts:
         return np.zeros(0, dtype=np.int32)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -58,13 +58,14 @@ def from_dictionary(indices: np.ndarray, cleaned: pa.Array) -> Distinct:
     """From dictionary `indices` (-1 = null cell) and the cleaned text of each dictionary
     value (null or "" = blank)."""
     blank = pc.fill_null(pc.equal(cleaned, ""), True).to_numpy(zero_copy_only=False)
+    if isinstance(cleaned, pa.ChunkedArray):
+        cleaned = cleaned.combine_chunks()
+    if not blank.any():  # the codes are the indices as they are
+        return Distinct(cleaned.cast(pa.string()), indices)
     keep = ~blank
     lut = np.full(len(cleaned) + 1, BLANK, dtype=np.int32)  # the extra slot maps -1 to -1
     lut[:-1][keep] = np.arange(int(keep.sum()), dtype=np.int32)
-    values = cleaned.filter(pa.array(keep)) if blank.any() else cleaned
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    return Distinct(values.cast(pa.string()), lut[indices])
+    return Distinct(cleaned.filter(pa.array(keep)).cast(pa.string()), lut[indices])
 
 
 def _encoded(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:

@@ -332,8 +332,9 @@ def _druglist(text: pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, list[str]
 
 def yesno_rows(d: Distinct) -> tuple[pd.arrays.BooleanArray, np.ndarray]:
     yes, no = _yes_no(d.values)
-    yes_r, no_r = d.expand(yes, False), d.expand(no, False)
-    return pd.arrays.BooleanArray(yes_r, ~(yes_r | no_r)), d.nonblank & ~yes_r & ~no_r
+    state = np.where(yes, 1, np.where(no, 0, 2)).astype(np.uint8)  # 0 no, 1 yes, 2 unreadable
+    rows = d.expand(state, 3)  # 3: blank
+    return pd.arrays.BooleanArray(rows == 1, rows >= 2), rows == 2
 
 
 def category_rows(
