@@ -355,7 +355,7 @@ def _parquet_raw(data: bytes, name: str, budget: int | None = None, *,
         if pa.types.is_timestamp(t) and t.tz is not None:
             # a zoned instant: the date is the local date where it was recorded
             col = pc.local_timestamp(col)
-        columns.append(col if _is_text_type(file_t) else _series(col, name))
+        columns.append(col if _is_text_type(file_t) or pa.types.is_float64(col.type) else _series(col, name))
         labels.append(col_name)
         del col
     index_cols = _pandas_index_columns(pf)
@@ -376,8 +376,6 @@ def _series(col: pa.ChunkedArray, name: str) -> pd.Series:
             return pd.BooleanDtype()
         return None
 
-    if pa.types.is_float64(col.type):  # the common case, without the frame machinery
-        return pd.Series(col.to_numpy(), copy=False)
     try:
         return pa.table({"0": col}).to_pandas(types_mapper=mapper)["0"]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError) as e:
@@ -615,8 +613,15 @@ def _parse_field(f: Field, col: RawColumn) -> _Parsed:
 
 
 def _parse_values(f: Field, col: RawColumn) -> _Parsed:
+    floats = None  # an Arrow float64 column read as numbers: one fresh array, no pandas Series
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_float64(col.type):
+        floats = col.to_numpy()
+        if not floats.flags.writeable:
+            floats = floats.copy()
+        if f.kind not in ("number", "yesno"):
+            col, floats = pd.Series(floats, copy=False), None
     s = col if isinstance(col, pd.Series) else None
-    native = s is not None and _native_ok(f, s)
+    native = floats is not None or s is not None and _native_ok(f, s)
     n = len(col)
     if f.kind == "id":
         text = _row_text(col)
@@ -626,7 +631,12 @@ def _parse_values(f: Field, col: RawColumn) -> _Parsed:
         rounded = _rounded_ids(s) if s is not None else np.zeros(n, dtype=bool)
         p.checks.append((rounded, ID_ROUNDED, "warning", "rounded_id"))
     elif f.kind == "number":
-        if native:
+        if floats is not None:
+            p = _Parsed(nonblank=~np.isnan(floats))
+            vals = floats
+            bad = np.isinf(vals)
+            vals[bad] = np.nan
+        elif native:
             assert s is not None
             p = _Parsed(nonblank=_nonblank(s, None))
             vals = s.to_numpy(dtype=np.float64, na_value=np.nan).copy()
@@ -654,6 +664,11 @@ def _parse_values(f: Field, col: RawColumn) -> _Parsed:
 
             p.checks.append((outside, implausible, "warning", "implausible"))
         p.values = vals
+    elif floats is not None:  # yes/no as 1/0
+        p = _Parsed(nonblank=~np.isnan(floats))
+        yes, no = floats == 1, floats == 0
+        p.values = pd.arrays.BooleanArray(yes, ~(yes | no))
+        p.checks.append((~np.isnan(floats) & ~yes & ~no, YESNO_PROBLEM, "error", "cell_error"))
     elif native:
         assert s is not None
         p = _Parsed(nonblank=_nonblank(s, None))
@@ -712,6 +727,8 @@ def _parse_text(f: Field, d: Distinct, p: _Parsed) -> None:
 
 
 def _extra_nonblank(col: RawColumn) -> np.ndarray:
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_float64(col.type):
+        return ~np.isnan(col.to_numpy())
     if isinstance(col, pa.ChunkedArray) or _is_plain_string(col) or col.dtype == object:
         return _distinct(col).nonblank
     return col.notna().to_numpy(dtype=bool)
