@@ -135,7 +135,10 @@ def _csv_problem(msg: str) -> str:
     return msg.splitlines()[0][:120]
 
 
-def _fast(body: pa.Buffer, ncols: int, delim: str) -> pa.Table | None:
+_DICT = pa.dictionary(pa.int32(), pa.string())
+
+
+def _fast(body: pa.Buffer, ncols: int, delim: str, as_dict: frozenset[int] = frozenset()) -> pa.Table | None:
     import pyarrow.csv as pacsv
 
     cols = [f"c{i}" for i in range(ncols)]
@@ -145,7 +148,7 @@ def _fast(body: pa.Buffer, ncols: int, delim: str) -> pa.Table | None:
             read_options=pacsv.ReadOptions(column_names=cols, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in cols},
+                column_types={c: _DICT if i in as_dict else pa.string() for i, c in enumerate(cols)},
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
@@ -168,11 +171,13 @@ def _utf8_head(utf8: bytes, offset: int, n: int) -> str:
 
 def read_text(
     text: str | Callable[[], str], is_header: Callable[[list], bool], id_label: Callable[[str], bool],
-    utf8: bytes | None = None, utf8_offset: int = 0,
+    utf8: bytes | None = None, utf8_offset: int = 0, as_dictionary: Callable[[str], bool] | None = None,
 ) -> CsvRead:
     """`text` is the whole decoded file, or a function giving it (called only if the slow path
     needs it) when `utf8` holds its UTF-8 bytes from `utf8_offset` on (after a byte-order mark);
-    `id_label` says which header label is patient_id."""
+    `id_label` says which header label is patient_id; the fast path reads the columns whose label
+    `as_dictionary` accepts as dictionaries (each distinct value once; the Python slow path and
+    other columns give plain strings)."""
     if isinstance(text, str):
         head = text
     else:
@@ -180,17 +185,18 @@ def read_text(
         head = _utf8_head(utf8, utf8_offset, HEADER_SCAN_LINES + 1)
     header_first, header_last, delim, header = _find_header(head, is_header)
     ncols = len(header)
+    as_dict = frozenset(i for i, h in enumerate(header) if as_dictionary is not None and as_dictionary(h))
     body_start = sum(len(ln) for ln in _head_lines(head, header_last))
     table = None
     if utf8 is not None:  # no copy of the body: checked and parsed in the bytes at hand
         start = utf8_offset + len(head[:body_start].encode("utf-8"))
         if not utf8.startswith((b"\n", b"\r"), start) and not _slow_bytes(utf8, start):
-            table = _fast(pa.py_buffer(utf8).slice(start), ncols, delim)
+            table = _fast(pa.py_buffer(utf8).slice(start), ncols, delim, as_dict)
     else:
         assert isinstance(text, str)
         body = text[body_start:]
         if not body.startswith(("\n", "\r")) and not _SLOW.search(body):
-            table = _fast(pa.py_buffer(body.encode("utf-8")), ncols, delim)
+            table = _fast(pa.py_buffer(body.encode("utf-8")), ncols, delim, as_dict)
         del body
     notes: list[RowNote] = []
     if table is None:

@@ -246,7 +246,7 @@ def _clean_label(c) -> str:
 
 def _read_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
     """The file as a frame of Arrow strings (for the merge and database readers)."""
-    raw, issues = _csv_raw(data, name)
+    raw, issues = _csv_raw(data, name, dictionaries=False)
     cols = [raw.take(i) for i in range(len(raw.columns))]
     df = pd.DataFrame({i: c.to_pandas(types_mapper=pd.ArrowDtype) if isinstance(c, pa.ChunkedArray) else c
                        for i, c in enumerate(cols)}, index=pd.RangeIndex(raw.n_rows))
@@ -254,7 +254,9 @@ def _read_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
     return df, issues
 
 
-def _csv_raw(data: bytes, name: str) -> tuple[_Raw, list[Issue]]:
+def _csv_raw(data: bytes, name: str, *, dictionaries: bool = True) -> tuple[_Raw, list[Issue]]:
+    """Text columns as Arrow strings (as dictionaries where `dictionaries` and the column is
+    read by spelling)."""
     issues: list[Issue] = []
     try:
         dec = encodings.decode(data)
@@ -266,7 +268,8 @@ def _csv_raw(data: bytes, name: str) -> tuple[_Raw, list[Issue]]:
     try:
         read = csvread.read_text(dec.text if dec.text is not None else dec.full_text, _is_header,
                                  lambda h: _norm_header(_clean_label(h)) == "patient_id",
-                                 utf8=dec.utf8, utf8_offset=dec.utf8_offset)
+                                 utf8=dec.utf8, utf8_offset=dec.utf8_offset,
+                                 as_dictionary=_spelled if dictionaries else None)
     except csvread.CsvError as e:
         raise CohortError(f"{name}: {e}") from None
     del dec
@@ -497,18 +500,25 @@ def _to_text(s: pd.Series) -> pa.Array:
 RawColumn: TypeAlias = pd.Series | pa.ChunkedArray
 
 
-def _arrow_text(col: pa.ChunkedArray) -> pa.Array:
+def _arrow_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """`_to_text` of an Arrow text column, without a pandas round trip."""
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     if not pa.types.is_string(col.type):
         col = col.cast(pa.string())
-    arr = pc.utf8_trim_whitespace(col)
-    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return pa.chunked_array([_blank_as_null(pc.utf8_trim_whitespace(c)) for c in col.chunks], type=pa.string())
 
 
-def _row_text(col: RawColumn) -> pa.Array:
+def _blank_as_null(arr: pa.Array) -> pa.Array:
+    """Empty strings as nulls, sharing the text's buffers (only the validity bitmap is new)."""
+    filled = pc.fill_null(pc.greater(pc.binary_length(arr), 0), False)
+    if filled.offset or arr.offset:  # pragma: no cover - compute results start at 0
+        return pc.if_else(filled, arr, pa.scalar(None, pa.string()))
+    _validity, offsets, data = arr.buffers()
+    return pa.Array.from_buffers(pa.string(), len(arr), [filled.buffers()[1], offsets, data])
+
+
+def _row_text(col: RawColumn) -> pa.Array | pa.ChunkedArray:
     return _arrow_text(col) if isinstance(col, pa.ChunkedArray) else _to_text(col)
 
 
@@ -594,7 +604,7 @@ class _Parsed:
     values: object = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
-    text: pa.Array | None = None
+    text: pa.Array | pa.ChunkedArray | None = None
     # per check: (rows with the problem, their raw cells as text), so the raw column can go
     flagged: list[tuple[np.ndarray, list[str | None]]] = field(default_factory=list)
 

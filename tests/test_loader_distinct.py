@@ -28,6 +28,7 @@ POOL = [
     "MTX", "mtx; HCQ", "利妥昔单抗、MMF", "none", "无", "foo;MMF", "x;;y", ",", "tai’ai", "TAI`AI", "cyclosporin  a",
     "limited", "diffuse", "relapsed", "refractory", "low", "INTERMEDIATE", "PM", "dm",
     "é", "\ufeffyes", "'quoted'", '"q"', "=1+1",
+    "12", " 7 ", "1e2", "12,5", "-3", "inf", "nan", ".5", "5.", "+4.5", "1 000", "85 g/L",
 ]
 cells = st.one_of(st.sampled_from(POOL), st.text(max_size=6))
 FIELDS_TESTED = ["hiv_pos", "sex", "ph_risk", "disease_course", "disease", "screening_date",
@@ -102,6 +103,26 @@ def reference(name: str, text: str | None) -> tuple[list, list[bool]]:
         return [vals[0]], [bool(bad[0])]
     vals, count, unknown = nz.parse_druglist(t)
     return [vals[0], count[0], unknown.get(0)], [0 in unknown]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(columns(), st.sampled_from(["hemoglobin_g_l", "patient_id"]))
+def test_per_row_text_path_equals_reading_each_cell(case, name):
+    """Numbers and IDs are read per row (almost every value differs): the same check, cell by cell."""
+    col, values, how = case
+    p = _parse_field(FIELD_BY_NAME[name], col)
+    for i, v in enumerate(values):
+        text = clean(v, how)
+        assert bool(p.nonblank[i]) == (text is not None)
+        if name == "patient_id":
+            assert same(p.values[i], text)
+            assert bool(p.checks[0][0][i]) == (text is None)
+            continue
+        vals, bad = nz.parse_number(one(text))
+        assert same(float(p.values[i]), float(vals[0])) and bool(p.checks[0][0][i]) == bool(bad[0]), (v, p.values[i])
+    for (mask, *_), (rows, raw) in zip(p.checks, p.flagged, strict=True):
+        assert rows.tolist() == np.flatnonzero(mask).tolist()
+        assert raw == [_cell_text(values[r]) for r in rows.tolist()]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
