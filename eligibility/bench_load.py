@@ -21,7 +21,7 @@ SEED = 20260101
 KINDS = ("loader_parquet", "pyarrow_parquet", "loader_csv", "pyarrow_csv")
 
 
-def _rss_mb() -> float:
+def _rss_mib() -> float:
     """Current resident set size of this process."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -40,7 +40,7 @@ def _child(kind: str, path: str) -> dict:
 
     from .loader import load_cohort
 
-    start_rss = _rss_mb()
+    start_rss = _rss_mib()
     t0 = time.perf_counter()
     if kind.startswith("loader"):
         obj = load_cohort(path)
@@ -50,11 +50,11 @@ def _child(kind: str, path: str) -> dict:
         obj = pacsv.read_csv(path).to_pandas()
     seconds = time.perf_counter() - t0
     out = {"kind": kind, "seconds": seconds, "rows": len(obj),
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "steady_rss_mb": _rss_mb(), "start_rss_mb": start_rss,
-           "arrow_pool_mb": pa.total_allocated_bytes() / 2**20}
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "steady_rss_mib": _rss_mib(), "start_rss_mib": start_rss,
+           "arrow_pool_mib": pa.total_allocated_bytes() / 2**20}
     if kind == "pyarrow_parquet":
-        out["arrow_table_mb"] = pq.read_table(path).nbytes / 2**20
+        out["arrow_table_mib"] = pq.read_table(path).nbytes / 2**20
     return out
 
 
@@ -99,24 +99,27 @@ def load_figures(n: int, repeat: int, directory: Path | None = None) -> dict:
     def med(kind: str, key: str) -> float:
         return median(r[key] for r in runs[kind])
 
-    table_mb = med("pyarrow_parquet", "arrow_table_mb")
+    table_mib = med("pyarrow_parquet", "arrow_table_mib")
     out = {
         "rows": n, "repeat": repeat,
         "load_average_1min": {"min": min(load), "max": max(load)},
-        "arrow_table_mb": round(table_mb, 1),
+        "arrow_table_mib": round(table_mib, 1),
         "parquet_bytes": parquet.stat().st_size, "csv_bytes": csv.stat().st_size,
     }
     for fmt in ("parquet", "csv"):
         ours, base = med(f"loader_{fmt}", "seconds"), med(f"pyarrow_{fmt}", "seconds")
         out[fmt] = {
             "loader_s": round(ours, 3), "pyarrow_s": round(base, 3), "ratio": round(ours / base, 2),
-            "loader_peak_rss_mb": round(med(f"loader_{fmt}", "peak_rss_mb"), 1),
-            "pyarrow_peak_rss_mb": round(med(f"pyarrow_{fmt}", "peak_rss_mb"), 1),
-            "loader_steady_rss_mb": round(med(f"loader_{fmt}", "steady_rss_mb"), 1),
-            "loader_arrow_pool_mb": round(med(f"loader_{fmt}", "arrow_pool_mb"), 1),
-            "start_rss_mb": round(med(f"loader_{fmt}", "start_rss_mb"), 1),
-            "peak_rss_per_arrow_table": round(med(f"loader_{fmt}", "peak_rss_mb") / table_mb, 2),
-            "steady_rss_per_arrow_table": round(med(f"loader_{fmt}", "steady_rss_mb") / table_mb, 2),
+            "loader_peak_rss_mib": round(med(f"loader_{fmt}", "peak_rss_mib"), 1),
+            "pyarrow_peak_rss_mib": round(med(f"pyarrow_{fmt}", "peak_rss_mib"), 1),
+            "loader_steady_rss_mib": round(med(f"loader_{fmt}", "steady_rss_mib"), 1),
+            "loader_arrow_pool_mib": round(med(f"loader_{fmt}", "arrow_pool_mib"), 1),
+            "start_rss_mib": round(med(f"loader_{fmt}", "start_rss_mib"), 1),
+            "peak_rss_per_arrow_table": round(med(f"loader_{fmt}", "peak_rss_mib") / table_mib, 2),
+            "steady_rss_per_arrow_table": round(med(f"loader_{fmt}", "steady_rss_mib") / table_mib, 2),
+            # the same without the interpreter and its imports (start_rss_mib)
+            "peak_rss_net_per_arrow_table": round(
+                (med(f"loader_{fmt}", "peak_rss_mib") - med(f"loader_{fmt}", "start_rss_mib")) / table_mib, 2),
         }
     return out
 
