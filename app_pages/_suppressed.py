@@ -90,7 +90,7 @@ def status_figure(ctx: S.Context, rel: R.Release) -> go.Figure:
 
 def _metric(col, title: str, rel: R.Release, g: str, s: str, compare: bool) -> None:
     cur = rel.key("status", "cur", g, s)
-    delta = rel.diff(rel.key("status", "base", g, s), cur) if compare else None
+    delta = rel.change("base", "cur", g, s) if compare else None
     col.metric(title, rel.sup.text(cur), delta=delta, border=True,
                delta_color="off", delta_arrow="off" if delta in (None, HIDDEN_TEXT) else "auto",
                delta_description="vs protocol" if compare else None)
