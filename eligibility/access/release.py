@@ -30,7 +30,15 @@ import pandas as pd
 from ..attribution import ALL, criterion_failures, group_slices, sole_cause
 from ..evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation
 from ..figures.consort import REASON_GROUPS, reason_group
-from .suppression import DEFAULT_K, HIDDEN_TEXT, WITHHELD_TEXT, Relation, Suppression, suppress, total_of
+from .suppression import (
+    DEFAULT_K,
+    HIDDEN_TEXT,
+    WITHHELD_TEXT,
+    Relation,
+    Suppression,
+    suppress,
+    total_of,
+)
 
 STATUSES = ("eligible", "pending", "ineligible")
 STATUS_CODE = {"eligible": ELIGIBLE, "pending": PENDING, "ineligible": INELIGIBLE}
