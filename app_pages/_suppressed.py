@@ -117,9 +117,11 @@ def overview(ctx: S.Context) -> None:
                                       ("Ineligible", "ineligible"), ("Eligible + pending", "remaining")],
                                strict=False):
         _metric(col, title, rel, g, s, compare and s != "screened")
-    cols[5].metric("Eligible range", f"{rel.text('status', 'cur', g, 'eligible')}–{rel.text('status', 'cur', g, 'remaining')}",
+    # Metric values are markdown: "*–*" would be an italic dash, so the asterisks are escaped.
+    lo, hi = (rel.text("status", "cur", g, s).replace("*", "\\*") for s in ("eligible", "remaining"))
+    cols[5].metric("Eligible range", f"{lo}–{hi}",
                    delta=(f"{rel.change('base', 'cur', g, 'eligible')} / {rel.change('base', 'cur', g, 'remaining')}"
-                          if compare else None), border=True, delta_color="off", delta_arrow="off",
+                          .replace("*", "\\*") if compare else None), border=True, delta_color="off", delta_arrow="off",
                    help="From the eligible count to eligible + pending (suppressed counts).")
     st.plotly_chart(status_figure(ctx, rel), key="sup_status_chart", config={"displaylogo": False})
     table = status_table(ctx, rel)
@@ -381,6 +383,9 @@ def what_if(ctx: S.Context) -> None:
     _csv(st, "Download the changes (CSV, suppressed)", table, "whatif_suppressed.csv", "sup_dl_whatif")
     st.caption("A change of 1 to " f"{rel.k - 1} patients is shown as “+<{rel.k}” or “-<{rel.k}”: the counts "
                "before and after are then not both shown, so it cannot be worked out by subtraction.")
+
+
+SWEEP_POINTS = 6  # points of a suppressed threshold sweep (the scenario's own value is added)
 
 
 def sweep(ctx: S.Context, df: pd.DataFrame, name: str) -> pd.DataFrame:

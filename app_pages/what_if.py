@@ -404,9 +404,11 @@ def _sweep(ctx: S.Context) -> None:
     )
     p = CAT.parameters[name]
     # Each point evaluates the whole cohort: on large cohorts sweep fewer points of the same range.
-    points = 21 if len(ctx.cohort) <= BIG_COHORT else 11
-    df = cached_sweep(ctx, name, points)
     released = suppression_on()
+    # With suppression, every two points differ by 0 or ≥ k or are hidden: a coarser grid (chosen
+    # without looking at the counts) leaves larger steps between points, so more can be shown.
+    points = SUP.SWEEP_POINTS if released else 21 if len(ctx.cohort) <= BIG_COHORT else 11
+    df = cached_sweep(ctx, name, points)
     if released:  # counts as released, suppressed together with the page's counts
         df = SUP.sweep(ctx, df, name)
     scope = "all diseases" if ctx.disease is None else ctx.disease

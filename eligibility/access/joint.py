@@ -66,9 +66,9 @@ def _moves(a: Evaluation, b: Evaluation, ta: str, tb: str) -> tuple[dict, list[R
                 "lost": [m["eligible", s2] for s2 in STATUSES if s2 != "eligible"],
                 "changed": [m[s1, s2] for s1 in STATUSES for s2 in STATUSES if s1 != s2]}
         for name, members in sums.items():
-            key = ("move", tag, g, name)
-            values[key] = sum(values[x] for x in members)
-            rels.append(total_of(key, members))
+            margin = ("move", tag, g, name)
+            values[margin] = sum(values[x] for x in members)
+            rels.append(total_of(margin, members))
     for item in [*[(s1, s2) for s1 in STATUSES for s2 in STATUSES], "gained", "lost", "changed"]:
         rels.append(total_of(("move", tag, ALL, item), [("move", tag, g, item) for g in parts]))
     return values, rels

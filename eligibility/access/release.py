@@ -14,10 +14,13 @@ ineligible = Σ reason groups = Σ criteria = Σ parts (nested); every count of 
 the disease groups (also 'other' and 'missing'); protocol status = Σ of its moves, scenario
 status = Σ of the moves into it; gained, lost and changed = Σ of their moves.
 
-The protocol release is decided alone and kept fixed, then the scenario's counts and the
-moves are suppressed around it, so the protocol's counts look the same whatever scenario
-is active. (Differences between two scenarios shown one after the other are not covered:
-see the deployment notes.)
+The protocol release is decided alone and kept fixed, then the scenario's status counts, the
+moves and the changes (delta cells: |scenario − protocol| per status, so a change of 1..k−1
+is a small count like any other), then the scenario's detail, each around the last: the
+protocol's counts look the same whatever scenario is active, and the pair cannot be
+subtracted. Counts shown beside these (a scenario B, sweep points, combinations) extend this
+release the same way (joint.py). Two scenarios viewed one after the other, each against the
+protocol, are separate releases: their difference is not audited (see the report of #15).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ a hidden count gets an empty bar on the axis with its text, never its true heigh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
@@ -38,7 +38,7 @@ def bars(labels: Sequence[str], texts: Sequence[str], title: str = "", x_title: 
     return fig
 
 
-def grouped(categories: Sequence[str], series: dict[str, Sequence[str]], title: str = "",
+def grouped(categories: Sequence[str], series: Mapping[str, Sequence[str]], title: str = "",
             y_title: str = "patients (n)") -> go.Figure:
     """Several series of released counts over the same categories (e.g. age bands for the
     screened, eligible and pending patients); statuses keep their colours and patterns."""
