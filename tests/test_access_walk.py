@@ -143,6 +143,26 @@ def _check_export(name: str, data: bytes) -> int:
 
 
 @pytest.fixture
+def releases(monkeypatch):
+    """Every suppression the pages make (release, joint releases, display tables), recorded as
+    it is made, for the exact audit after the walk."""
+    from app_pages import _suppressed
+    from eligibility.access import joint, release, tables
+    from eligibility.access import suppression as engine
+
+    made: list = []
+
+    def record(*args, **kwargs):
+        sup = engine.suppress(*args, **kwargs)
+        made.append(sup)
+        return sup
+
+    for module in (_suppressed, joint, release, tables):
+        monkeypatch.setattr(module, "suppress", record)
+    return made
+
+
+@pytest.fixture
 def exports(monkeypatch):
     """Every download the pages offer, by file name → the callable Streamlit runs when the
     browser asks for the file (AppTest cannot click a download)."""
@@ -167,7 +187,7 @@ def release():
 
 
 @pytest.mark.parametrize("role", ["viewer", "analyst"])
-def test_every_page_shows_no_small_count(tmp_path, role, exports):
+def test_every_page_shows_no_small_count(tmp_path, role, exports, releases):
     at = _app(tmp_path, role)  # suppression is on by default for analysts when sign-in is on
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -204,6 +224,14 @@ def test_every_page_shows_no_small_count(tmp_path, role, exports):
     for page in ("app_pages/patients.py", "app_pages/worklist.py"):  # patient level: not served
         with pytest.raises(Exception):  # noqa: B017, PT011
             at.switch_page(page).run()
+    # no recoverable cell: every suppression behind what was shown, audited exactly over all its
+    # relations (the release's and the extension's together; unshown cells are free)
+    from eligibility.access.suppression import _nested
+    assert len(releases) >= 8, len(releases)
+    for sup in releases:
+        assert not sup.unprotected
+        assert not exposed(sup.values, [*sup.relations, *_nested(sup.relations)], sup.hidden, sup.k,
+                           set(sup.unshown))
     log = AuditLog(tmp_path / "audit.jsonl").entries()
     refused = [e for e in log if e["action"] == "role_refused"]
     if role == "viewer":
