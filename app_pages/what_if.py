@@ -18,6 +18,7 @@ from app_pages import _shared as S
 from app_pages import _suppressed as SUP
 from app_pages._access import download_button, suppression_on
 from app_pages._amend import amendment_sections
+from app_pages._readings import readings_section
 from app_pages._shared import guard, memo
 from eligibility import export
 from eligibility.attribution import status_counts
@@ -554,8 +555,10 @@ if suppression_on():  # every count suppressed with the page's release; no patie
         st.subheader("Save, load and share")
         with guard("saving and loading"):
             save_load(ctx)
-        st.caption("The patients who change status, and the amendment sections that list patients, are "
-                   "patient level: they are left out while suppression is on.")
+        readings_section(ctx, counts=False)
+        st.caption("The patients who change status, what each reading gains and loses, and the search for the "
+                   "smallest relaxation (its eligible counts per option, one scenario each) are left out while "
+                   "suppression is on.")
     st.subheader("Compare two scenarios")
     with guard("the comparison of two scenarios"):
         compare_panel(ctx)
