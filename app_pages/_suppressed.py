@@ -312,8 +312,14 @@ def screen_failures(ctx: S.Context) -> None:
         flow = _flow_table(ctx, rel)
         data = R.consort_counts(rel)
         data.insert(0, "label", [C.GROUP_LABELS.get(x, x) for x in data.index])
+        plan, plan_text = S.dose_plan()
+        dose = None
+        if st.toggle(f"Add the dose-level step ({plan_text})", value=True, key="sf_dose_step"):
+            levels = S.dose_levels(ctx, plan).rename(columns={"level": "dose_level", "n": "eligible"})
+            step = dose_step_table(ctx, levels)
+            dose = step[step["dose_level"] != TOTAL].rename(columns={"dose_level": "level", "eligible": "n"})
         lay = C.consort_layout(data, groups=None if ctx.disease is None else [ctx.disease], reasons=None,
-                               max_width=800)
+                               dose_levels=dose, max_width=800)
         title = f"Screening flow — {S.scope_text(ctx)} (suppressed counts)"
         meta = S.download_meta(ctx) + " · " + legend(rel.k)
         fig = C.consort_figure(lay, title=title)
@@ -427,7 +433,7 @@ def dose_pool(ctx: S.Context) -> None:
         "remaining": "Eligible + pending (n)"})
 
 
-def dose_step(ctx: S.Context, step: pd.DataFrame) -> pd.DataFrame:
+def dose_step_table(ctx: S.Context, step: pd.DataFrame) -> pd.DataFrame:
     """Patients per dose level (eligible placed, pending behind them) with a total row, suppressed
     together with the release: the total is the scope's eligible (pending) count when every
     such patient has a row, so the levels and the release's counts are one set of relations."""
@@ -437,10 +443,14 @@ def dose_step(ctx: S.Context, step: pd.DataFrame) -> pd.DataFrame:
     frame.loc[TOTAL] = frame.sum()
     links = [total_of(("status", "cur", g, s), [(TOTAL, s)]) for s in ("eligible", "pending")
              if rel.sup.values.get(("status", "cur", g, s)) == int(frame.at[TOTAL, s])]
-    shown, _ = display_table(frame, ["eligible", "pending"], rel.k,
-                             total_row=(TOTAL, [r for r in frame.index if r != TOTAL]),
-                             relations=links, fixed=rel.sup)
-    shown = shown.reset_index()
+    shown, _ = S.memo(ctx, ("sup:dose_step", g, repr(frame.to_dict()), rel.k), lambda: display_table(
+        frame, ["eligible", "pending"], rel.k, total_row=(TOTAL, [r for r in frame.index if r != TOTAL]),
+        relations=links, fixed=rel.sup))
+    return shown.reset_index()
+
+
+def dose_step(ctx: S.Context, step: pd.DataFrame) -> pd.DataFrame:
+    shown = dose_step_table(ctx, step)
     st.dataframe(shown, hide_index=True, key="sup_dose_step", column_config={
         "dose_level": "Dose level", "eligible": "Eligible (patients)", "pending": "Pending (patients)"})
     st.caption("Eligible patients in screening-date order fill the cohorts of the expected path; pending "
