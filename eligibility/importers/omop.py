@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from ..cli_support import OneLineParser, parse
+from ..export import write_arrow
 from ..fields import DISEASES, FIELD_NAMES
 from ..mapping import LEFT_OUT_COLUMNS, PROVENANCE_COLUMNS, REPORT_COLUMNS, load_mapping
 from ..mapping.models import (
@@ -50,6 +52,7 @@ from ..mapping.models import (
     SexRule,
 )
 from ..mapping.provenance import side_paths
+from ..memory import release_unused_memory
 
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
@@ -77,12 +80,21 @@ class OmopError(ValueError):
 @dataclass
 class OmopImport:
     cohort: pd.DataFrame
-    provenance: pd.DataFrame
+    provenance_table: pa.Table  # PROVENANCE_COLUMNS, dictionary-encoded (tens of millions of rows)
     left_out: pd.DataFrame  # patient_id, reason
     report: pd.DataFrame  # patient_id, field, kind, detail
     as_of: dt.date
     notes: list[str] = field(default_factory=list)
     filled: dict[str, int] = field(default_factory=dict)  # field -> patients with a value
+
+    @cached_property
+    def provenance(self) -> pd.DataFrame:
+        """The provenance as pandas (categoricals); the command writes the Arrow table itself."""
+        if self.provenance_table.num_rows == 0:
+            from ..mapping import empty_provenance
+
+            return empty_provenance()
+        return self.provenance_table.to_pandas()[list(PROVENANCE_COLUMNS)]
 
 
 # ---------------------------------------------------------------------------
@@ -318,6 +330,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             prov.append(_prov(people, rows[ok], rule.field, conv.pipe(_num_texts), "measurement",
                               rows["value_as_number"][ok].pipe(_num_texts), rows["unit"][ok]))
         del lab_rows, rows
+        release_unused_memory()
 
     # ---- conditions, procedures, observations (record level) ---------------
     cond_rules = [r for r in m.fields if isinstance(r, ConditionRule | CategoryRule | MalignancyRule)]
@@ -381,6 +394,9 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             prov.append(_prov(people, chosen, "malignancy_excepted",
                               chosen["excepted"].map({True: "yes", False: "no"}), None, "", ""))
 
+    del ev
+    release_unused_memory()
+
     # ---- drugs ---------------------------------------------------------------
     drug_rules = [r for r in m.fields if isinstance(r, DrugRule | DrugListRule)]
     if "drug" in present:
@@ -432,6 +448,9 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             prov.append(_prov(people, first, rule.field, first["person_id"].map(months).pipe(_num_texts),
                               None, "", ""))
 
+        del dr
+        release_unused_memory()
+
     # ---- demographics and assembly ------------------------------------------
     asof_parts = (as_of.year, as_of.month, as_of.day)
     b = persons["birth"]
@@ -458,16 +477,18 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         "screening_date": pd.array([as_of.isoformat()] * int(keep.sum()), dtype="string"),
     })
     filled: dict[str, int] = {}
+    values.pop("disease", None)
     for name in FIELD_NAMES:
         if name in ("patient_id", "disease", "screening_date") or name not in values:
             continue
-        col = values[name].to_numpy()[keep]
-        cohort[name] = _yesno(col) if values[name].dtype == "boolean" else col
+        v = values.pop(name)  # each per-person column is freed once it is in the cohort
+        col = v.array[keep]
+        cohort[name] = _yesno(col) if v.dtype == "boolean" else col.astype("str") if v.dtype == "string" else col
     for name in cohort.columns:
         if name not in ("patient_id", "screening_date"):
             filled[name] = int(pd.Series(cohort[name]).notna().sum())
     cohort = cohort.reset_index(drop=True)
-    provenance = _provenance_frame(prov, people, keep)
+    provenance = _provenance_table(prov, people, keep)
     del prov
     rep = pd.DataFrame(report, columns=list(REPORT_COLUMNS)).astype("string")
     n_out = int((~keep).sum())
@@ -583,8 +604,7 @@ def _prov(people: _People, rows: pd.DataFrame, name: str, value, table, orig_val
 
     n = len(rows)
     cols = {
-        "patient_id": pa.DictionaryArray.from_arrays(pa.array(people.codes(rows["person_id"]), pa.int32()),
-                                                     people.ids),
+        "patient_id": pa.array(people.codes(rows["person_id"]), pa.int32()),  # positions in people.ids
         "field": _dict(name, n),
         "value": _text(value, n),
         "source_table": _dict(table, n) if table else _dict(rows["source_table"], n),
@@ -597,26 +617,27 @@ def _prov(people: _People, rows: pd.DataFrame, name: str, value, table, orig_val
     return pa.table(cols)
 
 
-def _provenance_frame(parts: list, people: _People, keep: np.ndarray) -> pd.DataFrame:
-    """Concatenate the per-field parts, keep imported patients, as pandas (categoricals)."""
+def _provenance_table(parts: list, people: _People, keep: np.ndarray) -> pa.Table:
+    """The per-field parts (emptied as they are used) as one table of imported patients'
+    rows. Each part keeps its own small dictionaries (Parquet and pandas take chunks with
+    different dictionaries); patient_id becomes a dictionary over people.ids, shared by all
+    chunks rather than unified (that would hash every patient id once per field)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     keep_arr = pa.array(keep)
     kept = []
-    for t in parts:
+    schema = parts[0].schema
+    while parts:
+        t = parts.pop(0)
         if t.num_rows:
-            idx = t.column("patient_id").combine_chunks().indices
-            kept.append(t.filter(pc.take(keep_arr, idx)))
+            t = t.filter(pc.take(keep_arr, t.column("patient_id")))
+            kept.append(t.set_column(0, "patient_id", pa.chunked_array(
+                [pa.DictionaryArray.from_arrays(c, people.ids) for c in t.column("patient_id").chunks],
+                pa.dictionary(pa.int32(), pa.string()))))
     if not kept:
-        from ..mapping import empty_provenance
-
-        return empty_provenance()
-    # one dictionary per column across parts, then pandas categoricals (small in memory)
-    table = pa.concat_tables(kept).unify_dictionaries()
-    del kept
-    frame = table.to_pandas(self_destruct=True, split_blocks=True)
-    return frame[list(PROVENANCE_COLUMNS)]
+        return schema.set(0, pa.field("patient_id", pa.dictionary(pa.int32(), pa.string()))).empty_table()
+    return pa.concat_tables(kept)
 
 
 def _last_date(con, present: set[str]) -> dt.date | None:
@@ -759,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = side_paths(out)
     try:
         _write(result.cohort, out)
-        _write(result.provenance, paths["provenance"])
+        write_arrow(result.provenance_table, paths["provenance"])
         _write(result.left_out, paths["left-out"])
         _write(result.report, paths["report"])
     except OSError as e:
