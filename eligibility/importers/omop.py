@@ -94,7 +94,12 @@ class OmopImport:
             from ..mapping import empty_provenance
 
             return empty_provenance()
-        return self.provenance_table.to_pandas()[list(PROVENANCE_COLUMNS)]
+        import pyarrow as pa
+
+        table = self.provenance_table
+        for name in ("value", "original_value"):  # text columns; the others are categoricals
+            table = table.set_column(table.schema.get_field_index(name), name, table.column(name).cast(pa.string()))
+        return table.to_pandas()[list(PROVENANCE_COLUMNS)]
 
 
 # ---------------------------------------------------------------------------
@@ -292,9 +297,17 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     pid_of = pd.Series(persons["patient_id"].to_numpy(), index=idx)
     people = _People(persons["person_id"], persons["patient_id"])
 
+    def known(rows: pd.DataFrame, table: str) -> pd.DataFrame:
+        """Rows of persons in the person table; the others are counted in a note."""
+        ok = people.known(rows["person_id"])
+        if not ok.all():
+            notes.append(f"{int((~ok).sum())} matched {table} row(s) of person_id(s) not in the person table: not used")
+            return rows[ok]
+        return rows
+
     def series(person_ids, vals, dtype) -> pd.Series:
         """A per-person column: `vals` at the positions of `person_ids`, empty elsewhere."""
-        pos = idx.get_indexer(np.asarray(person_ids))
+        pos = people.codes(person_ids)
         if dtype == "float64":
             out = np.full(len(idx), np.nan)
             out[pos] = np.asarray(vals, dtype=np.float64)
@@ -307,7 +320,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     labs = [r for r in m.fields if isinstance(r, LabRule)]
     rule: Rule  # the loop variable of every rule kind below
     if "measurement" in present:
-        lab_rows = _latest_labs(con, cmap, labs, as_of)
+        lab_rows = known(_latest_labs(con, cmap, labs, as_of), "measurement")
         for rule in labs:
             rows = lab_rows[lab_rows["field"] == rule.field]
             if not _resolved(cmap, rule.field):
@@ -342,7 +355,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         sub = cmap[cmap["field"].isin(fields)]
         if len(sub):
             e = _with_code(con, _events(con, kind, sub, as_of)).mutate(source_table=ibis.literal(EVENT_TABLES[kind][0]))
-            ev_parts.append(_fetch(e))
+            ev_parts.append(known(_fetch(e), EVENT_TABLES[kind][0]))
     ev = pd.concat(ev_parts, ignore_index=True) if ev_parts else pd.DataFrame(
         columns=["person_id", "field", "category", "role", "start", "end", "record_id", "vocabulary_id",
                  "concept_code", "source_table"])
@@ -403,7 +416,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         fields = {r.field for r in drug_rules}
         sub = cmap[cmap["field"].isin(fields)]
         dr = _with_code(con, _events(con, "drug", sub, as_of, extra=("route_concept_id",)))
-        dr = _fetch(dr.mutate(source_table=ibis.literal("drug_exposure")))
+        dr = known(_fetch(dr.mutate(source_table=ibis.literal("drug_exposure"))), "drug_exposure")
         dr["start"] = pd.to_datetime(dr["start"])
         dr["end"] = pd.to_datetime(dr["end"]).fillna(dr["start"])
         routes = cmap[cmap["field"] == "_route"].set_index("concept_id")["category"]
@@ -535,12 +548,15 @@ def _num_text(v) -> str:
 
 
 def _num_texts(values: pd.Series):
-    """Numbers as text (Arrow): whole numbers without a decimal point, others rounded to 6."""
+    """Numbers as text (Arrow): whole numbers without a decimal point, others rounded to 6;
+    each distinct number is formatted once."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     v = pd.to_numeric(pd.Series(values), errors="coerce").astype("float64").round(6).to_numpy()
-    return pc.fill_null(pa.array(v, from_pandas=True).cast(pa.string()), "")
+    uniq, inv = np.unique(v, return_inverse=True)  # NaN sorts last, as one value
+    text = pc.fill_null(pa.array(uniq, from_pandas=True).cast(pa.string()), "")
+    return pa.DictionaryArray.from_arrays(pa.array(inv.ravel().astype(np.int32)), text)
 
 
 class _People:
@@ -550,11 +566,19 @@ class _People:
     def __init__(self, person_id: pd.Series, patient_id: pd.Series) -> None:
         import pyarrow as pa
 
-        self.index = pd.Index(person_id.to_numpy())
+        self.sorted = person_id.to_numpy(dtype=np.int64)  # _persons sorts by person_id
+        assert (np.diff(self.sorted) > 0).all()
         self.ids = pa.array(patient_id.astype(str).to_numpy(dtype=object), type=pa.string())
 
+    def known(self, person_id) -> np.ndarray:
+        """Which of these person ids are in the person table."""
+        ids = np.asarray(person_id, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.sorted, ids), max(len(self.sorted) - 1, 0))
+        return (self.sorted[pos] == ids) if len(self.sorted) else np.zeros(len(ids), dtype=bool)
+
     def codes(self, person_id) -> np.ndarray:
-        return self.index.get_indexer(np.asarray(person_id)).astype(np.int32)
+        """Positions of known person ids (events of unknown persons are dropped on fetching)."""
+        return np.searchsorted(self.sorted, np.asarray(person_id, dtype=np.int64)).astype(np.int32)
 
 
 def _dict(values, n: int):
@@ -587,15 +611,16 @@ def _dates(values) -> pa.DictionaryArray:
 
 
 def _text(values, n: int):
-    """A plain Arrow string column, positionally (never aligned on a pandas index)."""
+    """A dictionary-encoded Arrow string column, positionally (never aligned on a pandas index)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if isinstance(values, pa.Array | pa.ChunkedArray):
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.DictionaryArray):
         return values
-    if isinstance(values, pd.Series | np.ndarray):
-        return pc.fill_null(pa.array(np.asarray(values, dtype=object), from_pandas=True, type=pa.string()), "")
-    return pa.array(["" if values is None else str(values)] * n, type=pa.string())
+    if isinstance(values, pa.Array):
+        return values.dictionary_encode()
+    return _dict(values, n)
 
 
 def _prov(people: _People, rows: pd.DataFrame, name: str, value, table, orig_value, orig_unit):
@@ -714,12 +739,15 @@ def _joined_categories(rows: pd.DataFrame, sep: str = ";") -> pd.Series:
     """Per person: its distinct categories, sorted and joined (vectorised through a bit mask)."""
     if not len(rows):
         return pd.Series(dtype=object)
-    cat = rows["category"].astype(str)
-    cats = sorted(set(cat))
-    bit = {c: 1 << i for i, c in enumerate(cats)}
-    pairs = pd.DataFrame({"person_id": rows["person_id"].to_numpy(), "category": cat.to_numpy()}).drop_duplicates()
-    mask = pairs["category"].map(bit).astype(np.int64).groupby(pairs["person_id"].to_numpy()).sum()
-    text = {mk: sep.join(c for c in cats if mk & bit[c]) for mk in mask.unique().tolist()}
+    codes, uniques = pd.factorize(rows["category"].astype("category").cat.remove_unused_categories(), sort=False)
+    names = [str(u) for u in uniques]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    bit = np.zeros(len(names), dtype=np.int64)
+    bit[order] = 1 << np.arange(len(names), dtype=np.int64)  # bits in sorted-name order
+    cats = [names[i] for i in order]
+    pairs = pd.DataFrame({"person_id": rows["person_id"].to_numpy(), "code": codes}).drop_duplicates()
+    mask = pd.Series(bit[pairs["code"].to_numpy()]).groupby(pairs["person_id"].to_numpy()).sum()
+    text = {mk: sep.join(c for i, c in enumerate(cats) if mk & (1 << i)) for mk in mask.unique().tolist()}
     return mask.map(text)
 
 
