@@ -483,3 +483,20 @@ def test_events_of_persons_missing_from_the_person_table_are_left_out_and_noted(
     noted = [n for n in after.notes if "not in the person table" in n]
     assert {n.split(" matched ")[1].split(" row")[0] for n in noted} == {"measurement", "condition_occurrence",
                                                                       "drug_exposure"}
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.integers(-5, 10**7), unique=True, max_size=30), st.lists(st.integers(-10, 10**7 + 5), max_size=30),
+       st.booleans())
+def test_person_positions_by_lookup_table_or_binary_search(persons, queries, dense):
+    """Event person ids -> positions in the person table (-1 when absent), whichever way is used."""
+    from eligibility.importers.omop import _People
+
+    ids = np.sort(np.array(persons, dtype=np.int64))
+    if dense:
+        ids = ids[ids < 200]  # close together: the lookup-table path
+        queries = [q % 250 - 5 for q in queries]
+    people = _People(pd.Series(ids), pd.Series([f"P{i}" for i in ids], dtype=object))
+    want = [int(np.flatnonzero(ids == q)[0]) if q in ids else -1 for q in queries]
+    assert people._positions(queries).tolist() == want
+    assert people.known(queries).tolist() == [w >= 0 for w in want]

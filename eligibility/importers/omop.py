@@ -569,16 +569,33 @@ class _People:
         self.sorted = person_id.to_numpy(dtype=np.int64)  # _persons sorts by person_id
         assert (np.diff(self.sorted) > 0).all()
         self.ids = pa.array(patient_id.astype(str).to_numpy(dtype=object), type=pa.string())
+        # ETLs mostly number persons densely: then a position is one array lookup away
+        lo, hi = (int(self.sorted[0]), int(self.sorted[-1])) if len(self.sorted) else (0, -1)
+        self.table: np.ndarray | None = None
+        if len(self.sorted) and hi - lo < 4 * len(self.sorted) + 1024:
+            self.lo = lo
+            self.table = np.full(hi - lo + 1, -1, dtype=np.int32)
+            self.table[self.sorted - lo] = np.arange(len(self.sorted), dtype=np.int32)
+
+    def _positions(self, person_id) -> np.ndarray:
+        """Positions in the person table, -1 for a person id not in it."""
+        ids = np.asarray(person_id, dtype=np.int64)
+        if self.table is not None:
+            off = ids - self.lo
+            inside = (off >= 0) & (off < len(self.table))
+            return np.where(inside, self.table[np.where(inside, off, 0)], -1)
+        if not len(self.sorted):
+            return np.full(len(ids), -1, dtype=np.int32)
+        pos = np.minimum(np.searchsorted(self.sorted, ids), len(self.sorted) - 1)
+        return np.where(self.sorted[pos] == ids, pos, -1).astype(np.int32)
 
     def known(self, person_id) -> np.ndarray:
         """Which of these person ids are in the person table."""
-        ids = np.asarray(person_id, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.sorted, ids), max(len(self.sorted) - 1, 0))
-        return (self.sorted[pos] == ids) if len(self.sorted) else np.zeros(len(ids), dtype=bool)
+        return self._positions(person_id) >= 0
 
     def codes(self, person_id) -> np.ndarray:
         """Positions of known person ids (events of unknown persons are dropped on fetching)."""
-        return np.searchsorted(self.sorted, np.asarray(person_id, dtype=np.int64)).astype(np.int32)
+        return self._positions(person_id).astype(np.int32)
 
 
 def _dict(values, n: int):
@@ -757,15 +774,23 @@ def _union_months(rows: pd.DataFrame, asof_ts: pd.Timestamp) -> pd.Series:
         return pd.Series(dtype="float64")
     day = np.datetime64("1970-01-01", "D")
     s = (rows["start"].to_numpy(dtype="datetime64[D]") - day).astype(np.int64)
-    e = (rows["end"].clip(upper=asof_ts).to_numpy(dtype="datetime64[D]") - day).astype(np.int64)
-    r = pd.DataFrame({"p": rows["person_id"].to_numpy(), "s": s, "e": np.maximum(e, s)})
-    r = r.drop_duplicates().sort_values(["p", "s", "e"], kind="stable")
-    reach = r.groupby("p")["e"].cummax()
-    prev = reach.groupby(r["p"]).shift()
-    r["island"] = (prev.isna() | (r["s"] > prev)).cumsum()
-    isl = r.groupby(["p", "island"]).agg(s=("s", "min"), e=("e", "max"))
-    days = (isl["e"] - isl["s"]).clip(lower=0)
-    return (days.groupby(level="p").sum() / DAYS_PER_MONTH).round(1)
+    e = np.maximum((rows["end"].clip(upper=asof_ts).to_numpy(dtype="datetime64[D]") - day).astype(np.int64), s)
+    p = rows["person_id"].to_numpy(dtype=np.int64)
+    order = np.lexsort((e, s, p))
+    p, s, e = p[order], s[order] - s.min(), e[order] - s.min()
+    first = np.r_[True, p[1:] != p[:-1]]
+    # one running maximum over all rows; each person's days are shifted past the previous
+    # person's, so the maximum starts afresh at every person
+    shift = (np.cumsum(first) - 1) * (int(e.max()) + 2)
+    reach = np.maximum.accumulate(e + shift)
+    island = first | (s + shift > np.r_[-1, reach[:-1]])
+    starts = np.flatnonzero(island)
+    ends = np.r_[starts[1:], len(p)] - 1
+    days = (reach[ends] - shift[ends]) - s[starts]
+    persons = p[starts]
+    per = np.flatnonzero(np.r_[True, persons[1:] != persons[:-1]])
+    total = np.add.reduceat(days, per)
+    return pd.Series(np.round(total / DAYS_PER_MONTH, 1), index=pd.Index(persons[per], name="p"))
 
 
 # ---------------------------------------------------------------------------
