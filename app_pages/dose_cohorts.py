@@ -451,24 +451,40 @@ def timeline_section(settings: DoseSettings, run: SimulationRun, plan: CohortPla
 
 
 def suppressed_view(ctx: S.Context, settings: DoseSettings, plan: CohortPlan, oc: dict, run: SimulationRun,
-                    assignment: CohortAssignment, groups: list[str], fractions: dict, escalation: str) -> None:
-    """With small-cell suppression on: the design's own numbers (simulations, decision table) and
-    the cohort's counts only through the suppressed release; no patient lists, and no screening
-    need or timeline (both are the eligible fraction, i.e. a count, in another form)."""
+                    assignment: CohortAssignment, stats: dict, escalation: str, rate: float | None,
+                    opts: dict) -> None:
+    """With small-cell suppression on: the design's own numbers (simulations, decision table) as
+    they are, and every count of the cohort through the suppressed release — the pool, the
+    assignment, and the screening need and timeline only for groups whose eligible fraction
+    (two counts) is shown. No patient lists."""
+    fractions, groups, pool = stats["fractions"], stats["groups"], stats["pool"]
+    released = SUP.released_fractions(ctx, fractions, POOLED)
     st.subheader("Eligible pool (suppressed counts)")
     SUP.dose_pool(ctx)
     plan_section(settings, plan, oc)
     st.subheader("Assignment to dose levels")
+    SUP.dose_assignment(ctx, assignment.counts, {lv.label: lv.dose for lv in settings.levels})
     step = SUP.dose_step(ctx, T.consort_dose_step(assignment, settings.labels))
     n_esc = int(sum(1 for g in groups if g != POOLED and (fractions.get(g) or 0) > 0))
     sample_size_section(settings, run, n_esc)
-    oc_section(settings, oc, None, escalation)
+    screening_need_section(settings, run, plan, released, SUP.dose_pool_frame(ctx, pool, released, POOLED), groups)
+    st.caption("Suppression: a group whose eligible or screened count is hidden has no eligible fraction here "
+               "(its column is empty).")
+    frac = released.get(escalation)
+    if fractions.get(escalation) and frac is None:
+        st.subheader("Timeline")
+        st.info(f"The eligible fraction of {_group_name(escalation)} is hidden by small-cell suppression: no "
+                "timeline.", icon=":material/shield:")
+        interval = None
+    else:
+        interval = timeline_section(settings, run, plan, escalation, rate, frac, opts)
+    oc_section(settings, oc, interval, escalation)
     st.subheader("Downloads")
     d1, d2, d3 = st.columns(3)
     download_button(d1, "Patients per dose level (CSV, suppressed)", data=lambda: to_csv_bytes(step),
                     file_name="dose_levels_suppressed.csv", mime="text/csv", key="sup_dl_dose_step",
                     icon=":material/download:", on_click="ignore")
-    download_button(d2, "Operating characteristics (CSV)", data=lambda: to_csv_bytes(V.oc_export(settings, oc, None)),
+    download_button(d2, "Operating characteristics (CSV)", data=lambda: to_csv_bytes(V.oc_export(settings, oc, interval)),
                     file_name="dose_operating_characteristics.csv", mime="text/csv", key="dose_dl_oc",
                     icon=":material/download:", on_click="ignore")
     download_button(d3, "Decision table (CSV)", key="dose_dl_decisions", icon=":material/download:",
@@ -518,7 +534,7 @@ def main() -> None:
     plan = expected_plan(settings, run)
     assignment = assign(*keys, _assign_key(settings), repr(plan), plan, ctx)
     if suppression_on():
-        suppressed_view(ctx, settings, plan, oc, run, assignment, groups, fractions, escalation)
+        suppressed_view(ctx, settings, plan, oc, run, assignment, sstats, escalation, rate, opts)
         return
 
     pooled = pool[pool["group"] == POOLED].iloc[0]

@@ -18,6 +18,7 @@ from app_pages import _shared as S
 from app_pages import _suppressed as SUP
 from app_pages._access import download_button, suppression_on
 from app_pages._amend import amendment_sections
+from app_pages._readings import readings_section
 from app_pages._shared import guard, memo
 from eligibility import export
 from eligibility.attribution import status_counts
@@ -404,8 +405,13 @@ def _sweep(ctx: S.Context) -> None:
     )
     p = CAT.parameters[name]
     # Each point evaluates the whole cohort: on large cohorts sweep fewer points of the same range.
-    points = 21 if len(ctx.cohort) <= BIG_COHORT else 11
+    released = suppression_on()
+    # With suppression, every two points differ by 0 or ≥ k or are hidden: a coarser grid (chosen
+    # without looking at the counts) leaves larger steps between points, so more can be shown.
+    points = SUP.SWEEP_POINTS if released else 21 if len(ctx.cohort) <= BIG_COHORT else 11
     df = cached_sweep(ctx, name, points)
+    if released:  # counts as released, suppressed together with the page's counts
+        df = SUP.sweep(ctx, df, name)
     scope = "all diseases" if ctx.disease is None else ctx.disease
     fig = sweep_figure(df, title=f"{p.label} — eligible and pending patients ({scope})")
     st.plotly_chart(fig, key="whatif_sweep_chart", config={"displaylogo": False},
@@ -414,6 +420,12 @@ def _sweep(ctx: S.Context) -> None:
                f"Dashed vertical line: protocol default ({fmt_value(p.default, p.unit)}); solid: this "
                f"scenario ({fmt_value(ctx.scenario.params[name], p.unit)}). Source: “{p.source}”.")
     with st.expander("Sweep values (table)"):
+        if released:
+            st.dataframe(df[["value", "eligible", "pending", "ineligible"]], hide_index=True, key="wi_sweep_table",
+                         column_config={"value": f"{p.label} ({p.unit})" if p.unit else p.label,
+                                        "eligible": "Eligible (n)", "pending": "Pending (n)",
+                                        "ineligible": "Ineligible (n)"})
+            return
         st.dataframe(df, hide_index=True, key="wi_sweep_table", column_config={
             "value": st.column_config.NumberColumn(f"{p.label} ({p.unit})" if p.unit else p.label),
             "eligible": st.column_config.NumberColumn("Eligible (n)", format="%d"),
@@ -493,6 +505,9 @@ def compare_panel(ctx: S.Context) -> None:
     ev_b = S.evaluation(ctx.data, b)
     name_a = ctx.scenario.name or ("protocol" if ctx.is_baseline else "What-if")
     name_b = b.name or "B"
+    if suppression_on():
+        SUP.compare(ctx, ev_b, name_a, name_b)
+        return
     table = memo(ctx, ("wi:cmp", b.key), lambda: counts_side_by_side(ctx.base, ctx.current, ev_b))
     table = table.assign(group=table["group"].map(lambda g: "All diseases" if g == "All" else g))
     st.markdown(f"**A** = current scenario {lit(name_a)} · **B** = {lit(name_b)}")
@@ -527,7 +542,7 @@ def compare_panel(ctx: S.Context) -> None:
 # -- page ---------------------------------------------------------------------------------------
 
 ctx = S.context()
-if suppression_on():  # suppressed deltas and the controls; no patient lists, sweep or comparison
+if suppression_on():  # every count suppressed with the page's release; no patient lists
     SUP.what_if(ctx)
     left, right = st.columns([5, 7], gap="large")
     with left:
@@ -535,9 +550,18 @@ if suppression_on():  # suppressed deltas and the controls; no patient lists, sw
         with guard("the controls"):
             controls(ctx)
     with right:
+        st.subheader("Threshold sweep")
+        sweep_panel(ctx)
         st.subheader("Save, load and share")
         with guard("saving and loading"):
             save_load(ctx)
+        readings_section(ctx, counts=False)
+        st.caption("The patients who change status, what each reading gains and loses, and the search for the "
+                   "smallest relaxation (its eligible counts per option, one scenario each) are left out while "
+                   "suppression is on.")
+    st.subheader("Compare two scenarios")
+    with guard("the comparison of two scenarios"):
+        compare_panel(ctx)
     st.stop()
 st.title("What-if: protocol amendments")
 data = S.scenario_dict()

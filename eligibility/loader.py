@@ -154,7 +154,7 @@ def load_cohort(
         return _validate(raw, name, pre + more, prog)
     finally:
         del raw
-        memory.release()
+        memory.release_unused_memory()
 
 
 def memory_budget() -> int:

@@ -1,38 +1,25 @@
-"""Hand memory the loader no longer needs back to the operating system.
+"""Give back to the operating system the memory that allocators keep for reuse.
 
-Reading a file allocates far more than the typed cohort keeps (decoded Arrow columns,
-text, temporary masks). The Arrow memory pool and glibc's malloc both keep freed
-memory for reuse, so without this a loaded cohort holds its peak size for the life
-of the process (measured: 3.3 GB resident for a 0.8 GB table, 0.8 GB after release).
+After a phase that built and dropped large temporary arrays, Arrow's memory pool
+(mimalloc or jemalloc) and glibc's malloc keep the freed pages, so resident memory
+stays at the phase's peak and the next phase stacks on top of it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
-
-import pyarrow as pa
 
 
-@functools.cache
-def _malloc_trim():
-    """glibc's malloc_trim, or None elsewhere (musl, macOS, Windows)."""
+def release_unused_memory() -> None:
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
     name = ctypes.util.find_library("c")
     if not name:
-        return None
+        return
     try:
-        fn = ctypes.CDLL(name).malloc_trim
+        trim = ctypes.CDLL(name).malloc_trim  # glibc only
     except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_size_t]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-def release() -> None:
-    """Return freed memory of the Arrow pool and of malloc to the operating system."""
-    pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+        return
+    trim(0)

@@ -182,9 +182,10 @@ def test_viewer_is_served_aggregate_pages_only(tmp_path):
     assert log[0]["user"] == "v@h.org" and log[0]["role"] == "viewer" and log[1]["page"] == "Overview"
     # the download the page would offer is refused on the server and audited (once per export)
     refused = [e for e in log if e["action"] == "role_refused"]
-    assert [(e["permission"], e["export"]) for e in refused] == [("download", "sup_dl_status")]
+    assert [(e["permission"], e["export"]) for e in refused] == [("download", "sup_dl_status"),
+                                                                 ("download", "sup_dl_report_html")]
     at.run()
-    assert len([e for e in _audit(tmp_path) if e["action"] == "role_refused"]) == 1
+    assert len([e for e in _audit(tmp_path) if e["action"] == "role_refused"]) == 2
 
 
 def test_analyst_sees_patients_with_suppression_off_but_cannot_upload_admin_can(tmp_path):

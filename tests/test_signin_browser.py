@@ -7,6 +7,7 @@ records the session.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from pathlib import Path
@@ -165,11 +166,85 @@ def test_viewer_sees_suppressed_overview(signed_app, browser):
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=IDLE_MS)
     _idle(page)
     metrics = page.get_by_test_id("stMetricValue").all_inner_texts()
-    assert len(metrics) == 5 and metrics[0] == "3,000", metrics
-    for text in metrics:  # a count is "<5", "*", "n/s", 0 or at least 5
+    assert len(metrics) == 6 and metrics[0] == "3,000", metrics  # five counts and the eligible range
+    for text in (part for m in metrics for part in m.split("–")):  # "<5", "*", "n/s", 0 or ≥ 5
         assert text in ("<5", "*", "n/s") or int(text.replace(",", "")) == 0 or int(text.replace(",", "")) >= 5
     expect(page.get_by_test_id("stDownloadButton")).to_have_count(0)
     expect(page.get_by_test_id("stSidebar").get_by_role("link", name="Patients")).to_have_count(0)
+    # the sections brought back with suppressed counts
+    expect(page.get_by_role("heading", name="Demographics of the pool")).to_be_visible()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     page.screenshot(path=str(ROOT / "artifacts" / "viewer_overview_suppressed.png"), full_page=False)
+    # A what-if scenario (age limit 65 → 70 moves a few patients per disease): its pages, with the
+    # changes of 1..4 shown as "+<5" / "-<5" and the sections brought back with released counts.
+    token = base64.urlsafe_b64encode(json.dumps({"name": "age 70", "parameters": {"age_max": 70},
+                                                 "disabled": []}).encode()).decode().rstrip("=")
+    for path, heading, shot, section in (
+            ("", "Screening overview", "viewer_overview_scenario_suppressed.png", "Demographics of the pool"),
+            ("screen_failures", "Screen failures", "viewer_screen_failures_suppressed.png", None),
+            ("what_if", "What-if: protocol amendments", "viewer_what_if_suppressed.png", "Threshold sweep")):
+        page.goto(f"{base}/{path}?s={token}")
+        _idle(page)
+        expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=IDLE_MS)
+        expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=IDLE_MS)
+        _idle(page)
+        if path == "screen_failures":  # the CONSORT figure, drawn from the released counts
+            page.get_by_role("tab", name="CONSORT flow").click()
+            expect(page.locator("[data-testid='stPlotlyChart']:visible")).to_have_count(1, timeout=IDLE_MS)
+        page.screenshot(path=str(ROOT / "artifacts" / shot))
+        if section:  # a section further down the page, as a second picture
+            head = page.get_by_role("heading", name=section)
+            head.scroll_into_view_if_needed()
+            _idle(page)
+            page.screenshot(path=str(ROOT / "artifacts" / shot.replace(".png", "_lower.png")))
+        expect(page.get_by_test_id("stDownloadButton")).to_have_count(0)
+        text = page.locator("[data-testid='stMain']").inner_text()
+        assert "<5" in text, path  # the scenario's small changes and counts are there, suppressed
+    ctx.close()
+
+
+def test_analyst_download_is_audited_without_patient_values(signed_app, browser):
+    """An analyst (suppression on by default) downloads a suppressed export: the file has no
+    count from 1 to 4, and the audit log gets one `export_downloaded` line naming the export,
+    the suppression setting and k — no file content, no patient value."""
+    import csv
+    import io
+    import re
+
+    from playwright.sync_api import expect
+
+    base, audit = signed_app
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(base)
+    _idle(page)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: url.startswith(base) is False, timeout=IDLE_MS)
+    page.locator("input[name='sub']").fill("alice")
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{base}/**", timeout=IDLE_MS)
+    _idle(page)
+    expect(page.get_by_text("Small-cell suppression is on")).to_be_visible(timeout=IDLE_MS)
+    before = audit.read_text().splitlines()
+    button = page.get_by_role("button", name="Download this table (CSV, suppressed)")
+    expect(button).to_be_visible(timeout=IDLE_MS)
+    with page.expect_download(timeout=IDLE_MS) as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == "status_All_suppressed.csv"
+    body = Path(download.path()).read_text("utf-8-sig")
+    cells = [c for row in list(csv.reader(io.StringIO(body)))[1:] for c in row]
+    assert len(cells) > 30, body
+    assert not [c for c in cells if re.fullmatch(r"[1-4]", c)], body
+    new = [json.loads(line) for line in audit.read_text().splitlines()[len(before):]]
+    downloaded = [e for e in new if e["action"] == "export_downloaded"]
+    assert len(downloaded) == 1, new
+    entry = downloaded[0]
+    assert entry["user"] == "alice" and entry["role"] == "analyst"
+    assert entry["export"] == "sup_dl_status" and entry["suppression"] is True and entry["k"] == 5
+    assert set(entry) == {"ts", "user", "action", "session", "role", "export", "suppression", "k"}, entry
+    line = json.dumps(entry)
+    # no count and no patient value of the file in the log line
+    assert not [c for c in cells if len(c) > 1 and c in line.replace(entry["ts"], "").replace(entry["session"], "")]
+    assert "patient" not in line.lower() and "disease" not in line.lower()
     ctx.close()

@@ -15,6 +15,7 @@ from eligibility.access.suppression import (
     HIDDEN,
     SMALL,
     WITHHELD,
+    WITHHELD_TEXT,
     Relation,
     difference,
     exposed,
@@ -244,3 +245,25 @@ def test_derived_values_are_hidden_with_their_inputs():
     sup = suppress({"t": 10, "a": 9, "b": 1}, [total_of("t", ["a", "b"])], 5)
     assert sup.derived(["a", "t"], lambda a, t: 100 * a / t, "{:.1f}%") == "*"
     assert sup.derived(["t"], lambda t: t * 2) == "20"
+
+
+def test_complements_that_protect_nothing_are_not_chosen():
+    """t = a + b + c with a small; b is also d + e (both shown), so hiding b alone would not
+    protect a (b follows from d and e): the one complement is c, though b is smaller (hiding b
+    first, as the smallest, ends with b and d hidden: more cells and more patients)."""
+    values = {"t": 27, "a": 2, "b": 12, "c": 13, "d": 6, "e": 6}
+    sup = suppress(values, [total_of("t", ["a", "b", "c"]), total_of("b", ["d", "e"])], k=5)
+    assert {key for key, s in sup.hidden.items() if s == HIDDEN} == {"c"}
+    assert sup.hidden["a"] == SMALL and not sup.unprotected
+
+
+def test_unshown_counts_are_free_and_not_audited():
+    """Cells of a change matrix that are never displayed: the attacker knows nothing of them, so
+    the margins can be shown; they are kept out of the audit (not cells of the release)."""
+    values = {"before": 20, "after": 23, "stay": 19, "out": 1, "in": 4}
+    rels = [total_of("before", ["stay", "out"]), total_of("after", ["stay", "in"])]
+    sup = suppress(values, rels, k=5, unshown=["stay", "out", "in"])
+    assert sup.shown("before", "after") and sup.unshown == {"stay", "out", "in"}
+    assert sup.text("in") == WITHHELD_TEXT
+    with pytest.raises(KeyError):
+        suppress(values, rels, k=5, unshown=["nowhere"])

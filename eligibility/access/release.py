@@ -14,10 +14,13 @@ ineligible = Σ reason groups = Σ criteria = Σ parts (nested); every count of 
 the disease groups (also 'other' and 'missing'); protocol status = Σ of its moves, scenario
 status = Σ of the moves into it; gained, lost and changed = Σ of their moves.
 
-The protocol release is decided alone and kept fixed, then the scenario's counts and the
-moves are suppressed around it, so the protocol's counts look the same whatever scenario
-is active. (Differences between two scenarios shown one after the other are not covered:
-see the deployment notes.)
+The protocol release is decided alone and kept fixed, then the scenario's status counts, the
+moves and the changes (delta cells: |scenario − protocol| per status, so a change of 1..k−1
+is a small count like any other), then the scenario's detail, each around the last: the
+protocol's counts look the same whatever scenario is active, and the pair cannot be
+subtracted. Counts shown beside these (a scenario B, sweep points, combinations) extend this
+release the same way (joint.py). Two scenarios viewed one after the other, each against the
+protocol, are separate releases: their difference is not audited (see the report of #15).
 """
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ import pandas as pd
 from ..attribution import ALL, criterion_failures, group_slices, sole_cause
 from ..evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation
 from ..figures.consort import REASON_GROUPS, reason_group
-from .suppression import DEFAULT_K, HIDDEN_TEXT, Relation, Suppression, suppress, total_of
+from .suppression import (
+    DEFAULT_K,
+    HIDDEN_TEXT,
+    WITHHELD_TEXT,
+    Relation,
+    Suppression,
+    suppress,
+    total_of,
+)
 
 STATUSES = ("eligible", "pending", "ineligible")
 STATUS_CODE = {"eligible": ELIGIBLE, "pending": PENDING, "ineligible": INELIGIBLE}
@@ -125,6 +136,34 @@ def _moves(base: Evaluation, cur: Evaluation) -> tuple[dict, list[Relation]]:
     return values, rels
 
 
+def move_cells(values: dict) -> set:
+    """The cells of the status-change matrices: part of the relations, never displayed
+    (only their margins — the statuses, gained, lost, changed — are)."""
+    return {key for key in values if key[0] == "move" and isinstance(key[3], tuple)}
+
+
+DELTA_ITEMS = ("eligible", "pending", "ineligible", "remaining")
+
+
+def delta_cells(values: dict, a: str, b: str, groups, items=DELTA_ITEMS, family: str = "status"
+                ) -> tuple[dict, list[Relation]]:
+    """The size of each change b − a of a count shown under both tags, as a cell of its own:
+    ("delta", a→b, group, item) = |b − a|, with b = a + delta (or a = b + delta when it fell).
+    A change of 1 to k−1 is then a small count like any other (shown "+<k" / "−<k"), and the
+    audit makes sure it cannot be had by subtracting two shown counts either. The direction
+    is the true one: the attacker is assumed to know it (the safe side)."""
+    out: dict = {}
+    rels: list[Relation] = []
+    for g in groups:
+        for item in items:
+            ka, kb = (family, a, g, item), (family, b, g, item)
+            d = values[kb] - values[ka]
+            key = ("delta", f"{a}>{b}", g, item)
+            out[key] = abs(d)
+            rels.append(total_of(kb, [ka, key]) if d >= 0 else total_of(ka, [kb, key]))
+    return out, rels
+
+
 @dataclass
 class Release:
     """Suppressed counts for the protocol ('base') and the active scenario ('cur')."""
@@ -155,6 +194,20 @@ class Release:
         """b − a for two cell keys (e.g. scenario − protocol), only if both are shown."""
         return self.sup.derived([tag_a, tag_b], lambda a, b: b - a, "{:+,}" if signed else "{:,}")
 
+    def change(self, a: str, b: str, group: str | None, item: str) -> str:
+        """The change of a status count from tag a to tag b ("+12", "−<5", "0", "*"): its delta
+        cell as released (see `delta_cells`), with the direction (an ASCII minus, so that
+        st.metric draws the arrow down)."""
+        g = group or ALL
+        key = ("delta", f"{a}>{b}", g, item)
+        if key not in self.sup:
+            return self.diff(self.key("status", a, g, item), self.key("status", b, g, item))
+        d = self.sup.values[self.key("status", b, g, item)] - self.sup.values[self.key("status", a, g, item)]
+        text = self.sup.text(key)
+        if text == "0" or text in (HIDDEN_TEXT, WITHHELD_TEXT):
+            return text
+        return ("+" if d > 0 else "-") + text
+
     def status_row(self, tag: str, group: str | None) -> dict[str, str]:
         return {s: self.text("status", tag, group, s)
                 for s in ("screened", "eligible", "pending", "ineligible", "remaining")}
@@ -171,7 +224,21 @@ def build(base: Evaluation, cur: Evaluation, k: int = DEFAULT_K) -> Release:
     if ckey not in cur._memo:
         values, rels = _core(cur, "cur")
         mv, mr = _moves(base, cur)
-        cur._memo[ckey] = suppress({**values, **mv}, [*rels, *mr], k, fixed=fixed)
+        both = {**fixed.values, **values, **mv}
+        groups = list(group_slices(cur))
+        dv, dr = delta_cells(both, "base", "cur", groups)
+        # In two layers, as the protocol's counts are decided before the scenario's: first the
+        # scenario's status counts with the changes and moves, then its detail (reasons,
+        # criteria) around them. Decided all at once, the complements for the detail's many
+        # small counts spread through the totals and hide the headline counts.
+        status = {key: v for key, v in values.items() if key[0] == "status"}
+        srels = [r for r in rels if all(key in status for key in r.keys)]
+        same = [total_of(("status", "cur", g, "screened"), [("status", "base", g, "screened")]) for g in groups]
+        head = suppress({**status, **mv, **dv}, [*srels, *same, *mr, *dr], k, fixed=fixed,
+                        unshown=move_cells(mv))
+        detail = {key: v for key, v in values.items() if key not in status}
+        cur._memo[ckey] = suppress(detail, [r for r in rels if not all(key in status for key in r.keys)], k,
+                                   fixed=head)
     return Release(cur._memo[ckey], [g for g in group_slices(cur)])
 
 
@@ -246,8 +313,7 @@ def delta_table(rel: Release, groups: list[str]) -> pd.DataFrame:
     for g in groups:
         eb, ea = ("status", "base", g, "eligible"), ("status", "cur", g, "eligible")
         gained, lost = ("move", "cur", g, "gained"), ("move", "cur", g, "lost")
-        net = (rel.sup.derived([gained, lost], lambda a, b: a - b, "{:+,}")
-               if rel.sup.shown(gained, lost) else rel.diff(eb, ea))
+        net = rel.change("base", "cur", g, "eligible")
         rows.append({
             "group": g, "screened": rel.text("status", "cur", g, "screened"),
             "eligible_before": rel.sup.text(eb), "eligible_after": rel.sup.text(ea),

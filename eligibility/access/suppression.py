@@ -76,6 +76,7 @@ class Suppression:
     relations: list[Relation]
     hidden: dict[Key, str] = field(default_factory=dict)  # key → SMALL | HIDDEN
     unprotected: set[Key] = field(default_factory=set)  # could not be protected (see `fixed`)
+    unshown: set[Key] = field(default_factory=set)  # never displayed (see `suppress`)
 
     def __contains__(self, key: Key) -> bool:
         return key in self.values
@@ -290,23 +291,84 @@ def exposed(values: Mapping[Key, int], relations: list[Relation], hidden: Mappin
     return out
 
 
+def _pinned(c: Key, by_key, hidden) -> bool:
+    """Some relation of c has every other count shown: c follows from them, so hiding it
+    would protect nothing (the attacker has its value either way)."""
+    return any(all(x == c or x not in hidden for x in r.keys) for r in by_key[c])
+
+
+def _usable(c: Key, by_key, hidden, frozen, values, k: int) -> bool:
+    return c not in hidden and c not in frozen and values[c] >= k
+
+
+def _closure(c: Key, by_key, hidden, frozen, values, k: int, limit: int = 8) -> list[Key] | None:
+    """What must be hidden with c so that hiding it protects anything: while a relation fixes a
+    count of the set (its other counts all shown), add the smallest count of that relation that
+    may be hidden and is not itself fixed for good. None: c cannot be unfixed (within `limit`)."""
+    group = [c]
+    chosen = set(group)
+
+    def shown(x) -> bool:
+        return x not in hidden and x not in chosen
+
+    def dead(x) -> bool:  # a relation of x whose other counts are shown and may not be hidden
+        return any(all(y == x or (shown(y) and not _usable(y, by_key, hidden, frozen, values, k)) for y in r.keys)
+                   for r in by_key[x])
+
+    if dead(c):
+        return None
+    i = 0
+    while i < len(group):
+        x = group[i]
+        i += 1
+        for r in by_key[x]:
+            if any(y != x and not shown(y) for y in r.keys):
+                continue
+            opts = [y for y in r.keys if y != x and _usable(y, by_key, hidden, frozen, values, k) and not dead(y)]
+            if not opts or len(group) >= limit:
+                return None
+            y = min(opts, key=lambda y: (values[y], repr(y)))
+            group.append(y)
+            chosen.add(y)
+    return group
+
+
+def _pick(cands: set[Key], values, by_key, hidden, frozen, k: int) -> list[Key]:
+    """The complement(s) to hide: a count whose hiding protects something (with the fewest
+    extra counts hidden beside it — see `_closure`), then one sharing relations with several
+    small counts (it serves them all), then the smallest total hidden."""
+    def served(c):
+        return sum(1 for r in by_key[c] for x in r.keys if hidden.get(x) == SMALL)
+
+    best, best_cost = None, None
+    for c in sorted(cands, key=repr):
+        group = _closure(c, by_key, hidden, frozen, values, k)
+        if group is None:
+            continue
+        cost = (len(group), -min(served(c), 2), sum(values[x] for x in group))
+        if best_cost is None or cost < best_cost:
+            best, best_cost = group, cost
+    if best is None:  # no small closure: a larger one, else nothing (the caller withholds)
+        groups = [g for g in (_closure(c, by_key, hidden, frozen, values, k, limit=10**6)
+                              for c in sorted(cands, key=repr)) if g is not None]
+        return min(groups, key=lambda g: (len(g), sum(values[x] for x in g))) if groups else []
+    return best
+
+
 def _two_per_relation(values: Mapping[Key, int], relations: list[Relation], hidden: dict[Key, str],
                       frozen: set[Key], k: int, by_key) -> None:
-    """The classic first step of complementary suppression: no relation may have exactly one
-    hidden count (it would follow from the others). Hide the smallest count ≥ k beside it,
-    until no relation has a lone hidden count that can get a partner; the exact audit then
-    settles the rest."""
-    todo = [r for r in relations if sum(key in hidden for key in r.keys) == 1]
-    while todo:
-        r = todo.pop()
-        if sum(key in hidden for key in r.keys) != 1:
+    """The classic first step of complementary suppression: a small count must not be the only
+    hidden count of a relation (it would follow from the others). Give it a partner — the
+    smallest count ≥ k beside it that is not fixed by another relation. Only small counts get
+    partners here (a complement needs none of its own unless the exact audit says so, which
+    keeps complements from cascading through the totals); the audit settles the rest."""
+    for r in relations:
+        lone = [key for key in r.keys if key in hidden]
+        if len(lone) != 1 or hidden[lone[0]] != SMALL:
             continue
-        cands = [c for c in r.keys if c not in hidden and c not in frozen and values[c] >= k]
-        if not cands:
-            continue
-        pick = min(cands, key=lambda c: (values[c], repr(c)))
-        hidden[pick] = HIDDEN
-        todo.extend(r2 for r2 in by_key[pick] if sum(key in hidden for key in r2.keys) == 1)
+        cands = {c for c in r.keys if _usable(c, by_key, hidden, frozen, values, k)}
+        for c in _pick(cands, values, by_key, hidden, frozen, k) if cands else []:
+            hidden[c] = HIDDEN
 
 
 def _candidates(key: Key, by_key, hidden, frozen, values, k: int, depth: int = 3) -> set[Key]:
@@ -316,7 +378,7 @@ def _candidates(key: Key, by_key, hidden, frozen, values, k: int, depth: int = 3
     ring, seen = {key}, {key}
     for _ in range(depth):
         cells = {c for x in ring for r in by_key[x] for c in r.keys} - seen
-        cands = {c for c in cells if c not in hidden and c not in frozen and values[c] >= k}
+        cands = {c for c in cells if _usable(c, by_key, hidden, frozen, values, k)}
         if cands:
             return cands
         seen |= cells
@@ -327,8 +389,14 @@ def _candidates(key: Key, by_key, hidden, frozen, values, k: int, depth: int = 3
 
 
 def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = DEFAULT_K,
-             fixed: Suppression | None = None) -> Suppression:
-    """Hide every count in 1..k−1 and enough complements that none can be recovered."""
+             fixed: Suppression | None = None, unshown: Iterable[Key] = ()) -> Suppression:
+    """Hide every count in 1..k−1 and enough complements that none can be recovered.
+
+    `unshown`: counts that take part in the relations but are never displayed (e.g. the
+    cells of a status-change matrix of which only the margins are shown): the attacker
+    knows nothing of them but what the relations say (any value ≥ 0). They are not cells
+    of the release, so they are not audited themselves: every displayed count is, and a
+    change between two displayed counts is a displayed cell of its own (release.py)."""
     if k < 3:  # with k = 2, "<2" would say "1"
         raise ValueError(f"the minimum cell count k must be at least 3, not {k}")
     values = {key: int(v) for key, v in values.items()}
@@ -346,6 +414,10 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
     given = relations
     relations = [*relations, *_nested(relations)]
     hidden = {key: s for key, s in primary(values, k).items() if key not in frozen}
+    unshown = set(unshown) | (fixed.unshown if fixed is not None else set())
+    if unshown - set(values):
+        raise KeyError(f"an unshown count is not given: {next(iter(unshown - set(values)))!r}")
+    hidden.update({key: WITHHELD for key in unshown if key not in frozen})
     if fixed is not None:
         hidden.update(fixed.hidden)
     by_key = defaultdict(list)
@@ -354,7 +426,7 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
             by_key[key].append(r)
     # Counts proven safe stay safe while counts are only added to `hidden` (more tables fit).
     # It starts empty even with `fixed`: the new relations may tie the earlier counts tighter.
-    safe: set[Key] = set()
+    safe: set[Key] = set(unshown)
     _two_per_relation(values, relations, hidden, frozen, k, by_key)
     while True:
         bad = sorted(exposed(values, relations, hidden, k, safe, prove=False), key=repr)
@@ -372,10 +444,11 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
             if any(id(r) in touched for r in rels):
                 continue  # may be protected already; checked again next round
             cands = _candidates(key, by_key, hidden, frozen, values, k)
-            if cands:
-                pick = min(cands, key=lambda c: (values[c], repr(c)))
-                hidden[pick] = HIDDEN
-                touched.update(id(r) for r in by_key[pick])
+            picks = _pick(cands, values, by_key, hidden, frozen, k) if cands else []
+            if picks:
+                for pick in picks:
+                    hidden[pick] = HIDDEN
+                    touched.update(id(r) for r in by_key[pick])
                 added = True
                 continue
             # Nothing ≥ k left to hide: withhold every cell of these relations (value-blind).
@@ -402,4 +475,4 @@ def suppress(values: Mapping[Key, int], relations: Iterable[Relation], k: int = 
             if not added:
                 break
     unprotected = exposed(values, relations, hidden, k, safe)  # what is still exposed at the end
-    return Suppression(k, values, given, hidden, unprotected)
+    return Suppression(k, values, given, hidden, unprotected, unshown)

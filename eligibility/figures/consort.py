@@ -170,8 +170,13 @@ def _fit(lines: list[str], width: int) -> list[str]:
     return out
 
 
-def _n(x: int) -> str:
-    return f"n = {x:,}"
+def _count(x) -> str:
+    """A count as drawn: a number, or the text a suppressed release gives it ("<5", "*")."""
+    return x if isinstance(x, str) else f"{int(x):,}"
+
+
+def _n(x) -> str:
+    return f"n = {_count(x)}"
 
 
 def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
@@ -195,12 +200,16 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
     x0 = (width - content) / 2
     lay = Layout(width=width, height=0)
     total = data.loc[ALL] if ALL in data.index else data.loc[groups].sum(numeric_only=True)
-    scope = data.loc[groups].sum(numeric_only=True) if groups else total
+    # One disease: its own row; every disease: the All row (= their sum, and the only sum a
+    # table of suppressed counts as text still has).
+    every = ALL in data.index and set(groups) == {g for g in data.index if g != ALL}
+    scope = data.loc[groups[0]] if len(groups) == 1 else total if every or not groups \
+        else data.loc[groups].sum(numeric_only=True)
 
     # assessed (all) and the excluded summary to its right
     y: float = GAP
     box_w = min(260, width / 2 - GAP)
-    top_lines = ["Assessed for eligibility", _n(int(scope["assessed"]))]
+    top_lines = ["Assessed for eligibility", _n(scope["assessed"])]
     if empty_rows:
         top_lines.append(f"({empty_rows:,} empty file row{'s' if empty_rows != 1 else ''}, not patients)")
     top_lines = _fit(top_lines, _chars(box_w))
@@ -210,8 +219,8 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
     lay.boxes.append(top)
     bottom = top.y + top.h
     if not single:
-        excl_lines = [f"Excluded ({_n(int(scope['excluded']))})", "by first failing criterion:"]
-        excl_lines += [f"• {r}: {int(scope[r]):,}" for r in REASON_GROUPS]
+        excl_lines = [f"Excluded ({_n(scope['excluded'])})", "by first failing criterion:"]
+        excl_lines += [f"• {r}: {_count(scope[r])}" for r in REASON_GROUPS]
         if reasons and ALL in reasons and reasons[ALL]:
             excl_lines.append("most frequent:")
             excl_lines += _reason_lines(reasons[ALL], _chars(box_w))
@@ -240,7 +249,7 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
         words_fit = all(len(w) <= _chars(col_w) for w in name.split())
         # In narrow columns a long name (e.g. "Antiphospholipid") would not fit: the code alone.
         head_lines = [g, *_wrap(name, _chars(col_w))] if name != g and words_fit else [g]
-        head_lines.append(f"assessed {_n(int(r['assessed']))}")
+        head_lines.append(f"assessed {_n(r['assessed'])}")
         heads[g] = _fit(head_lines, _chars(col_w))
     head_h = max((_h(h) for h in heads.values()), default=_h([""]))
     ex_lines_of = {}
@@ -248,11 +257,11 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
     branch_w = col_w - indent
     for g in groups:
         r = data.loc[g]
-        lines = [f"Excluded ({_n(int(r['excluded']))})"]
+        lines = [f"Excluded ({_n(r['excluded'])})"]
         if reasons is not None:
             lines += _reason_lines(reasons.get(g, []), _chars(branch_w))
         else:
-            lines += [f"• {SHORT[rg]}: {int(r[rg]):,}" for rg in REASON_GROUPS]
+            lines += [f"• {SHORT[rg]}: {_count(r[rg])}" for rg in REASON_GROUPS]
         ex_lines_of[g] = _fit(lines, _chars(branch_w))
     excl_h = max((_h(v) for v in ex_lines_of.values()), default=_h([""]))
     half = (col_w - GAP / 2) / 2
@@ -266,9 +275,9 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
         lay.arrows.append((head.cx, bus_y, head.cx, head.y))
         lay.arrows.append((trunk, ex.y + ex.h / 2, ex.x, ex.y + ex.h / 2))
         if stacked:
-            pe = Box(x + indent, ex.y + ex.h + GAP, branch_w, small_h, ["Pending", _n(int(r["pending"]))],
+            pe = Box(x + indent, ex.y + ex.h + GAP, branch_w, small_h, ["Pending", _n(r["pending"])],
                      dashed=True, fill="#FDF3E1", kind="pending")
-            el = Box(x + indent, pe.y + pe.h + GAP, branch_w, small_h, ["Eligible", _n(int(r["eligible"]))],
+            el = Box(x + indent, pe.y + pe.h + GAP, branch_w, small_h, ["Eligible", _n(r["eligible"])],
                      fill="#E6F5EF", kind="eligible")
             lay.lines.append((trunk, head.y + head.h, trunk, el.y + el.h / 2))
             lay.arrows.append((trunk, pe.y + pe.h / 2, pe.x, pe.y + pe.h / 2))
@@ -276,9 +285,9 @@ def consort_layout(data: pd.DataFrame, groups: list[str] | None = None,
         else:
             split_y = ex.y + ex.h + GAP / 2
             low_y = split_y + GAP / 2 + 2
-            el = Box(x, low_y, half, small_h, ["Eligible", _n(int(r["eligible"]))], fill="#E6F5EF",
+            el = Box(x, low_y, half, small_h, ["Eligible", _n(r["eligible"])], fill="#E6F5EF",
                      kind="eligible")
-            pe = Box(x + half + GAP / 2, low_y, half, small_h, ["Pending", _n(int(r["pending"]))],
+            pe = Box(x + half + GAP / 2, low_y, half, small_h, ["Pending", _n(r["pending"])],
                      dashed=True, fill="#FDF3E1", kind="pending")
             lay.lines.append((trunk, head.y + head.h, trunk, split_y))
             lay.lines.append((trunk, split_y, pe.cx, split_y))
@@ -306,7 +315,7 @@ def _dose_boxes(lay: Layout, dose: pd.DataFrame, groups, cols, xs, y: float, col
             eligible_box = cols[g][2]
             yy, above = y, eligible_box.y + eligible_box.h
             for lab, n in zip(labels[sub.index], sub["n"], strict=True):
-                b = Box(eligible_box.x, yy, eligible_box.w, h, _fit([str(lab), _n(int(n))], _chars(col_w)),
+                b = Box(eligible_box.x, yy, eligible_box.w, h, _fit([str(lab), _n(n)], _chars(col_w)),
                         fill="#EAF2FA", kind="dose")
                 lay.boxes.append(b)
                 lay.arrows.append((eligible_box.cx, above, eligible_box.cx, b.y))
@@ -319,7 +328,7 @@ def _dose_boxes(lay: Layout, dose: pd.DataFrame, groups, cols, xs, y: float, col
     h = max(_h(_fit([str(lab), "n"], _chars(w))) for lab in labels)
     start = (lay.width - (k * w + (k - 1) * GAP)) / 2
     for i, (lab, n) in enumerate(zip(labels, dose["n"], strict=True)):
-        b = Box(start + i * (w + GAP), y, w, h, _fit([str(lab), _n(int(n))], _chars(w)), fill="#EAF2FA",
+        b = Box(start + i * (w + GAP), y, w, h, _fit([str(lab), _n(n)], _chars(w)), fill="#EAF2FA",
                 kind="dose")
         lay.boxes.append(b)
         lay.arrows.append((b.cx, y - GAP, b.cx, b.y))

@@ -160,12 +160,18 @@ def upset_figure(combos: pd.DataFrame, sets: pd.DataFrame, title: str = "") -> g
         return base_layout(fig, title, height=300)
     xs = list(range(k))
     ys = list(range(m))  # row 0 at the top (y axis reversed)
+    # Released counts (small-cell suppression): "text" columns give each count as shown and
+    # `count` / `failed` the bar heights (0 where hidden), so a hidden bar never has its height.
+    released = "text" in combos
     fig.add_trace(go.Bar(
-        x=xs, y=combos["count"], text=[f"{c:,}" for c in combos["count"]], textposition="outside",
+        x=xs, y=combos["count"], text=list(combos["text"]) if released else [f"{c:,}" for c in combos["count"]],
+        textposition="outside",
         cliponaxis=False, marker_color=SERIES_COLORS[0], name="patients with exactly this set",
-        customdata=np.stack([combos["label"], combos["pct_of_ineligible"].round(1)], axis=1),
-        hovertemplate="<b>%{customdata[0]}</b><br>%{y:,} patients (%{customdata[1]} % of ineligible)"
-                      "<extra></extra>",
+        customdata=(np.stack([combos["label"], combos["text"]], axis=1) if released else
+                    np.stack([combos["label"], combos["pct_of_ineligible"].round(1)], axis=1)),
+        hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]} patients<extra></extra>" if released else
+                       "<b>%{customdata[0]}</b><br>%{y:,} patients (%{customdata[1]} % of ineligible)"
+                       "<extra></extra>"),
     ), row=1, col=2)
     # dot matrix: grey for not in the combination, dark for in it, joined by a line
     gx, gy = np.meshgrid(xs, ys)
@@ -189,12 +195,13 @@ def upset_figure(combos: pd.DataFrame, sets: pd.DataFrame, title: str = "") -> g
         x=dx, y=dy, mode="markers", marker=dict(size=12, color=NEUTRAL, symbol="circle"),
         text=dtext, hovertemplate="%{text}<extra></extra>", showlegend=False,
     ), row=2, col=2)
+    set_text = list(sets["text"]) if "text" in sets else [f"{v:,}" for v in sets["failed"]]
     fig.add_trace(go.Bar(
-        x=sets["failed"], y=ys, orientation="h", text=[f"{v:,}" for v in sets["failed"]],
+        x=sets["failed"], y=ys, orientation="h", text=set_text,
         textposition="outside", cliponaxis=False, marker_color=SERIES_COLORS[4], textfont=dict(size=11),
         name="patients failing the criterion (any combination)",
-        customdata=[label(c) for c in sets["criterion"]],
-        hovertemplate="<b>%{customdata}</b>: %{x:,} patients<extra></extra>",
+        customdata=np.stack([[label(c) for c in sets["criterion"]], set_text], axis=1),
+        hovertemplate="<b>%{customdata[0]}</b>: %{customdata[1]} patients<extra></extra>",
     ), row=2, col=1)
     base_layout(fig, title, height=260 + 26 * m)
     top = max(int(combos["count"].max()), 1)

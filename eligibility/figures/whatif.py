@@ -48,25 +48,37 @@ def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
     default, current = df.attrs.get("default"), df.attrs.get("current")
     x = df["value"].to_numpy(float)
     xtitle = f"{label} ({unit})" if unit else label
+    # A suppressed sweep (access/joint.sweep) gives each count as text with a height that is
+    # None where it is hidden: the line breaks there and the point is drawn on the axis with
+    # its text ("<5", "*"), never at its true height.
+    released = "eligible_height" in df
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=x, y=df["eligible"], mode="lines+markers", name="Eligible",
-        line=dict(color=STATUS_COLORS["eligible"], width=2.5), marker=dict(symbol="circle", size=7),
-        hovertemplate=f"{label} %{{x}} {unit}<br>eligible: %{{y:,}} patients<extra></extra>",
-    ))
-    fig.add_trace(go.Scatter(
-        x=x, y=df["pending"], mode="lines+markers", name="Pending (data missing)",
-        line=dict(color=STATUS_COLORS["pending"], width=2, dash="dash"), marker=dict(symbol="square", size=7),
-        hovertemplate=f"{label} %{{x}} {unit}<br>pending: %{{y:,}} patients<extra></extra>",
-    ))
-    ymax = float(max(df["eligible"].max(), df["pending"].max(), 1)) if len(df) else 1.0
+    for s, name, dash, symbol, width in (("eligible", "Eligible", None, "circle", 2.5),
+                                         ("pending", "Pending (data missing)", "dash", "square", 2)):
+        y = df[f"{s}_height"].astype(object).where(df[f"{s}_height"].notna(), None) if released else df[s]
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers", name=name, text=df[s].astype(str) if released else None,
+            line=dict(color=STATUS_COLORS[s], width=width, dash=dash), marker=dict(symbol=symbol, size=7),
+            hovertemplate=f"{label} %{{x}} {unit}<br>{s}: %{{{'text' if released else 'y:,'}}} patients<extra></extra>",
+        ))
+        if released:
+            hid = df[f"{s}_height"].isna().to_numpy()
+            if hid.any():
+                fig.add_trace(go.Scatter(
+                    x=x[hid], y=[0] * int(hid.sum()), mode="markers+text", text=df[s][hid].astype(str),
+                    textposition="top center", showlegend=False, name=f"{s} (hidden)",
+                    marker=dict(symbol="x-thin-open", size=8, color=STATUS_COLORS[s]),
+                    hovertemplate=f"{label} %{{x}} {unit}<br>{s}: %{{text}} (suppressed)<extra></extra>"))
+    heights = [df[f"{s}_height"].dropna() if released else df[s] for s in ("eligible", "pending")]
+    ymax = float(max([h.max() for h in heights if len(h)] + [1])) if len(df) else 1.0
 
     def mark(v, text: str, dash: str, yshift: float) -> None:
         if v is None or not len(x):
             return
         v = float(v)
         i = int(np.argmin(np.abs(x - v)))
-        at = f"<br>{int(df['eligible'].iloc[i]):,} eligible" if np.isclose(x[i], v) else ""
+        shown = df["eligible"].iloc[i] if released else f"{int(df['eligible'].iloc[i]):,}"
+        at = f"<br>{shown} eligible" if np.isclose(x[i], v) else ""
         if at and held and text == "protocol":
             at += "<br>(other what-if changes kept)"
         fig.add_vline(x=v, line=dict(color=NEUTRAL, width=1.5, dash=dash))
