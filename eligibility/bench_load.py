@@ -50,7 +50,8 @@ def _child(kind: str, path: str) -> dict:
         obj = pacsv.read_csv(path).to_pandas()
     seconds = time.perf_counter() - t0
     out = {"kind": kind, "seconds": seconds, "rows": len(obj),
-           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           # the kernel updates the high-water mark lazily: never below what is resident now
+           "peak_rss_mib": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _rss_mib(), start_rss),
            "steady_rss_mib": _rss_mib(), "start_rss_mib": start_rss,
            "arrow_pool_mib": pa.total_allocated_bytes() / 2**20}
     if kind == "pyarrow_parquet":

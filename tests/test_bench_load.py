@@ -13,7 +13,7 @@ def test_one_measurement_reports_its_figures(kind, tmp_path):
     path = write_cohort(generate(50, 3), tmp_path / ("c.parquet" if kind.endswith("parquet") else "c.csv"))
     out = bench_load._child(kind, str(path))
     assert out["kind"] == kind and out["rows"] == 50
-    assert out["seconds"] > 0 and out["peak_rss_mib"] >= out["start_rss_mib"] > 0 and out["steady_rss_mib"] > 0
+    assert out["seconds"] > 0 and out["peak_rss_mib"] >= max(out["start_rss_mib"], out["steady_rss_mib"]) > 0
     assert ("arrow_table_mib" in out) == (kind == "pyarrow_parquet")
 
 
