@@ -103,22 +103,34 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+MASK_BITS = 63  # bits per mask word: BIGINT without the sign bit (Spark has no unsigned type)
+
+
+def mask_words(n: int) -> int:
+    return max(1, -(-n // MASK_BITS))
+
+
 def summary_sql(pl: Plan) -> dict[str, str]:
-    """Per-patient values over the unit codes, as plain SQL (CASE, OR, concat_ws: the same
-    on DuckDB and Spark; hundreds of terms compile here in microseconds, not via ibis):
-    status; the first failing unit (index) and its label; the sole cause (index, -1 when
-    the patient fails more or fewer than one cause); the bit mask of failing criteria
-    (circe's inclusion-rule mask); the ';'-joined failed and unknown IDs."""
+    """Per-patient values over the unit codes, as plain SQL (CASE, OR: the same on DuckDB
+    and Spark; hundreds of terms compile here in microseconds, not via ibis): status; the
+    first failing unit (index); the sole cause (index, -1 when the patient fails more or
+    fewer than one cause); the bit mask of failing criteria (circe's inclusion-rule mask);
+    the failing and the unknown units as bit masks (`fw0…`, `uw0…`, 63 units a word).
+    These few integers are all that is kept per patient; the text columns of the
+    contract are spelled from them when written (`text_sql`)."""
     n = len(pl.active)
-    ids = pl.unit_ids
     fails = [f"({code_column(i)} = {FAIL})" for i in range(n)]
     unknowns = [f"({code_column(i)} = {UNKNOWN})" for i in range(n)]
     out: dict[str, str] = {"assessed": assessed_sql(pl)}
     out["status"] = (f"CASE WHEN {_or(fails)} THEN {_lit(STATUS_INELIGIBLE)} WHEN {_or(unknowns)} "
                      f"THEN {_lit(STATUS_PENDING)} ELSE {_lit(STATUS_ELIGIBLE)} END")
+    for w in range(mask_words(n)):
+        for prefix, conds in (("fw", fails), ("uw", unknowns)):
+            bits = [f"CASE WHEN {conds[i]} THEN CAST({1 << (i - w * MASK_BITS)} AS BIGINT) ELSE CAST(0 AS BIGINT) END"
+                    for i in range(w * MASK_BITS, min(n, (w + 1) * MASK_BITS))]
+            out[f"{prefix}{w}"] = "(" + " + ".join(bits) + ")" if bits else "CAST(0 AS BIGINT)"
     if not n:
-        out.update(first_idx="CAST(-1 AS SMALLINT)", sole_idx="CAST(-1 AS SMALLINT)",
-                   crit_mask="CAST(0 AS BIGINT)", first_reason="''", failed="''", unknown="''")
+        out.update(first_idx="CAST(-1 AS SMALLINT)", sole_idx="CAST(-1 AS SMALLINT)", crit_mask="CAST(0 AS BIGINT)")
         return out
     out["first_idx"] = ("CAST(CASE " + " ".join(f"WHEN {f} THEN {i}" for i, f in enumerate(fails))
                         + " ELSE -1 END AS SMALLINT)")
@@ -136,16 +148,27 @@ def summary_sql(pl: Plan) -> dict[str, str]:
     out["crit_mask"] = "(" + " + ".join(
         f"CASE WHEN {_or([fails[i] for i in range(n) if crit_of[i] == q])} THEN CAST({1 << q} AS BIGINT) "
         f"ELSE CAST(0 AS BIGINT) END" for q in range(len(crits))) + ")"
-    out["first_reason"] = ("CASE " + " ".join(f"WHEN {f} THEN {_lit(u)}" for f, u in zip(fails, ids, strict=True))
-                           + " ELSE '' END")
-
-    def joined(conds: list[str]) -> str:
-        return "concat_ws(';', " + ", ".join(
-            f"CASE WHEN {c} THEN {_lit(u)} END" for c, u in zip(conds, ids, strict=True)) + ")"
-
-    out["failed"] = joined(fails)
-    out["unknown"] = joined(unknowns)
     return out
+
+
+def bit_sql(prefix: str, i: int) -> str:
+    """Whether unit i is set in the mask words `prefix0…`."""
+    return f"(({prefix}{i // MASK_BITS} & CAST({1 << (i % MASK_BITS)} AS BIGINT)) <> 0)"
+
+
+def text_sql(pl: Plan) -> dict[str, str]:
+    """The contract's text columns from the per-patient integers of `summary_sql`."""
+    ids = pl.unit_ids
+    if not ids:
+        return {"first_reason": "''", "failed": "''", "unknown": "''"}
+
+    def joined(prefix: str) -> str:
+        return "concat_ws(';', " + ", ".join(
+            f"CASE WHEN {bit_sql(prefix, i)} THEN {_lit(u)} END" for i, u in enumerate(ids)) + ")"
+
+    return {"first_reason": "CASE first_idx " + " ".join(f"WHEN {i} THEN {_lit(u)}" for i, u in enumerate(ids))
+            + " ELSE '' END",
+            "failed": joined("fw"), "unknown": joined("uw")}
 
 
 def assessed_sql(pl: Plan) -> str:
@@ -163,13 +186,20 @@ def assessed_sql(pl: Plan) -> str:
 
 
 def patient_sql(codes_name: str, pl: Plan) -> str:
-    """SELECT over the registered code table: the codes plus the per-patient summary."""
+    """SELECT over the registered code table: the per-patient integers (kept per scenario)."""
     cols = ", ".join(f"{expr} AS {name}" for name, expr in summary_sql(pl).items())
-    return f"SELECT c.*, {cols} FROM {codes_name} AS c"
+    return f"SELECT c.{ROW}, c.{GROUP}, c.patient_id, c.disease, {cols} FROM {codes_name} AS c"
+
+
+def rich_sql(patients_name: str, pl: Plan) -> str:
+    """The per-patient table with the contract's text columns spelled out."""
+    cols = ", ".join(f"{expr} AS {name}" for name, expr in text_sql(pl).items())
+    return f"SELECT p.*, {cols} FROM {patients_name} AS p"
 
 
 def results_table(patients: ir.Table, pl: Plan) -> ir.Table:
-    """One row per input row, ordered by the input row number: the `screen` contract."""
+    """One row per input row, ordered by the input row number: the `screen` contract
+    (`patients`: the table of `rich_sql`)."""
     return patients.select(
         ROW,
         patient_id=patients["patient_id"].cast("string"),
