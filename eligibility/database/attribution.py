@@ -25,16 +25,16 @@ from .outcomes import MASK_BITS, Plan, mask_words
 STATUSES = ("ineligible", "pending", "eligible")
 
 
-def _bit_counts(per: pd.DataFrame, keys: list[str], n: int, bits: int = MASK_BITS) -> list[pd.Series]:
-    """Per bit i < n: the summed `n` of the rows of `per` (GROUP, mask words, n) whose
-    mask has bit i set, as a Series by group."""
-    groups = per[GROUP].astype(np.int64).to_numpy()
+def _bit_counts(per: pd.DataFrame, keys: list[str], n: int, index: pd.Index, bits: int = MASK_BITS) -> np.ndarray:
+    """counts[i, g]: the summed `n` of the rows of `per` (GROUP, mask words, n) in group
+    index[g] whose mask has bit i set (i < n)."""
+    groups = index.get_indexer(per[GROUP].astype(np.int64).to_numpy())
     weights = per["n"].astype(np.int64).to_numpy()
-    out = []
+    out = np.zeros((n, len(index)), np.int64)
     for i in range(n):
         word = per[keys[i // bits]].astype(np.int64).to_numpy()
         hit = (word >> np.int64(i % bits)) & 1
-        out.append(pd.Series(weights * hit, index=groups).groupby(level=0).sum())
+        out[i] = np.bincount(groups, weights=weights * hit, minlength=len(index)).astype(np.int64)
     return out
 
 
@@ -57,17 +57,17 @@ class Attribution:
         for prefix, col in (("fw", "f"), ("uw", "u")):
             keys = [f"{prefix}{w}" for w in range(words)]
             per = t.group_by([GROUP, *keys]).aggregate(n=t.count()).execute()
-            counts = _bit_counts(per, keys, len(units))
+            counts = _bit_counts(per, keys, len(units), sizes.index)
             for i in range(len(units)):
-                q2_cols[f"{col}{i}"] = counts[i].reindex(sizes.index, fill_value=0)
+                q2_cols[f"{col}{i}"] = pd.Series(counts[i], index=sizes.index)
         # The failing-criteria mask (nonzero exactly for the ineligible): criterion totals
         # and the most common combinations from one GROUP BY.
         per = t.group_by([GROUP, "crit_mask"]).aggregate(n=t.count()).execute()
         per = per[per["crit_mask"].astype(np.int64) != 0].astype({GROUP: np.int64, "crit_mask": np.int64,
                                                                    "n": np.int64})
-        crit_counts = _bit_counts(per, ["crit_mask"], len(crits), bits=64)
+        crit_counts = _bit_counts(per, ["crit_mask"], len(crits), sizes.index, bits=64)
         for q in range(len(crits)):
-            q2_cols[f"c{q}"] = crit_counts[q].reindex(sizes.index, fill_value=0)
+            q2_cols[f"c{q}"] = pd.Series(crit_counts[q], index=sizes.index)
         self.q2 = pd.DataFrame(q2_cols).fillna(0).astype(np.int64)
         ranked = per.sort_values([GROUP, "n", "crit_mask"], ascending=[True, False, True], kind="stable")
         ranked["rank"] = ranked.groupby(GROUP).cumcount()

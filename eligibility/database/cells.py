@@ -402,7 +402,17 @@ def _cell_issues(stage, level1, order, mapping, parsed, id_col, last) -> list[Is
         ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], *[f"v{pos}" for pos in numbers])
     raws = level1.select(__r=level1[ROW], **{f"r{pos}": level1[f"r{pos}"] for pos in sorted({i[0] for i in index})})
     joined = flagged.join(raws, flagged[ROW] == raws["__r"]).order_by(ROW)
-    hits = joined.to_pyarrow()
+    from .engine import arrow_batches
+
+    out: list[Issue] = []
+    drug_text: dict[str | None, str] = {}
+    # In batches (ordered by row): memory holds one batch of flagged rows, not all of them.
+    for batch in arrow_batches(ibis.get_backend(joined), joined, 1 << 17):
+        out.extend(_batch_issues(batch, index, mapping, id_col, drug_text))
+    return out
+
+
+def _batch_issues(hits, index, mapping, id_col, drug_text) -> list[Issue]:
     if hits.num_rows == 0:
         return []
     rows = hits.column(ROW).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -417,13 +427,20 @@ def _cell_issues(stage, level1, order, mapping, parsed, id_col, last) -> list[Is
     words: list[list[str]] = []
     values: list[list[str | None]] = []
     for j, (pos, _, _, chk) in enumerate(index):
+        if not len(at[j]):
+            words.append([])
+            values.append([])
+            continue
         take = pa.array(at[j], type=pa.int64())
         vals = [_cell_text(v) for v in hits.column(f"r{pos}").take(take).to_pylist()]
         values.append(vals)
         if not callable(chk.problem):
             words.append([chk.problem] * len(vals))
         elif chk.problem is _drug_problem:
-            words.append(_drug_problems(vals))
+            new = [v for v in dict.fromkeys(vals) if v not in drug_text]
+            if new:
+                drug_text.update(zip(new, _drug_problems(new), strict=True))
+            words.append([drug_text[v] for v in vals])
         else:
             nums = hits.column(f"v{pos}").take(take).to_pylist()
             words.append([chk.problem(v, x) for v, x in zip(vals, nums, strict=True)])

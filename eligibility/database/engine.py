@@ -24,7 +24,7 @@ from ..scenario import Resolved, baseline
 from .attribution import Attribution
 from .cells import validate
 from .compile import GROUP, ROW
-from .outcomes import Plan, outcome_codes, patient_sql, plan, results_table, rich_sql
+from .outcomes import Plan, codes_sql, patient_sql, plan, results_table, rich_sql
 from .source import Input, parse_input, raw_table, register, typed_from_frame
 
 _CACHED_SCENARIOS = 8
@@ -112,6 +112,7 @@ class DatabaseCohort:
         self.extra_columns = extra_columns
         self._n = n_rows
         self._cache: OrderedDict = OrderedDict()
+        self._sql_cache: dict = {}  # compiled unit expressions (outcomes.codes_sql)
         self._lock = threading.RLock()
         self.materialized = False
 
@@ -128,7 +129,8 @@ class DatabaseCohort:
         # report's aggregate queries and every what-if scan it, not the Parquet/CSV file.
         keep = int(raw.count().execute()) <= KEEP_TYPED_ROWS
         v = validate(raw, src.name, pre, register=lambda e, m: register(con, e, materialize=m), keep=keep)
-        out = cls(con, v.typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
+        typed = register(con, v.typed)  # named: the compiled rules refer to it by name
+        out = cls(con, typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
         out.materialized = keep  # the typed table is a view over the kept stage table
         return out
 
@@ -137,7 +139,7 @@ class DatabaseCohort:
         """A cohort the loader (or a test) already typed, pushed into the engine."""
         from ..columns import unreadable_cells
 
-        typed = typed_from_frame(con, cohort.frame, unreadable_cells(cohort))
+        typed = register(con, typed_from_frame(con, cohort.frame, unreadable_cells(cohort)))
         return cls(con, typed, frozenset(cohort.present), list(getattr(cohort, "issues", [])), len(cohort.frame),
                    getattr(cohort, "source", ""))
 
@@ -152,6 +154,7 @@ class DatabaseCohort:
             self.con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {self.con.compile(self.typed)}')
         self.typed = self.con.table(name)
         self.materialized = True
+        self._sql_cache.clear()
         return self
 
     def _spark_view(self) -> str:  # pragma: no cover - only for materialize on Spark
@@ -186,7 +189,7 @@ class DatabaseCohort:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         pl = plan(self.present, scenario, self.catalog)
-        codes = register(self.con, outcome_codes(self.typed, self.present, pl))
+        codes = register(self.con, codes_sql(self.con, self.typed, self.present, pl, self._sql_cache))
         patients = register(self.con, patient_sql(codes.get_name(), pl), materialize=True)
         ev = DatabaseEvaluation(self, pl, patients, codes, register(self.con, rich_sql(patients.get_name(), pl)))
         with self._lock:
