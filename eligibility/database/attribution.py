@@ -1,12 +1,14 @@
 """Screen-failure attribution as GROUP BY over per-patient outcome codes.
 
-Three small queries per scenario; only aggregates leave the database:
+Four small queries per scenario over the per-patient integers that
+`outcomes.patient_sql` keeps; only aggregates leave the database:
 1. GROUP BY (disease group, status, first failing unit, sole cause) → counts:
    status counts, first-reason counts, attrition, sole-reason impact;
-2. GROUP BY disease group → per unit the fail and unknown counts, per criterion
-   the fail counts (for all-reasons and UpSet set sizes);
-3. GROUP BY (disease group, failing-criteria bit mask) among the ineligible →
-   the most common failure combinations (circe's inclusion-rule mask).
+2. GROUP BY (disease group, failing-unit mask) and 3. (disease group, unknown-unit
+   mask) → per unit the fail and unknown counts (the masks' bits, summed here);
+4. GROUP BY (disease group, failing-criteria mask) → per criterion the fail counts
+   (all-reasons, UpSet set sizes) and the most common failure combinations (circe's
+   inclusion-rule mask; nonzero exactly for the ineligible).
 The tables have the columns of `eligibility.attribution`'s, so pages and tests can
 use either.
 """
@@ -42,7 +44,7 @@ class Attribution:
     """All attribution aggregates of one scenario, fetched once from the database."""
 
     def __init__(self, t, pl: Plan, top: int = 15):
-        """`t`: the per-patient table of `outcomes.patient_table` (codes and summary columns)."""
+        """`t`: the per-patient table of `outcomes.patient_sql` (masks and summary columns)."""
         self.plan = pl
         units = pl.active
         q1 = t.group_by([GROUP, "status", "first_idx", "sole_idx"]).aggregate(n=t.count()).execute()
