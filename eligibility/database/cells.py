@@ -291,9 +291,9 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
     pre_names: dict[str, dict[str, str]] = {}
     for pos, lab in enumerate(order):
         pre_names[lab] = {}
-        for k, expr in pre_columns(FIELD_BY_NAME[mapping[lab]], raw[lab]).items():
-            level1_cols[f"p{pos}_{k}"] = expr
-            pre_names[lab][k] = f"p{pos}_{k}"
+        for what, expr in pre_columns(FIELD_BY_NAME[mapping[lab]], raw[lab]).items():
+            level1_cols[f"p{pos}_{what}"] = expr
+            pre_names[lab][what] = f"p{pos}_{what}"
         level1_cols[f"r{pos}"] = raw[lab]
     for j, lab in enumerate(extra_labels):
         level1_cols[f"e{j}"] = _extra_nonblank(raw[lab])
