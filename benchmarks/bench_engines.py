@@ -10,6 +10,11 @@ the next run.
 
 Targets: DuckDB at 10M: screen + attribute <= 20 s, peak RSS <= 3 GB; 30M completes
 within the machine's memory; DuckDB at 1M within 3x the memory engine's time.
+
+Up to ELIGIBILITY_KEEP_TYPED_ROWS rows (default 2,000,000) the DuckDB engine keeps the
+parsed cohort as a temp table (what-ifs skip parsing); above it every scenario parses
+the file again. ELIGIBILITY_DUCKDB_MEMORY (default 2GB) bounds DuckDB's memory; past it
+DuckDB spills to the temp folder.
 """
 
 from __future__ import annotations

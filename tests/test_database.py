@@ -299,4 +299,4 @@ def test_evicted_scenarios_free_their_tables(con):
         scenario = resolve({"parameters": {"hb_min_g_l": hb}})
         pd.testing.assert_frame_equal(results_frame(db.evaluate(scenario)), screen_frame(cohort, scenario))
     added = names() - before
-    assert len(added) == 2 * engine._CACHED_SCENARIOS  # a code table and a patient view each
+    assert len(added) == 3 * engine._CACHED_SCENARIOS  # a code view, a patient table, a text view each

@@ -1,37 +1,50 @@
 """Screen-failure attribution as GROUP BY over per-patient outcome codes.
 
-Three small queries per scenario; only aggregates leave the database:
+Four small queries per scenario over the per-patient integers that
+`outcomes.patient_sql` keeps; only aggregates leave the database:
 1. GROUP BY (disease group, status, first failing unit, sole cause) → counts:
    status counts, first-reason counts, attrition, sole-reason impact;
-2. GROUP BY disease group → per unit the fail and unknown counts, per criterion
-   the fail counts (for all-reasons and UpSet set sizes);
-3. GROUP BY (disease group, failing-criteria bit mask) among the ineligible →
-   the most common failure combinations (circe's inclusion-rule mask).
+2. GROUP BY (disease group, failing-unit mask) and 3. (disease group, unknown-unit
+   mask) → per unit the fail and unknown counts (the masks' bits, summed here);
+4. GROUP BY (disease group, failing-criteria mask) → per criterion the fail counts
+   (all-reasons, UpSet set sizes) and the most common failure combinations (circe's
+   inclusion-rule mask; nonzero exactly for the ineligible).
 The tables have the columns of `eligibility.attribution`'s, so pages and tests can
 use either.
 """
 
 from __future__ import annotations
 
-import ibis
 import numpy as np
 import pandas as pd
 
 from ..attribution import ALL
 from ..columns import GROUP_NAMES
-from ..evaluate import FAIL, UNKNOWN
 from ..fields import DISEASES
 from .compile import GROUP
-from .outcomes import Plan, code_column
+from .outcomes import MASK_BITS, Plan, mask_words
 
 STATUSES = ("ineligible", "pending", "eligible")
+
+
+def _bit_counts(per: pd.DataFrame, keys: list[str], n: int, index: pd.Index, bits: int = MASK_BITS) -> np.ndarray:
+    """counts[i, g]: the summed `n` of the rows of `per` (GROUP, mask words, n) in group
+    index[g] whose mask has bit i set (i < n)."""
+    groups = index.get_indexer(per[GROUP].astype(np.int64).to_numpy())
+    weights = per["n"].astype(np.int64).to_numpy()
+    out = np.zeros((n, len(index)), np.int64)
+    for i in range(n):
+        word = per[keys[i // bits]].astype(np.int64).to_numpy()
+        hit = (word >> np.int64(i % bits)) & 1
+        out[i] = np.bincount(groups, weights=weights * hit, minlength=len(index)).astype(np.int64)
+    return out
 
 
 class Attribution:
     """All attribution aggregates of one scenario, fetched once from the database."""
 
     def __init__(self, t, pl: Plan, top: int = 15):
-        """`t`: the per-patient table of `outcomes.patient_table` (codes and summary columns)."""
+        """`t`: the per-patient table of `outcomes.patient_sql` (masks and summary columns)."""
         self.plan = pl
         units = pl.active
         q1 = t.group_by([GROUP, "status", "first_idx", "sole_idx"]).aggregate(n=t.count()).execute()
@@ -40,23 +53,29 @@ class Attribution:
         self.q1 = q1
         crits = pl.criteria
         crit_of = [crits.index(u.criterion) for u in units]
-        aggs = {}
-        for i in range(len(units)):
-            o = t[code_column(i)]
-            aggs[f"f{i}"] = ibis.ifelse(o == FAIL, 1, 0).sum()
-            aggs[f"u{i}"] = ibis.ifelse(o == UNKNOWN, 1, 0).sum()
+        words = mask_words(len(units))
+        sizes = q1.groupby(GROUP)["n"].sum()
+        q2_cols: dict[str, pd.Series] = {"n": sizes}
+        for prefix, col in (("fw", "f"), ("uw", "u")):
+            keys = [f"{prefix}{w}" for w in range(words)]
+            per = t.group_by([GROUP, *keys]).aggregate(n=t.count()).execute()
+            counts = _bit_counts(per, keys, len(units), sizes.index)
+            for i in range(len(units)):
+                q2_cols[f"{col}{i}"] = pd.Series(counts[i], index=sizes.index)
+        # The failing-criteria mask (nonzero exactly for the ineligible): criterion totals
+        # and the most common combinations from one GROUP BY.
+        per = t.group_by([GROUP, "crit_mask"]).aggregate(n=t.count()).execute()
+        per = per[per["crit_mask"].astype(np.int64) != 0].astype({GROUP: np.int64, "crit_mask": np.int64,
+                                                                   "n": np.int64})
+        crit_counts = _bit_counts(per, ["crit_mask"], len(crits), sizes.index, bits=64)
         for q in range(len(crits)):
-            bit = ibis.literal(1 << q, type="int64")
-            aggs[f"c{q}"] = ibis.ifelse((t["crit_mask"] & bit) != 0, 1, 0).sum()
-        q2 = t.group_by(GROUP).aggregate(n=t.count(), **aggs).execute() if aggs else \
-            t.group_by(GROUP).aggregate(n=t.count()).execute()
-        self.q2 = q2.fillna(0).astype(np.int64).set_index(GROUP)
-        inel = t.filter(t["status"] == "ineligible")
-        per = inel.group_by([GROUP, "crit_mask"]).aggregate(n=inel.count())
-        rank = ibis.row_number().over(group_by=GROUP, order_by=[ibis.desc("n"), "crit_mask"])
-        self.q3 = per.mutate(rank=rank).filter(lambda x: x.rank < top).execute()
-        allk = inel.group_by("crit_mask").aggregate(n=inel.count())
-        self.q3_all = allk.order_by([ibis.desc("n"), "crit_mask"]).limit(top).execute()
+            q2_cols[f"c{q}"] = pd.Series(crit_counts[q], index=sizes.index)
+        self.q2 = pd.DataFrame(q2_cols).fillna(0).astype(np.int64)
+        ranked = per.sort_values([GROUP, "n", "crit_mask"], ascending=[True, False, True], kind="stable")
+        ranked["rank"] = ranked.groupby(GROUP).cumcount()
+        self.q3 = ranked[ranked["rank"] < top].reset_index(drop=True)
+        allk = per.groupby("crit_mask", as_index=False)["n"].sum()
+        self.q3_all = allk.sort_values(["n", "crit_mask"], ascending=[False, True], kind="stable").head(top)
         self.n_inel = {int(g): int(k) for g, k in
                        q1[q1.status == "ineligible"].groupby(GROUP)["n"].sum().items()}
         self.crit_of = crit_of

@@ -40,6 +40,8 @@ def duckdb(path: str | None = None, *, threads: int | None = None, memory_limit:
     spill = Path(tempfile.gettempdir()) / f"eligibility_duckdb_{os.getpid()}"
     con.raw_sql(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
     con.raw_sql("SET preserve_insertion_order = true")
+    # No progress bar: standard error carries exactly the memory engine's messages.
+    con.raw_sql("SET enable_progress_bar = false")
     return con
 
 

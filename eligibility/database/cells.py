@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import ibis
@@ -57,6 +56,14 @@ def _native_number(col: ir.Value) -> bool:
     return t.is_numeric() and not t.is_boolean()
 
 
+def is_native(f: Field, col: ir.Value) -> bool:
+    """Whether a file column already has its field's type (read as it is, not as text)."""
+    ctype = col.type()
+    return (f.kind == "number" and _native_number(col)) or (
+        f.kind == "yesno" and (ctype.is_boolean() or _native_number(col))) or (
+        f.kind == "date" and (ctype.is_timestamp() or ctype.is_date()))
+
+
 @dataclass
 class Check:
     mask: ir.BooleanValue
@@ -75,15 +82,47 @@ class Parsed:
     parsed_number: ir.Value | None = None  # for implausible-value hints
 
 
-def parse_field(f: Field, col: ir.Value) -> Parsed:
-    ctype = col.type()
-    native = (f.kind == "number" and _native_number(col)) or (
-        f.kind == "yesno" and (ctype.is_boolean() or _native_number(col))) or (
-        f.kind == "date" and (ctype.is_timestamp() or ctype.is_date()))
-    # Native columns are read as they are; every other column through its text (`text` is
-    # used only when not native: typed as always present to keep the branches below plain).
-    text: Any = None if native else text_of(col)
+def pre_columns(f: Field, col: ir.Value) -> dict[str, ir.Value]:
+    """The costly per-cell work of parsing (trim, lower case, regular expressions), done
+    once in a first projection: `parse_field` reads these columns by name. Written inline,
+    an expression used by both a value and its check is evaluated once per use (the
+    engines do not share subexpressions inside CASE), which made parsing ~10× slower."""
+    if is_native(f, col):
+        return {"raw": col}
+    text = text_of(col)
+    out: dict[str, ir.Value] = {"text": text}
+    if f.kind == "number":
+        ok = text.re_search(nz.NUMBER_PATTERN)
+        v = ibis.ifelse(ok, text.try_cast("float64"), NULL_F64)
+        out["num"] = ibis.ifelse(v.isinf() | v.isnan(), NULL_F64, v)
+    elif f.kind == "yesno":
+        out["low"] = text.lower()
+    elif f.kind in ("category", "disease"):
+        out["key"] = key_of(text)
+    elif f.kind == "druglist":
+        out["tokens"] = key_of(text).re_replace(nz.DRUG_SEPARATORS, ";").split(";").map(lambda s: s.strip())
+    elif f.kind == "date":
+        y = text.re_extract(DATE_SQL_PATTERN, 1)
+        m = text.re_extract(DATE_SQL_PATTERN, 2).lpad(2, "0")
+        d = text.re_extract(DATE_SQL_PATTERN, 3).lpad(2, "0")
+        year = y.try_cast("int32")
+        iso = ibis.ifelse((year >= 1900) & (year <= 2200), y + "-" + m + "-" + d, NULL_STR)
+        out["date"] = iso.try_cast("date")
+    return out
+
+
+def _lookup(key: ir.StringValue, table: dict[str, str]) -> ir.StringValue:
+    """`table[key]`, NULL when absent: one map lookup (a CASE would compare every entry)."""
+    return ibis.literal(table, type="map<string,string>").get(key)
+
+
+def parse_field(f: Field, pre: dict[str, ir.Value]) -> Parsed:
+    """Value and checks of one field from its `pre_columns` (as columns of a named query)."""
+    native = "raw" in pre
+    text: Any = pre.get("text")
     if native:
+        col = pre["raw"]
+        ctype = col.type()
         nonblank = col.notnull()
         if ctype.is_floating():
             nonblank = nonblank & ~col.isnan()
@@ -99,9 +138,7 @@ def parse_field(f: Field, col: ir.Value) -> Parsed:
             bad = nonblank & v.isinf()
             v = ibis.ifelse(nonblank & ~bad, v, NULL_F64)
         else:
-            ok = text.re_search(nz.NUMBER_PATTERN)
-            v = ibis.ifelse(ok, text.try_cast("float64"), NULL_F64)
-            v = ibis.ifelse(v.isinf() | v.isnan(), NULL_F64, v)
+            v = pre["num"]
             bad = nonblank & v.isnull()
         p.checks.append(Check(bad, "not a number", "error", "cell_error"))
         p.bad = bad
@@ -132,7 +169,7 @@ def parse_field(f: Field, col: ir.Value) -> Parsed:
             v = ibis.cases((x == 1, True), (x == 0, False), else_=NULL_BOOL)
             bad = nonblank & v.isnull()
         else:
-            low = text.lower()
+            low = pre["low"]
             v = ibis.cases((low.isin(list(nz.YES_SPELLINGS)), True), (low.isin(list(nz.NO_SPELLINGS)), False),
                            else_=NULL_BOOL)
             bad = nonblank & v.isnull()
@@ -141,12 +178,12 @@ def parse_field(f: Field, col: ir.Value) -> Parsed:
     elif f.kind == "category":
         table = {c.lower(): c for c in f.categories}
         table.update(nz.CATEGORY_SYNONYMS.get(f.name) or {})
-        v = key_of(text).substitute(table, else_=NULL_STR)
+        v = _lookup(pre["key"], table)
         bad = nonblank & v.isnull()
         p.checks.append(Check(bad, f"not one of {', '.join(f.categories)}", "error", "cell_error"))
         p.value, p.bad = v, bad
     elif f.kind == "disease":
-        canon = key_of(text).substitute(nz.DISEASE_SYNONYMS, else_=NULL_STR)
+        canon = _lookup(pre["key"], nz.DISEASE_SYNONYMS)
         p.value = canon.fill_null(text)
         p.checks.append(Check(nonblank & canon.isnull(),
                               f"not a trial indication ({', '.join(DISEASES)}); kept as given, fails DX-1",
@@ -155,19 +192,18 @@ def parse_field(f: Field, col: ir.Value) -> Parsed:
         if native:
             p.value = col.cast("date")
         else:
-            y = text.re_extract(DATE_SQL_PATTERN, 1)
-            m = text.re_extract(DATE_SQL_PATTERN, 2).lpad(2, "0")
-            d = text.re_extract(DATE_SQL_PATTERN, 3).lpad(2, "0")
-            year = y.try_cast("int32")
-            iso = ibis.ifelse((year >= 1900) & (year <= 2200), y + "-" + m + "-" + d, NULL_STR)
-            v = iso.try_cast("date")
+            v = pre["date"]
             bad = nonblank & v.isnull()
             p.checks.append(Check(bad, "not a date (use YYYY-MM-DD)", "error", "cell_error"))
             p.value, p.bad = v, bad
     elif f.kind == "druglist":
-        tokens = key_of(text).re_replace(nz.DRUG_SEPARATORS, ";").split(";").map(lambda s: s.strip())
-        canon = tokens.map(lambda s: s.substitute(nz.DRUG_SYNONYMS, else_=NULL_STR))
-        count = canon.filter(lambda s: s.notnull()).unique().length().cast("float64")
+        tokens = pre["tokens"]
+        # Distinct drugs named: per drug, whether any of its spellings is a token.
+        spellings: dict[str, list[str]] = {}
+        for spelled, drug in nz.DRUG_SYNONYMS.items():
+            spellings.setdefault(drug, []).append(spelled)
+        count = sum((ibis.ifelse(tokens.intersect(ibis.literal(sorted(sp), type="array<string>")).length() > 0, 1, 0)
+                     for sp in spellings.values()), ibis.literal(0)).cast("float64")
         p.extra["n_prior_immunomodulators"] = ibis.ifelse(nonblank, count, NULL_F64)
         known = [*nz.DRUG_SYNONYMS, *nz.DRUG_NONE_WORDS]
         unrec = tokens.filter(lambda s: (s != "") & ~s.isin(known)).length() > 0
@@ -179,15 +215,7 @@ def parse_field(f: Field, col: ir.Value) -> Parsed:
 
 
 def _drug_problem(value, _parsed) -> str:
-    return _drug_problem_text(value)
-
-
-@lru_cache(maxsize=1 << 16)
-def _drug_problem_text(value: str) -> str:
-    """Cached: the same few drug lists recur in millions of rows, and parsing one
-    value at a time costs ~2 ms (it was most of a 1M-row screen)."""
-    _, _, unrec = nz.parse_druglist(pa.array([value], type=pa.string()))
-    return f"unrecognised drug name(s): {', '.join(unrec[0])}; not counted"
+    return _drug_problems([value])[0]
 
 
 def _extra_nonblank(col: ir.Value) -> ir.BooleanValue:
@@ -240,12 +268,14 @@ def map_headers(labels: list[str]) -> tuple[dict[str, str], list[str], list[str]
     return mapping, extras, extra_labels, issues
 
 
-def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = None, register=None) -> Validated:
+def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = None, register=None,
+             keep: bool = False) -> Validated:
     """Read `raw` (file labels as columns, plus ROW) the way `loader._validate` reads a frame.
 
-    `register(expr) -> table` names a query in the engine (a view): the parsed columns are
-    computed in one named query that the checks, the report and the typed table then
-    read by column name, so no query repeats the parsing expressions."""
+    `register(expr, materialize) -> table` names a query in the engine. Two named queries:
+    the costly per-cell work (`pre_columns`, a view), then the parsed values and check
+    flags over it (the stage), which the report, the checks and the typed table read by
+    column name. With `keep` the stage is a temp table (parsed once for everything)."""
     labels = [c for c in raw.columns if c != ROW]
     mapping, extras, extra_labels, header_issues = map_headers(labels)
     issues = [*(pre or []), *header_issues]
@@ -255,14 +285,29 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
         raise CohortError(f"{source}: missing required column(s): {', '.join(missing_req)}"
                           f" (columns found: {found or 'none'})")
     order = [lab for lab in labels if lab in mapping]
-    parsed = {lab: parse_field(FIELD_BY_NAME[mapping[lab]], raw[lab]) for lab in order}
 
-    # Stage 1: every parsed value, check flag and the raw text of checked cells, by position.
+    # Level 1: trimmed text, lower-case keys, regular expressions, once per cell; the raw cells too.
+    level1_cols: dict[str, ir.Value] = {}
+    pre_names: dict[str, dict[str, str]] = {}
+    for pos, lab in enumerate(order):
+        pre_names[lab] = {}
+        for what, expr in pre_columns(FIELD_BY_NAME[mapping[lab]], raw[lab]).items():
+            level1_cols[f"p{pos}_{what}"] = expr
+            pre_names[lab][what] = f"p{pos}_{what}"
+        level1_cols[f"r{pos}"] = raw[lab]
+    for j, lab in enumerate(extra_labels):
+        level1_cols[f"e{j}"] = _extra_nonblank(raw[lab])
+    level1 = raw.select(ROW, **level1_cols)
+    level1 = register(level1, False) if register else level1
+    parsed = {lab: parse_field(FIELD_BY_NAME[mapping[lab]], {k: level1[c] for k, c in pre_names[lab].items()})
+              for lab in order}
+
+    # Stage: every parsed value and check flag, by position.
     nonblank = ibis.literal(False)
     for lab in order:
         nonblank = nonblank | parsed[lab].nonblank
-    for lab in extra_labels:
-        nonblank = nonblank | _extra_nonblank(raw[lab])
+    for j in range(len(extra_labels)):
+        nonblank = nonblank | level1[f"e{j}"]
     cols: dict[str, ir.Value] = {"nb": nonblank}
     for pos, lab in enumerate(order):
         p = parsed[lab]
@@ -272,26 +317,27 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
             cols[f"x{pos}_{name}"] = expr
         for k, chk in enumerate(p.checks):
             cols[f"f{pos}_{k}"] = chk.mask.fill_null(False)
-        if p.checks:
-            cols[f"r{pos}"] = raw[lab]
-        if p.parsed_number is not None:
-            cols[f"n{pos}"] = p.parsed_number
         if p.bad is not None and FIELD_BY_NAME[mapping[lab]].kind == "number":
             cols[f"b{pos}"] = p.bad.fill_null(False)
-    stage = raw.select(ROW, **cols)
-    stage = register(stage) if register else stage
+    stage = level1.select(ROW, **cols)
+    stage = register(stage, keep) if register else stage
 
-    stats = stage.aggregate(n=stage.count(), last=stage[ROW].max(where=stage.nb)).execute()
-    n_raw = int(stats["n"].iloc[0])
-    last = stats["last"].iloc[0]
-    if n_raw == 0 or last is None or (isinstance(last, float) and np.isnan(last)):
+    # One scan for the blank rows (few, as a rule): the last data row and the empty rows before it.
+    n_raw = int(stage.count().execute())
+    blank = stage.filter(~stage.nb).select(ROW).order_by(ROW).execute()[ROW].astype(np.int64).tolist()
+    last = n_raw
+    for r in reversed(blank):
+        if r != last:
+            break
+        last -= 1
+    if n_raw == 0 or last == 0:
         raise CohortError(f"{source}: no data rows (only a header)")
-    last = int(last)
     if last < n_raw:
         issues.append(Issue(None, None, None, None,
                             f"{n_raw - last} empty row(s) after the last data row ignored", "info", "empty_row"))
-    empty = stage.filter(~stage.nb & (stage[ROW] <= last)).select(ROW).order_by(ROW).execute()
-    for r in empty[ROW].tolist():
+    for r in blank:
+        if r > last:
+            break
         issues.append(Issue(int(r), None, None, None, "empty row: kept, every value is missing",
                             "warning", "empty_row"))
 
@@ -325,7 +371,7 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
         issues.append(Issue(None, None, f.name, None, f"column absent from the file: {what}", severity,
                             "missing_column"))
 
-    issues.extend(_cell_issues(stage, order, mapping, parsed, id_col, last))
+    issues.extend(_cell_issues(stage, level1, order, mapping, parsed, id_col, last))
 
     typed_cols: dict[str, ir.Value] = {}
     for pos, lab in enumerate(order):
@@ -341,29 +387,84 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
     return Validated(typed, present, issues, tuple(extras), last)
 
 
-def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
-    """Offending cells only: flags computed in the database, words from the loader's code."""
+def _cell_issues(stage, level1, order, mapping, parsed, id_col, last) -> list[Issue]:
+    """Offending cells only: flags computed in the database; the rows holding one come
+    back with their flags and raw cells, and the loader's own code words the messages
+    (check by check with array operations; per issue only the Issue itself)."""
     index = [(pos, lab, k, chk) for pos, lab in enumerate(order) for k, chk in enumerate(parsed[lab].checks)]
     if not index:
         return []
     any_flag = ibis.literal(False)
     for pos, _, k, _ in index:
         any_flag = any_flag | stage[f"f{pos}_{k}"]
-    keep = [ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index],
-            *sorted({f"r{pos}" for pos, _, _, _ in index}),
-            *[c for c in stage.columns if c.startswith("n") and c[1:].isdigit()]]
-    hits = (stage.filter(stage.nb & (stage[ROW] <= last) & any_flag).select(*keep).order_by(ROW)
-            .to_pyarrow().to_pylist())
+    numbers = sorted({pos for pos, lab, _, _ in index if parsed[lab].parsed_number is not None})
+    flagged = stage.filter(stage.nb & (stage[ROW] <= last) & any_flag).select(
+        ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], *[f"v{pos}" for pos in numbers])
+    raws = level1.select(__r=level1[ROW], **{f"r{pos}": level1[f"r{pos}"] for pos in sorted({i[0] for i in index})})
+    joined = flagged.join(raws, flagged[ROW] == raws["__r"]).order_by(ROW)
+    from .engine import arrow_batches
+
     out: list[Issue] = []
-    for rec in hits:
-        row, pid = int(rec[ROW]), rec[id_col]
-        for pos, lab, k, chk in index:
-            if not rec[f"f{pos}_{k}"]:
-                continue
-            value = _cell_text(rec[f"r{pos}"])
-            text = chk.problem(value, rec.get(f"n{pos}")) if callable(chk.problem) else chk.problem
-            out.append(Issue(row, pid, mapping[lab], value, text, chk.severity, chk.kind))
+    drug_text: dict[str | None, str] = {}
+    # In batches (ordered by row): memory holds one batch of flagged rows, not all of them.
+    for batch in arrow_batches(ibis.get_backend(joined), joined, 1 << 17):
+        out.extend(_batch_issues(batch, index, mapping, id_col, drug_text))
     return out
+
+
+def _batch_issues(hits, index, mapping, id_col, drug_text) -> list[Issue]:
+    if hits.num_rows == 0:
+        return []
+    rows = hits.column(ROW).to_numpy(zero_copy_only=False).astype(np.int64)
+    pids = hits.column(id_col)
+    # (hit position, check number) of every flagged cell, in the loader's order.
+    at, which = [], []
+    for j, (pos, _, k, _) in enumerate(index):
+        where = np.flatnonzero(hits.column(f"f{pos}_{k}").to_numpy(zero_copy_only=False).astype(bool))
+        at.append(where)
+        which.append(np.full(len(where), j, np.int64))
+    at_all, which_all = np.concatenate(at), np.concatenate(which)
+    words: list[list[str]] = []
+    values: list[list[str | None]] = []
+    for j, (pos, _, _, chk) in enumerate(index):
+        if not len(at[j]):
+            words.append([])
+            values.append([])
+            continue
+        take = pa.array(at[j], type=pa.int64())
+        vals = [_cell_text(v) for v in hits.column(f"r{pos}").take(take).to_pylist()]
+        values.append(vals)
+        if not callable(chk.problem):
+            words.append([chk.problem] * len(vals))
+        elif chk.problem is _drug_problem:
+            new = [v for v in dict.fromkeys(vals) if v not in drug_text]
+            if new:
+                drug_text.update(zip(new, _drug_problems(new), strict=True))
+            words.append([drug_text[v] for v in vals])
+        else:
+            nums = hits.column(f"v{pos}").take(take).to_pylist()
+            words.append([chk.problem(v, x) for v, x in zip(vals, nums, strict=True)])
+    nth = np.zeros(len(index), np.int64)  # next unread cell per check
+    order_ = np.lexsort((which_all, at_all))
+    pid_list = pids.take(pa.array(at_all[order_], type=pa.int64())).to_pylist()
+    out: list[Issue] = []
+    for n, o in enumerate(order_):
+        j = int(which_all[o])
+        pos, lab, _, chk = index[j]
+        i = nth[j]
+        nth[j] = i + 1
+        out.append(Issue(int(rows[at_all[o]]), pid_list[n], mapping[lab], values[j][i], words[j][i],
+                         chk.severity, chk.kind))
+    return out
+
+
+def _drug_problems(values: list[str | None]) -> list[str]:
+    """The unrecognised-drug message of each value: distinct values parsed in one call."""
+    distinct = list(dict.fromkeys(values))
+    _, _, unrec = nz.parse_druglist(pa.array(distinct, type=pa.string()))
+    text = {v: f"unrecognised drug name(s): {', '.join(unrec.get(i, []))}; not counted"
+            for i, v in enumerate(distinct)}
+    return [text[v] for v in values]
 
 
 def disease_groups_of(typed: ir.Table) -> ir.Table:  # pragma: no cover - convenience

@@ -80,14 +80,16 @@ class DatabaseEvaluator(Evaluator):
             dev = self.db.evaluate(scenario)
             units = dev.plan.active
             cols = [code_column(i) for i in range(len(units))]
-            t = dev.patients_table
-            df = t.select(ROW, "status", *cols).order_by(ROW).to_pyarrow()
+            t = dev.codes_table
+            df = t.select(ROW, *cols).order_by(ROW).to_pyarrow()
+            st = dev.patients_table
+            status_col = st.select(ROW, "status").order_by(ROW).to_pyarrow().column("status")
         order = self.columns.order  # evaluation position -> input row
         n = len(order)
         outcomes = np.empty((len(units), n), np.uint8)
         for i, c in enumerate(cols):
             outcomes[i] = df.column(c).to_numpy().astype(np.uint8)[order]
-        status = np.array([_STATUS_CODE[s] for s in df.column("status").to_pylist()], np.uint8)[order]
+        status = np.array([_STATUS_CODE[s] for s in status_col.to_pylist()], np.uint8)[order]
         return Evaluation(self.catalog, scenario, self.columns, tuple(units), outcomes, status,
                           dev.plan.not_assessed, dev.plan.disabled)
 

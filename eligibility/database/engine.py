@@ -7,6 +7,7 @@ the attribution aggregates; what-if reruns are new queries, cached per scenario.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -23,11 +24,14 @@ from ..scenario import Resolved, baseline
 from .attribution import Attribution
 from .cells import validate
 from .compile import GROUP, ROW
-from .outcomes import Plan, outcome_codes, patient_sql, plan, results_table
+from .outcomes import Plan, codes_sql, patient_sql, plan, results_table, rich_sql
 from .source import Input, parse_input, raw_table, register, typed_from_frame
 
 _CACHED_SCENARIOS = 8
-SMALL_ROWS = 200_000  # at or below: parsed columns and per-scenario outcomes kept as temp tables
+# At or below this many rows the parsed cohort is kept in the engine (a DuckDB temp table,
+# ~0.7 kB a row; Spark cache), so that what-ifs skip parsing; above it, every scenario
+# parses the file again as it evaluates (one scan) and only its per-patient integers are kept.
+KEEP_TYPED_ROWS = int(os.environ.get("ELIGIBILITY_KEEP_TYPED_ROWS", 2_000_000))
 
 
 @dataclass
@@ -36,8 +40,9 @@ class DatabaseEvaluation:
 
     cohort: DatabaseCohort
     plan: Plan
-    patients_table: ir.Table  # outcomes.patient_table, registered in the engine
-    codes_table: ir.Table  # the per-unit outcome codes it reads (a temp table once materialized)
+    patients_table: ir.Table  # per-patient integers (outcomes.patient_sql), kept in the engine
+    codes_table: ir.Table  # the per-unit outcome codes they come from (a view over the typed table)
+    rich_table: ir.Table  # patients_table with the contract's text columns (a view)
     _attr: Attribution | None = field(default=None, repr=False)
 
     @property
@@ -74,12 +79,12 @@ class DatabaseEvaluation:
 
     def results(self) -> ir.Table:
         """The `screen` contract, ordered by input row (lazy)."""
-        return results_table(self.patients_table, self.plan)
+        return results_table(self.rich_table, self.plan)
 
     def patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
                  offset: int = 0, limit: int = 100) -> pd.DataFrame:
         """One page of patients in input order, with their contract columns."""
-        t = self.patients_table
+        t = self.rich_table
         if status:
             t = t.filter(t.status == status)
         if group not in (None, "All"):
@@ -107,6 +112,7 @@ class DatabaseCohort:
         self.extra_columns = extra_columns
         self._n = n_rows
         self._cache: OrderedDict = OrderedDict()
+        self._sql_cache: dict = {}  # compiled unit expressions (outcomes.codes_sql)
         self._lock = threading.RLock()
         self.materialized = False
 
@@ -121,17 +127,19 @@ class DatabaseCohort:
         # queries read them instead of parsing the file again. Any size: the typed table is
         # kept (DuckDB temp table, spilled to disk past the memory limit; Spark cache), so the
         # report's aggregate queries and every what-if scan it, not the Parquet/CSV file.
-        small = int(raw.count().execute()) <= SMALL_ROWS
-        v = validate(raw, src.name, pre, register=lambda e: register(con, e, materialize=small))
-        out = cls(con, v.typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
-        return out.materialize()
+        keep = int(raw.count().execute()) <= KEEP_TYPED_ROWS
+        v = validate(raw, src.name, pre, register=lambda e, m: register(con, e, materialize=m), keep=keep)
+        typed = register(con, v.typed)  # named: the compiled rules refer to it by name
+        out = cls(con, typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
+        out.materialized = keep  # the typed table is a view over the kept stage table
+        return out
 
     @classmethod
     def from_cohort(cls, con, cohort) -> DatabaseCohort:
         """A cohort the loader (or a test) already typed, pushed into the engine."""
         from ..columns import unreadable_cells
 
-        typed = typed_from_frame(con, cohort.frame, unreadable_cells(cohort))
+        typed = register(con, typed_from_frame(con, cohort.frame, unreadable_cells(cohort)))
         return cls(con, typed, frozenset(cohort.present), list(getattr(cohort, "issues", [])), len(cohort.frame),
                    getattr(cohort, "source", ""))
 
@@ -146,6 +154,7 @@ class DatabaseCohort:
             self.con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {self.con.compile(self.typed)}')
         self.typed = self.con.table(name)
         self.materialized = True
+        self._sql_cache.clear()
         return self
 
     def _spark_view(self) -> str:  # pragma: no cover - only for materialize on Spark
@@ -166,9 +175,6 @@ class DatabaseCohort:
                 if kind:
                     self.con.raw_sql(f'DROP {"VIEW" if kind[0][0] == "VIEW" else "TABLE"} "{name}"')
 
-    def _register(self, expr: ir.Table | str) -> ir.Table:
-        return register(self.con, expr, self.materialized)
-
     def __len__(self) -> int:
         if self._n is None:
             self._n = int(self.typed.count().execute())
@@ -183,20 +189,21 @@ class DatabaseCohort:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         pl = plan(self.present, scenario, self.catalog)
-        codes = self._register(outcome_codes(self.typed, self.present, pl))
-        ev = DatabaseEvaluation(self, pl, self._register(patient_sql(codes.get_name(), pl)), codes)
+        codes = register(self.con, codes_sql(self.con, self.typed, self.present, pl, self._sql_cache))
+        patients = register(self.con, patient_sql(codes.get_name(), pl), materialize=True)
+        ev = DatabaseEvaluation(self, pl, patients, codes, register(self.con, rich_sql(patients.get_name(), pl)))
         with self._lock:
             self._cache[key] = ev
             if len(self._cache) > _CACHED_SCENARIOS:
                 _, old = self._cache.popitem(last=False)
-                self._drop(old.patients_table, old.codes_table)
+                self._drop(old.rich_table, old.patients_table, old.codes_table)
         return ev
 
     def status_change(self, before: DatabaseEvaluation, after: DatabaseEvaluation,
                       offset: int = 0, limit: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Scenario diff (the columns of `screen.status_change`), computed in one GROUP BY;
         changed patients come back a page at a time (`limit` None: all of them)."""
-        pa_, pb = before.patients_table, after.patients_table
+        pa_, pb = before.rich_table, after.rich_table
         left = pa_.select(ROW, GROUP, "patient_id", "disease", sa=pa_["status"], fa=pa_["first_reason"])
         right = pb.select(__r=pb[ROW], sb=pb["status"], fb=pb["first_reason"])
         j = left.join(right, left[ROW] == right["__r"])

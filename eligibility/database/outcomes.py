@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 from ..catalog import Catalog, Unit, default_catalog
 from ..evaluate import FAIL, NOT_APPLICABLE, PASS, UNKNOWN
 from ..fields import DISEASES
+from ..rules import IMPLAUSIBLE_UNKNOWN
 from ..scenario import Resolved, baseline
 from .compile import GROUP, ROW, RuleCompiler
 
@@ -80,19 +81,55 @@ def truth_code(ok: ir.BooleanValue) -> ir.IntegerValue:
     return (ok.cast("int8") * 2).fill_null(UNKNOWN)
 
 
+def unit_code(comp: RuleCompiler, u: Unit, group: ir.Value) -> ir.IntegerValue:
+    """The outcome code of one unit (FAIL/UNKNOWN/PASS; NOT_APPLICABLE outside its block)."""
+    truth = comp(u.rule)
+    ok = truth if u.kind == "incl" else ~truth
+    code = truth_code(ok)
+    if u.block != "common":
+        code = ibis.ifelse(group == DISEASES.index(u.block), code, NOT_APPLICABLE)
+    return code.cast("int8")
+
+
 def outcome_codes(typed: ir.Table, present: frozenset[str], pl: Plan) -> ir.Table:
     """`typed` plus one outcome-code column per active unit (`__o0`, `__o1`, …)."""
     comp = RuleCompiler(pl.catalog, typed, present, pl.scenario.params)
-    group = typed[GROUP]
-    cols: dict[str, Any] = {}
-    for i, u in enumerate(pl.active):
-        truth = comp(u.rule)
-        ok = truth if u.kind == "incl" else ~truth
-        code = truth_code(ok)
-        if u.block != "common":
-            code = ibis.ifelse(group == DISEASES.index(u.block), code, NOT_APPLICABLE)
-        cols[code_column(i)] = code.cast("int8")
+    cols = {code_column(i): unit_code(comp, u, typed[GROUP]) for i, u in enumerate(pl.active)}
     return typed.select(ROW, GROUP, "patient_id", "disease", **cols)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(sorted(value)) if isinstance(value, (set, frozenset, list, tuple)) else value
+
+
+def codes_sql(con, typed: ir.Table, present: frozenset[str], pl: Plan, cache: dict) -> str:
+    """The SQL of `outcome_codes` over the named table `typed`, each unit's expression
+    compiled once per value of the parameters it reads (`cache`, kept per cohort): a
+    one-parameter what-if recompiles one or two units, not the whole catalog (building
+    and compiling ibis expressions was most of a what-if's time on small cohorts)."""
+    comp = RuleCompiler(pl.catalog, typed, present, pl.scenario.params)
+    params = pl.scenario.params
+    implausible = bool(params.get(IMPLAUSIBLE_UNKNOWN, False))
+    cols = []
+    for i, u in enumerate(pl.active):
+        key = (id(pl.catalog), u.id, implausible,
+               tuple((name, _frozen(params[name])) for name in pl.catalog.unit_params(u.id)))
+        sql = cache.get(key)
+        if sql is None:
+            select = con.compiler.to_sqlglot(typed.select(__x=unit_code(comp, u, typed[GROUP])))
+            if {k for k, v in select.args.items() if v} != {"expressions", "from_"}:  # pragma: no cover
+                return con.compile(outcome_codes(typed, present, pl))  # not a plain projection
+            sql = select.expressions[0].this.sql(dialect=con.compiler.dialect)
+            cache[key] = sql
+        cols.append(f"{sql} AS {code_column(i)}")
+    alias = select_alias(con)
+    head = ", ".join(f"{alias}.{c}" for c in (ROW, GROUP, "patient_id", "disease"))
+    return f"SELECT {head}{''.join(', ' + c for c in cols)} FROM {typed.get_name()} AS {alias}"
+
+
+def select_alias(con) -> str:
+    """The alias ibis gives the table of a one-table SELECT (quoted as the dialect does)."""
+    return '"t0"' if con.name != "pyspark" else "`t0`"
 
 
 def _or(terms: list[str]) -> str:
@@ -103,49 +140,87 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def summary_sql(pl: Plan) -> dict[str, str]:
-    """Per-patient values over the unit codes, as plain SQL (CASE, OR, concat_ws: the same
-    on DuckDB and Spark; hundreds of terms compile here in microseconds, not via ibis):
-    status; the first failing unit (index) and its label; the sole cause (index, -1 when
-    the patient fails more or fewer than one cause); the bit mask of failing criteria
-    (circe's inclusion-rule mask); the ';'-joined failed and unknown IDs."""
+MASK_BITS = 63  # bits per mask word: BIGINT without the sign bit (Spark has no unsigned type)
+
+
+def mask_words(n: int) -> int:
+    return max(1, -(-n // MASK_BITS))
+
+
+def mask_sql(pl: Plan) -> dict[str, str]:
+    """The failing and the unknown units of each patient as bit masks (`fw0…`, `uw0…`,
+    63 units a word: circe's inclusion-rule mask extended to three states), from the
+    unit codes; plain SQL, the same on DuckDB and Spark."""
     n = len(pl.active)
-    ids = pl.unit_ids
-    fails = [f"({code_column(i)} = {FAIL})" for i in range(n)]
-    unknowns = [f"({code_column(i)} = {UNKNOWN})" for i in range(n)]
     out: dict[str, str] = {"assessed": assessed_sql(pl)}
-    out["status"] = (f"CASE WHEN {_or(fails)} THEN {_lit(STATUS_INELIGIBLE)} WHEN {_or(unknowns)} "
-                     f"THEN {_lit(STATUS_PENDING)} ELSE {_lit(STATUS_ELIGIBLE)} END")
+    for w in range(mask_words(n)):
+        for prefix, code in (("fw", FAIL), ("uw", UNKNOWN)):
+            bits = [f"CASE WHEN {code_column(i)} = {code} THEN CAST({1 << (i - w * MASK_BITS)} AS BIGINT) "
+                    "ELSE CAST(0 AS BIGINT) END" for i in range(w * MASK_BITS, min(n, (w + 1) * MASK_BITS))]
+            out[f"{prefix}{w}"] = "(" + " + ".join(bits) + ")" if bits else "CAST(0 AS BIGINT)"
+    return out
+
+
+def _any_bit(prefix: str, units: list[int]) -> str:
+    """Whether any of `units` is set in the mask words `prefix0…` (one AND per word)."""
+    words: dict[int, int] = {}
+    for i in units:
+        words[i // MASK_BITS] = words.get(i // MASK_BITS, 0) | 1 << (i % MASK_BITS)
+    return _or([f"(({prefix}{w} & CAST({m} AS BIGINT)) <> 0)" for w, m in words.items()])
+
+
+def summary_sql(pl: Plan) -> dict[str, str]:
+    """Per-patient values over the masks of `mask_sql`: status; the first failing unit
+    (index); the sole cause (index, -1 when the patient fails more or fewer than one
+    cause); the bit mask of failing criteria. With the masks, these few integers are all
+    that is kept per patient; the contract's text columns are spelled from them when
+    written (`text_sql`)."""
+    n = len(pl.active)
+    words = range(mask_words(n))
+    out = {"status": f"CASE WHEN {_or([f'fw{w} <> 0' for w in words])} THEN {_lit(STATUS_INELIGIBLE)} "
+                     f"WHEN {_or([f'uw{w} <> 0' for w in words])} THEN {_lit(STATUS_PENDING)} "
+                     f"ELSE {_lit(STATUS_ELIGIBLE)} END"}
     if not n:
-        out.update(first_idx="CAST(-1 AS SMALLINT)", sole_idx="CAST(-1 AS SMALLINT)",
-                   crit_mask="CAST(0 AS BIGINT)", first_reason="''", failed="''", unknown="''")
+        out.update(first_idx="CAST(-1 AS SMALLINT)", sole_idx="CAST(-1 AS SMALLINT)", crit_mask="CAST(0 AS BIGINT)")
         return out
-    out["first_idx"] = ("CAST(CASE " + " ".join(f"WHEN {f} THEN {i}" for i, f in enumerate(fails))
+    out["first_idx"] = ("CAST(CASE " + " ".join(f"WHEN {bit_sql('fw', i)} THEN {i}" for i in range(n))
                         + " ELSE -1 END AS SMALLINT)")
-    cause_idx, _ = pl.causes()
+    cause_idx, names = pl.causes()
     members: dict[int, list[int]] = {}
     for i, c in enumerate(cause_idx):
         members.setdefault(c, []).append(i)
-    n_causes = " + ".join(f"CASE WHEN {_or([fails[i] for i in m])} THEN 1 ELSE 0 END" for m in members.values())
-    sole = "CASE " + " ".join(f"WHEN {f} THEN {cause_idx[i]}" for i, f in enumerate(fails)) + " ELSE -1 END"
+    fails = {c: _any_bit("fw", m) for c, m in members.items()}
+    n_causes = " + ".join(f"CASE WHEN {f} THEN 1 ELSE 0 END" for f in fails.values())
+    sole = "CASE " + " ".join(f"WHEN {f} THEN {c}" for c, f in fails.items()) + " ELSE -1 END"
     out["sole_idx"] = f"CAST(CASE WHEN ({n_causes}) = 1 THEN {sole} ELSE -1 END AS SMALLINT)"
     crits = pl.criteria
     if len(crits) > 63:  # pragma: no cover - the protocol has 62 criteria
         raise ValueError("more than 63 criteria: the failure mask needs a second word")
     crit_of = [crits.index(u.criterion) for u in pl.active]
     out["crit_mask"] = "(" + " + ".join(
-        f"CASE WHEN {_or([fails[i] for i in range(n) if crit_of[i] == q])} THEN CAST({1 << q} AS BIGINT) "
+        f"CASE WHEN {_any_bit('fw', [i for i in range(n) if crit_of[i] == q])} THEN CAST({1 << q} AS BIGINT) "
         f"ELSE CAST(0 AS BIGINT) END" for q in range(len(crits))) + ")"
-    out["first_reason"] = ("CASE " + " ".join(f"WHEN {f} THEN {_lit(u)}" for f, u in zip(fails, ids, strict=True))
-                           + " ELSE '' END")
-
-    def joined(conds: list[str]) -> str:
-        return "concat_ws(';', " + ", ".join(
-            f"CASE WHEN {c} THEN {_lit(u)} END" for c, u in zip(conds, ids, strict=True)) + ")"
-
-    out["failed"] = joined(fails)
-    out["unknown"] = joined(unknowns)
     return out
+
+
+def bit_sql(prefix: str, i: int) -> str:
+    """Whether unit i is set in the mask words `prefix0…`."""
+    return f"(({prefix}{i // MASK_BITS} & CAST({1 << (i % MASK_BITS)} AS BIGINT)) <> 0)"
+
+
+def text_sql(pl: Plan) -> dict[str, str]:
+    """The contract's text columns from the per-patient integers of `summary_sql`."""
+    ids = pl.unit_ids
+    if not ids:
+        return {"first_reason": "''", "failed": "''", "unknown": "''"}
+
+    def joined(prefix: str) -> str:
+        return "concat_ws(';', " + ", ".join(
+            f"CASE WHEN {bit_sql(prefix, i)} THEN {_lit(u)} END" for i, u in enumerate(ids)) + ")"
+
+    return {"first_reason": "CASE first_idx " + " ".join(f"WHEN {i} THEN {_lit(u)}" for i, u in enumerate(ids))
+            + " ELSE '' END",
+            "failed": joined("fw"), "unknown": joined("uw")}
 
 
 def assessed_sql(pl: Plan) -> str:
@@ -163,13 +238,22 @@ def assessed_sql(pl: Plan) -> str:
 
 
 def patient_sql(codes_name: str, pl: Plan) -> str:
-    """SELECT over the registered code table: the codes plus the per-patient summary."""
-    cols = ", ".join(f"{expr} AS {name}" for name, expr in summary_sql(pl).items())
-    return f"SELECT c.*, {cols} FROM {codes_name} AS c"
+    """SELECT over the registered code table: the per-patient integers (kept per scenario)."""
+    masks = ", ".join(f"{expr} AS {name}" for name, expr in mask_sql(pl).items())
+    summary = ", ".join(f"{expr} AS {name}" for name, expr in summary_sql(pl).items())
+    return (f"SELECT m.*, {summary} FROM (SELECT c.{ROW}, c.{GROUP}, c.patient_id, c.disease, {masks} "
+            f"FROM {codes_name} AS c) AS m")
+
+
+def rich_sql(patients_name: str, pl: Plan) -> str:
+    """The per-patient table with the contract's text columns spelled out."""
+    cols = ", ".join(f"{expr} AS {name}" for name, expr in text_sql(pl).items())
+    return f"SELECT p.*, {cols} FROM {patients_name} AS p"
 
 
 def results_table(patients: ir.Table, pl: Plan) -> ir.Table:
-    """One row per input row, ordered by the input row number: the `screen` contract."""
+    """One row per input row, ordered by the input row number: the `screen` contract
+    (`patients`: the table of `rich_sql`)."""
     return patients.select(
         ROW,
         patient_id=patients["patient_id"].cast("string"),
