@@ -43,7 +43,7 @@ def differing_patients(protocol: Evaluation, a: Evaluation, b: Evaluation,
 
     def first(ev: Evaluation) -> np.ndarray:
         ids = ev.unit_ids
-        f = ev.first_failed_index()[pos]
+        f = ev.first_failed_at(pos)
         return np.array([*ids, ""], dtype=object)[np.where(f >= 0, f, len(ids))]
 
     picked = frame.iloc[rows_in]
