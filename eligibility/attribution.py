@@ -70,12 +70,21 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
         return ev._memo["sole"]
     f = ev.failed()
     cause_idx, names = _cause_index(ev)
-    n_causes = f.sum(axis=0, dtype=np.int16) if len(ev.units) else np.zeros(ev.n, np.int16)
+    # Failing causes per patient, cause by cause on its units' block slices (a column sum of
+    # the whole bool matrix casts and strides through every unit × patient cell).
+    n_causes = np.zeros(ev.n, np.uint8)
     for k in range(len(names)):
         members = np.flatnonzero(cause_idx == k)
-        if len(members) > 1:
-            extra = f[members].sum(axis=0, dtype=np.int16) - 1
-            n_causes -= np.maximum(extra, 0)
+        slices = [ev.bounds[ev.units[m].block] for m in members]
+        if len(members) == 1:
+            sl = slices[0]
+            n_causes[sl] += f[members[0], sl].view(np.uint8)
+            continue
+        lo, hi = min(x.start for x in slices), max(x.stop for x in slices)
+        any_fail = np.zeros(hi - lo, bool)
+        for m, sl in zip(members, slices, strict=True):
+            any_fail[sl.start - lo:sl.stop - lo] |= f[m, sl]
+        n_causes[lo:hi] += any_fail.view(np.uint8)
     first = ev.first_failed_index()
     if not len(cause_idx):
         sole = np.full(ev.n, -1, np.int32)
@@ -86,12 +95,22 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
     return sole
 
 
+def _row_counts(matrix: np.ndarray, ev: Evaluation, sl: slice) -> np.ndarray:
+    """Per unit, true cells of its (units × patients) bool row within `sl` and its own block."""
+    out = np.zeros(len(ev.units), np.int64)
+    for i, u in enumerate(ev.units):
+        b = ev.bounds[u.block]
+        lo, hi = max(sl.start, b.start), min(sl.stop, b.stop)
+        if hi > lo:
+            out[i] = np.count_nonzero(matrix[i, lo:hi])
+    return out
+
+
 def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
     """One row per active unit in catalog order: all-reasons, first-reason, sole-reason
     (impact of its cause) and unknown counts, with percentages of the patients it applies to."""
     sl = group_slice(ev, group)
     n = sl.stop - sl.start
-    f, u = ev.failed()[:, sl], ev.unknown()[:, sl]
     first = ev.first_failed_index()[sl]
     sole = sole_cause(ev)[sl]
     cause_idx, names = _cause_index(ev)
@@ -108,11 +127,11 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
         "block": [x.block for x in ev.units],
         "text": [x.text for x in ev.units],
         "applicable": np.maximum(applicable, 0),
-        "all_reasons": np.count_nonzero(f, axis=1) if len(ev.units) else [],
+        "all_reasons": _row_counts(ev.failed(), ev, sl) if len(ev.units) else [],
         "first_reason": first_counts[: len(ev.units)],
         "sole_reason": sole_counts[cause_idx] if len(ev.units) else [],
         "cause": [names[i] for i in cause_idx],
-        "unknown": np.count_nonzero(u, axis=1) if len(ev.units) else [],
+        "unknown": _row_counts(ev.unknown(), ev, sl) if len(ev.units) else [],
     })
     # Percentages are of the patients the criterion applies to (a disease block's own patients).
     denom = df["applicable"].where(df["applicable"] > 0).astype(float)
