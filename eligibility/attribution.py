@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import GROUP_NAMES
-from .evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation
+from .evaluate import ELIGIBLE, FAIL, INELIGIBLE, PENDING, UNKNOWN, Evaluation
 from .fields import DISEASES
 
 ALL = "All"
@@ -95,14 +95,18 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
     return sole
 
 
-def _row_counts(matrix: np.ndarray, ev: Evaluation, sl: slice) -> np.ndarray:
-    """Per unit, true cells of its (units × patients) bool row within `sl` and its own block."""
+def _row_counts(ev: Evaluation, code: int, sl: slice) -> np.ndarray:
+    """Per unit, patients in `sl` (and its own block) whose outcome is `code`: from the unit's
+    row, so no (units × patients) matrix is built for a count."""
+    memo = {FAIL: "failed", UNKNOWN: "unknown"}.get(code)
+    matrix = ev._memo.get(memo) if memo else None
     out = np.zeros(len(ev.units), np.int64)
-    for i, u in enumerate(ev.units):
+    for i, (u, row) in enumerate(zip(ev.units, ev.rows(), strict=True)):
         b = ev.bounds[u.block]
         lo, hi = max(sl.start, b.start), min(sl.stop, b.stop)
         if hi > lo:
-            out[i] = np.count_nonzero(matrix[i, lo:hi])
+            cells = matrix[i, lo:hi] if matrix is not None else row[lo - b.start:hi - b.start] == code
+            out[i] = np.count_nonzero(cells)
     return out
 
 
@@ -127,11 +131,11 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
         "block": [x.block for x in ev.units],
         "text": [x.text for x in ev.units],
         "applicable": np.maximum(applicable, 0),
-        "all_reasons": _row_counts(ev.failed(), ev, sl) if len(ev.units) else [],
+        "all_reasons": _row_counts(ev, FAIL, sl) if len(ev.units) else [],
         "first_reason": first_counts[: len(ev.units)],
         "sole_reason": sole_counts[cause_idx] if len(ev.units) else [],
         "cause": [names[i] for i in cause_idx],
-        "unknown": _row_counts(ev.unknown(), ev, sl) if len(ev.units) else [],
+        "unknown": _row_counts(ev, UNKNOWN, sl) if len(ev.units) else [],
     })
     # Percentages are of the patients the criterion applies to (a disease block's own patients).
     denom = df["applicable"].where(df["applicable"] > 0).astype(float)
