@@ -35,10 +35,20 @@ def group_slice(ev: Evaluation, group: str | None) -> slice:
 
 
 def status_counts(ev: Evaluation) -> pd.DataFrame:
-    """Per group: screened, eligible, pending, ineligible, the eligible range and percentages."""
+    """Per group: screened, eligible, pending, ineligible, the eligible range and percentages.
+    (Memoised per evaluation: every page draws it, the What-if page for two evaluations.)"""
+    if "status_counts" not in ev._memo:
+        ev._memo["status_counts"] = _status_counts(ev)
+    df = ev._memo["status_counts"].copy()
+    df.attrs = dict(ev._memo["status_counts"].attrs)
+    return df
+
+
+def _status_counts(ev: Evaluation) -> pd.DataFrame:
     rows = []
     for g, sl in group_slices(ev).items():
-        c = np.bincount(ev.status[sl], minlength=3)
+        s = ev.status[sl]
+        c = [np.count_nonzero(s == code) for code in (INELIGIBLE, PENDING, ELIGIBLE)]
         n = int(sl.stop - sl.start)
         rows.append({
             "group": g, "screened": n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),

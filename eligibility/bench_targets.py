@@ -142,12 +142,32 @@ def engine_figures(path: Path, repeat: int) -> dict:
         ones.append(time.perf_counter() - t)
     out.update(floor_s=median(floors), cold_s=median(colds), one_param_s=median(ones),
                floor_runs=floors, cold_runs=colds, one_param_runs=ones)
+    out["whatif_engine_s"] = median(whatif_engine(evaluator, base, cohort, values) for _ in range(repeat))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _release()
     out["steady_rss_mb"] = _rss_mb()  # cohort, evaluator and the protocol evaluation held, as in the app
     out["load_after"] = os.getloadavg()[0]
     del base, evaluator
     return out
+
+
+def whatif_engine(evaluator, base, cohort, values) -> float:
+    """The engine's share of a What-if page rerun after a slider move: the new evaluation,
+    the diff against the protocol (first reasons of the changed patients), the counts and the
+    k/n note (without Streamlit, widgets or figures; the readings' impact is behind a toggle
+    on cohorts this large)."""
+    from .assessment import eligible_on_assessed_text
+    from .attribution import status_counts
+    from .scenario import resolve
+    from .screen import status_change
+
+    t = time.perf_counter()
+    scenario = resolve({"parameters": {"hb_min_g_l": float(next(values))}})
+    ev = evaluator.evaluate(scenario)
+    status_change(base, ev, cohort.frame)
+    status_counts(base), status_counts(ev)
+    eligible_on_assessed_text(ev)
+    return time.perf_counter() - t
 
 
 def load_baselines(parquet: Path, csv: Path, repeat: int) -> dict:
