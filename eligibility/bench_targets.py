@@ -73,7 +73,7 @@ def column_buffers(frame, names: list[str]) -> list[np.ndarray]:
 
 def read_floor(buffers: list[np.ndarray]) -> float:
     """Seconds to read every buffer once on one thread (a sum of 64-bit words)."""
-    words = []
+    words: list[np.ndarray] = []
     for b in buffers:
         raw = b.view(np.uint8).reshape(-1) if b.flags.c_contiguous else np.ascontiguousarray(b).view(np.uint8)
         cut = len(raw) // 8 * 8
@@ -202,16 +202,16 @@ def _child(args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _ui(path: Path, repeat: int) -> dict:
+def _ui(path: Path, repeat: int) -> dict[str, dict]:
     script = ROOT / "benchmarks" / "bench_ui.py"
     if not script.exists():
-        return {"error": "benchmarks/bench_ui.py not found (run from a source checkout)"}
+        return {"error": {"message": "benchmarks/bench_ui.py not found (run from a source checkout)"}}
     proc = subprocess.run([sys.executable, str(script), "--big", str(path), "--big-only", "--json",
                            "--repeats", str(max(repeat, 5))], capture_output=True, text=True, check=False)
     try:
         runs = json.loads(proc.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+        return {"error": {"message": (proc.stderr.strip().splitlines() or ["no output"])[-1]}}
     return {r["sweep"]: r for r in runs}
 
 
@@ -258,7 +258,7 @@ def issue_figures(sizes: tuple[int, int], repeat: int, workdir: Path | None, ui:
         arrow_mb = pq.read_table(paths[small]).nbytes / 2**20
         engine = {n: _child(["--child-figures", str(paths[n]), "--repeat", str(repeat)]) for n in sizes}
         loads = _loads(small, repeat, paths[small], work)
-        whatif = _ui(paths[small], repeat) if ui else {"error": "skipped (--no-ui)"}
+        whatif = _ui(paths[small], repeat) if ui else {"error": {"message": "skipped (--no-ui)"}}
     e1, e3 = engine[small], engine[big]
     values = {
         "load_parquet_vs_pyarrow": loads.get("parquet_ratio"),

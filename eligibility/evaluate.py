@@ -368,7 +368,7 @@ class Evaluator:
         best, best_changed = None, None
         for o in outlines:
             changed = [i for i, (uid, r) in enumerate(zip(ids, rows, strict=True))
-                       if (old := o.rows.get(uid)) is None or old[1] is not r]
+                       if (prev := o.rows.get(uid)) is None or prev[1] is not r]
             removed = [uid for uid in o.ids if uid not in id_set]
             if best_changed is None or len(changed) + len(removed) < best_changed[0]:
                 best, best_changed = o, (len(changed) + len(removed), changed, removed)
@@ -378,14 +378,14 @@ class Evaluator:
         bounds, n = self.columns.bounds, len(self.columns)
         pieces = []
         for i in changed:
-            sl, old = bounds[active[i].block], best.rows.get(ids[i], (None, None))[1]
-            hit = rows[i] < TRUE if old is None else rows[i] != old
+            sl = bounds[active[i].block]
+            hit = rows[i] < TRUE if ids[i] not in best.rows else rows[i] != best.rows[ids[i]][1]
             pieces.append(np.flatnonzero(hit) + sl.start)
             if sum(len(x) for x in pieces) > n // DERIVE_MAX_SHARE:
                 return None
         for uid in removed:
-            sl, old = best.rows[uid]
-            pieces.append(np.flatnonzero(old < TRUE) + sl.start)
+            gone_sl, gone = best.rows[uid]
+            pieces.append(np.flatnonzero(gone < TRUE) + gone_sl.start)
         pos = np.unique(np.concatenate(pieces)) if pieces else np.zeros(0, np.intp)
         if len(pos) > n // DERIVE_MAX_SHARE:
             return None

@@ -8,7 +8,15 @@ import pytest
 from factory import eligible_row, make_cohort
 from hypothesis import given
 from hypothesis import strategies as st
-from test_properties import ALL_IDS, SETTINGS, _safe, cohorts, present_sets, readings_choices, scenario_params
+from test_properties import (
+    ALL_IDS,
+    SETTINGS,
+    _safe,
+    cohorts,
+    present_sets,
+    readings_choices,
+    scenario_params,
+)
 
 from eligibility import attribution as A
 from eligibility import evaluate as E
