@@ -61,6 +61,36 @@ def write_csv(frame: pd.DataFrame, path) -> Path:
     return path
 
 
+def write_arrow(table, path, *, batch_rows: int = 1_000_000) -> Path:
+    """Write an Arrow table as Parquet or as an Excel-safe CSV, a slice at a time, so that
+    tens of millions of rows never exist as one pandas frame or one decoded copy."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        # dictionary columns are written as plain text, one slice (row group) at a time: the
+        # Parquet writer then dictionary-encodes each row group's own values, instead of
+        # writing a huge shared dictionary per row group or falling back when chunks differ
+        def plain(t):
+            return t.value_type if pa.types.is_dictionary(t) else t
+
+        schema = pa.schema([pa.field(f.name, plain(f.type)) for f in table.schema])
+        with pq.ParquetWriter(path, schema) as writer:
+            for start in range(0, max(table.num_rows, 1), batch_rows):
+                part = table.slice(start, batch_rows)
+                writer.write_table(pa.table([pc.cast(c, plain(c.type)) for c in part.columns], schema=schema))
+        return path
+    with path.open("wb") as out:
+        out.write(to_csv_bytes(table.slice(0, 0).to_pandas()))
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            buf = io.StringIO()
+            excel_safe(batch.to_pandas()).to_csv(buf, index=False, header=False, lineterminator="\r\n")
+            out.write(buf.getvalue().encode("utf-8"))
+    return path
+
+
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)

@@ -453,3 +453,50 @@ def test_connection_url_reads_the_same_cdm(small_cdm, tmp_path):
     by_file = import_omop(connect(str(path)), as_of=AS_OF)
     by_url = import_omop(connect(f"duckdb://{copy}"), as_of=AS_OF)
     pd.testing.assert_frame_equal(by_file.cohort, by_url.cohort)
+
+
+def test_events_of_persons_missing_from_the_person_table_are_left_out_and_noted(small_cdm, tmp_path):
+    """An ETL that deleted persons but kept their events: those events fill nobody (not the
+    last person, not a neighbour) and a note counts them per table."""
+    _src, path = small_cdm
+    before = import_omop(connect(str(path)), as_of=AS_OF)
+    orphaned = tmp_path / "orphans.duckdb"
+    shutil.copy(path, orphaned)
+    con = duckdb.connect(str(orphaned))
+    gone = con.execute("SELECT max(person_id), min(person_id) FROM person").fetchone()
+    moved = [gone[0] + 1, gone[1] - 1, (gone[0] + gone[1]) // 2 + 10_000_000]  # after, before, between
+    for table in ("measurement", "condition_occurrence", "drug_exposure"):
+        key = f"{table}_id"
+        for new in moved:  # a copy of the first person's events under an id nobody has
+            con.execute(f"CREATE TEMP TABLE x AS SELECT * FROM {table} WHERE person_id = {gone[1]}")
+            con.execute(f"UPDATE x SET person_id = {new}, {key} = {key} + 900000000")
+            con.execute(f"INSERT INTO {table} SELECT * FROM x")
+            con.execute("DROP TABLE x")
+        assert con.execute(f"SELECT count(*) FROM {table} WHERE person_id = {moved[0]}").fetchone()[0] > 0, table
+    con.close()
+    after = import_omop(connect(str(orphaned)), as_of=AS_OF)
+    pd.testing.assert_frame_equal(before.cohort, after.cohort)
+    def rows(frame):  # row order follows the database's
+        return frame.astype(str).sort_values(list(frame.columns)).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(rows(before.provenance), rows(after.provenance))
+    noted = [n for n in after.notes if "not in the person table" in n]
+    assert {n.split(" matched ")[1].split(" row")[0] for n in noted} == {"measurement", "condition_occurrence",
+                                                                      "drug_exposure"}
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.integers(-5, 10**7), unique=True, max_size=30), st.lists(st.integers(-10, 10**7 + 5), max_size=30),
+       st.booleans())
+def test_person_positions_by_lookup_table_or_binary_search(persons, queries, dense):
+    """Event person ids -> positions in the person table (-1 when absent), whichever way is used."""
+    from eligibility.importers.omop import _People
+
+    ids = np.sort(np.array(persons, dtype=np.int64))
+    if dense:
+        ids = ids[ids < 200]  # close together: the lookup-table path
+        queries = [q % 250 - 5 for q in queries]
+    people = _People(pd.Series(ids), pd.Series([f"P{i}" for i in ids], dtype=object))
+    want = [int(np.flatnonzero(ids == q)[0]) if q in ids else -1 for q in queries]
+    assert people._positions(queries).tolist() == want
+    assert people.known(queries).tolist() == [w >= 0 for w in want]

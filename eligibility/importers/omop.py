@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from ..cli_support import OneLineParser, parse
+from ..export import write_arrow
 from ..fields import DISEASES, FIELD_NAMES
 from ..mapping import LEFT_OUT_COLUMNS, PROVENANCE_COLUMNS, REPORT_COLUMNS, load_mapping
 from ..mapping.models import (
@@ -50,6 +52,7 @@ from ..mapping.models import (
     SexRule,
 )
 from ..mapping.provenance import side_paths
+from ..memory import release_unused_memory
 
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
@@ -77,12 +80,26 @@ class OmopError(ValueError):
 @dataclass
 class OmopImport:
     cohort: pd.DataFrame
-    provenance: pd.DataFrame
+    provenance_table: pa.Table  # PROVENANCE_COLUMNS, dictionary-encoded (tens of millions of rows)
     left_out: pd.DataFrame  # patient_id, reason
     report: pd.DataFrame  # patient_id, field, kind, detail
     as_of: dt.date
     notes: list[str] = field(default_factory=list)
     filled: dict[str, int] = field(default_factory=dict)  # field -> patients with a value
+
+    @cached_property
+    def provenance(self) -> pd.DataFrame:
+        """The provenance as pandas (categoricals); the command writes the Arrow table itself."""
+        if self.provenance_table.num_rows == 0:
+            from ..mapping import empty_provenance
+
+            return empty_provenance()
+        import pyarrow as pa
+
+        table = self.provenance_table
+        for name in ("value", "original_value"):  # text columns; the others are categoricals
+            table = table.set_column(table.schema.get_field_index(name), name, table.column(name).cast(pa.string()))
+        return table.to_pandas()[list(PROVENANCE_COLUMNS)]
 
 
 # ---------------------------------------------------------------------------
@@ -280,9 +297,17 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     pid_of = pd.Series(persons["patient_id"].to_numpy(), index=idx)
     people = _People(persons["person_id"], persons["patient_id"])
 
+    def known(rows: pd.DataFrame, table: str) -> pd.DataFrame:
+        """Rows of persons in the person table; the others are counted in a note."""
+        ok = people.known(rows["person_id"])
+        if not ok.all():
+            notes.append(f"{int((~ok).sum())} matched {table} row(s) of person_id(s) not in the person table: not used")
+            return rows[ok]
+        return rows
+
     def series(person_ids, vals, dtype) -> pd.Series:
         """A per-person column: `vals` at the positions of `person_ids`, empty elsewhere."""
-        pos = idx.get_indexer(np.asarray(person_ids))
+        pos = people.codes(person_ids)
         if dtype == "float64":
             out = np.full(len(idx), np.nan)
             out[pos] = np.asarray(vals, dtype=np.float64)
@@ -295,7 +320,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
     labs = [r for r in m.fields if isinstance(r, LabRule)]
     rule: Rule  # the loop variable of every rule kind below
     if "measurement" in present:
-        lab_rows = _latest_labs(con, cmap, labs, as_of)
+        lab_rows = known(_latest_labs(con, cmap, labs, as_of), "measurement")
         for rule in labs:
             rows = lab_rows[lab_rows["field"] == rule.field]
             if not _resolved(cmap, rule.field):
@@ -318,6 +343,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             prov.append(_prov(people, rows[ok], rule.field, conv.pipe(_num_texts), "measurement",
                               rows["value_as_number"][ok].pipe(_num_texts), rows["unit"][ok]))
         del lab_rows, rows
+        release_unused_memory()
 
     # ---- conditions, procedures, observations (record level) ---------------
     cond_rules = [r for r in m.fields if isinstance(r, ConditionRule | CategoryRule | MalignancyRule)]
@@ -329,7 +355,7 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         sub = cmap[cmap["field"].isin(fields)]
         if len(sub):
             e = _with_code(con, _events(con, kind, sub, as_of)).mutate(source_table=ibis.literal(EVENT_TABLES[kind][0]))
-            ev_parts.append(_fetch(e))
+            ev_parts.append(known(_fetch(e), EVENT_TABLES[kind][0]))
     ev = pd.concat(ev_parts, ignore_index=True) if ev_parts else pd.DataFrame(
         columns=["person_id", "field", "category", "role", "start", "end", "record_id", "vocabulary_id",
                  "concept_code", "source_table"])
@@ -381,13 +407,16 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             prov.append(_prov(people, chosen, "malignancy_excepted",
                               chosen["excepted"].map({True: "yes", False: "no"}), None, "", ""))
 
+    del ev
+    release_unused_memory()
+
     # ---- drugs ---------------------------------------------------------------
     drug_rules = [r for r in m.fields if isinstance(r, DrugRule | DrugListRule)]
     if "drug" in present:
         fields = {r.field for r in drug_rules}
         sub = cmap[cmap["field"].isin(fields)]
         dr = _with_code(con, _events(con, "drug", sub, as_of, extra=("route_concept_id",)))
-        dr = _fetch(dr.mutate(source_table=ibis.literal("drug_exposure")))
+        dr = known(_fetch(dr.mutate(source_table=ibis.literal("drug_exposure"))), "drug_exposure")
         dr["start"] = pd.to_datetime(dr["start"])
         dr["end"] = pd.to_datetime(dr["end"]).fillna(dr["start"])
         routes = cmap[cmap["field"] == "_route"].set_index("concept_id")["category"]
@@ -432,6 +461,9 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
             prov.append(_prov(people, first, rule.field, first["person_id"].map(months).pipe(_num_texts),
                               None, "", ""))
 
+        del dr
+        release_unused_memory()
+
     # ---- demographics and assembly ------------------------------------------
     asof_parts = (as_of.year, as_of.month, as_of.day)
     b = persons["birth"]
@@ -458,16 +490,18 @@ def import_omop(con, *, as_of: dt.date | None = None, today: dt.date | None = No
         "screening_date": pd.array([as_of.isoformat()] * int(keep.sum()), dtype="string"),
     })
     filled: dict[str, int] = {}
+    values.pop("disease", None)
     for name in FIELD_NAMES:
         if name in ("patient_id", "disease", "screening_date") or name not in values:
             continue
-        col = values[name].to_numpy()[keep]
-        cohort[name] = _yesno(col) if values[name].dtype == "boolean" else col
+        v = values.pop(name)  # each per-person column is freed once it is in the cohort
+        col = v.array[keep]
+        cohort[name] = _yesno(col) if v.dtype == "boolean" else col.astype("str") if v.dtype == "string" else col
     for name in cohort.columns:
         if name not in ("patient_id", "screening_date"):
             filled[name] = int(pd.Series(cohort[name]).notna().sum())
     cohort = cohort.reset_index(drop=True)
-    provenance = _provenance_frame(prov, people, keep)
+    provenance = _provenance_table(prov, people, keep)
     del prov
     rep = pd.DataFrame(report, columns=list(REPORT_COLUMNS)).astype("string")
     n_out = int((~keep).sum())
@@ -514,12 +548,15 @@ def _num_text(v) -> str:
 
 
 def _num_texts(values: pd.Series):
-    """Numbers as text (Arrow): whole numbers without a decimal point, others rounded to 6."""
+    """Numbers as text (Arrow): whole numbers without a decimal point, others rounded to 6;
+    each distinct number is formatted once."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     v = pd.to_numeric(pd.Series(values), errors="coerce").astype("float64").round(6).to_numpy()
-    return pc.fill_null(pa.array(v, from_pandas=True).cast(pa.string()), "")
+    uniq, inv = np.unique(v, return_inverse=True)  # NaN sorts last, as one value
+    text = pc.fill_null(pa.array(uniq, from_pandas=True).cast(pa.string()), "")
+    return pa.DictionaryArray.from_arrays(pa.array(inv.ravel().astype(np.int32)), text)
 
 
 class _People:
@@ -529,11 +566,36 @@ class _People:
     def __init__(self, person_id: pd.Series, patient_id: pd.Series) -> None:
         import pyarrow as pa
 
-        self.index = pd.Index(person_id.to_numpy())
+        self.sorted = person_id.to_numpy(dtype=np.int64)  # _persons sorts by person_id
+        assert (np.diff(self.sorted) > 0).all()
         self.ids = pa.array(patient_id.astype(str).to_numpy(dtype=object), type=pa.string())
+        # ETLs mostly number persons densely: then a position is one array lookup away
+        lo, hi = (int(self.sorted[0]), int(self.sorted[-1])) if len(self.sorted) else (0, -1)
+        self.table: np.ndarray | None = None
+        if len(self.sorted) and hi - lo < 4 * len(self.sorted) + 1024:
+            self.lo = lo
+            self.table = np.full(hi - lo + 1, -1, dtype=np.int32)
+            self.table[self.sorted - lo] = np.arange(len(self.sorted), dtype=np.int32)
+
+    def _positions(self, person_id) -> np.ndarray:
+        """Positions in the person table, -1 for a person id not in it."""
+        ids = np.asarray(person_id, dtype=np.int64)
+        if self.table is not None:
+            off = ids - self.lo
+            inside = (off >= 0) & (off < len(self.table))
+            return np.where(inside, self.table[np.where(inside, off, 0)], -1)
+        if not len(self.sorted):
+            return np.full(len(ids), -1, dtype=np.int32)
+        pos = np.minimum(np.searchsorted(self.sorted, ids), len(self.sorted) - 1)
+        return np.where(self.sorted[pos] == ids, pos, -1).astype(np.int32)
+
+    def known(self, person_id) -> np.ndarray:
+        """Which of these person ids are in the person table."""
+        return self._positions(person_id) >= 0
 
     def codes(self, person_id) -> np.ndarray:
-        return self.index.get_indexer(np.asarray(person_id)).astype(np.int32)
+        """Positions of known person ids (events of unknown persons are dropped on fetching)."""
+        return self._positions(person_id).astype(np.int32)
 
 
 def _dict(values, n: int):
@@ -566,15 +628,16 @@ def _dates(values) -> pa.DictionaryArray:
 
 
 def _text(values, n: int):
-    """A plain Arrow string column, positionally (never aligned on a pandas index)."""
+    """A dictionary-encoded Arrow string column, positionally (never aligned on a pandas index)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if isinstance(values, pa.Array | pa.ChunkedArray):
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.DictionaryArray):
         return values
-    if isinstance(values, pd.Series | np.ndarray):
-        return pc.fill_null(pa.array(np.asarray(values, dtype=object), from_pandas=True, type=pa.string()), "")
-    return pa.array(["" if values is None else str(values)] * n, type=pa.string())
+    if isinstance(values, pa.Array):
+        return values.dictionary_encode()
+    return _dict(values, n)
 
 
 def _prov(people: _People, rows: pd.DataFrame, name: str, value, table, orig_value, orig_unit):
@@ -583,8 +646,7 @@ def _prov(people: _People, rows: pd.DataFrame, name: str, value, table, orig_val
 
     n = len(rows)
     cols = {
-        "patient_id": pa.DictionaryArray.from_arrays(pa.array(people.codes(rows["person_id"]), pa.int32()),
-                                                     people.ids),
+        "patient_id": pa.array(people.codes(rows["person_id"]), pa.int32()),  # positions in people.ids
         "field": _dict(name, n),
         "value": _text(value, n),
         "source_table": _dict(table, n) if table else _dict(rows["source_table"], n),
@@ -597,26 +659,27 @@ def _prov(people: _People, rows: pd.DataFrame, name: str, value, table, orig_val
     return pa.table(cols)
 
 
-def _provenance_frame(parts: list, people: _People, keep: np.ndarray) -> pd.DataFrame:
-    """Concatenate the per-field parts, keep imported patients, as pandas (categoricals)."""
+def _provenance_table(parts: list, people: _People, keep: np.ndarray) -> pa.Table:
+    """The per-field parts (emptied as they are used) as one table of imported patients'
+    rows. Each part keeps its own small dictionaries (Parquet and pandas take chunks with
+    different dictionaries); patient_id becomes a dictionary over people.ids, shared by all
+    chunks rather than unified (that would hash every patient id once per field)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     keep_arr = pa.array(keep)
     kept = []
-    for t in parts:
+    schema = parts[0].schema
+    while parts:
+        t = parts.pop(0)
         if t.num_rows:
-            idx = t.column("patient_id").combine_chunks().indices
-            kept.append(t.filter(pc.take(keep_arr, idx)))
+            t = t.filter(pc.take(keep_arr, t.column("patient_id")))
+            kept.append(t.set_column(0, "patient_id", pa.chunked_array(
+                [pa.DictionaryArray.from_arrays(c, people.ids) for c in t.column("patient_id").chunks],
+                pa.dictionary(pa.int32(), pa.string()))))
     if not kept:
-        from ..mapping import empty_provenance
-
-        return empty_provenance()
-    # one dictionary per column across parts, then pandas categoricals (small in memory)
-    table = pa.concat_tables(kept).unify_dictionaries()
-    del kept
-    frame = table.to_pandas(self_destruct=True, split_blocks=True)
-    return frame[list(PROVENANCE_COLUMNS)]
+        return schema.set(0, pa.field("patient_id", pa.dictionary(pa.int32(), pa.string()))).empty_table()
+    return pa.concat_tables(kept)
 
 
 def _last_date(con, present: set[str]) -> dt.date | None:
@@ -693,12 +756,15 @@ def _joined_categories(rows: pd.DataFrame, sep: str = ";") -> pd.Series:
     """Per person: its distinct categories, sorted and joined (vectorised through a bit mask)."""
     if not len(rows):
         return pd.Series(dtype=object)
-    cat = rows["category"].astype(str)
-    cats = sorted(set(cat))
-    bit = {c: 1 << i for i, c in enumerate(cats)}
-    pairs = pd.DataFrame({"person_id": rows["person_id"].to_numpy(), "category": cat.to_numpy()}).drop_duplicates()
-    mask = pairs["category"].map(bit).astype(np.int64).groupby(pairs["person_id"].to_numpy()).sum()
-    text = {mk: sep.join(c for c in cats if mk & bit[c]) for mk in mask.unique().tolist()}
+    codes, uniques = pd.factorize(rows["category"].astype("category").cat.remove_unused_categories(), sort=False)
+    names = [str(u) for u in uniques]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    bit = np.zeros(len(names), dtype=np.int64)
+    bit[order] = 1 << np.arange(len(names), dtype=np.int64)  # bits in sorted-name order
+    cats = [names[i] for i in order]
+    pairs = pd.DataFrame({"person_id": rows["person_id"].to_numpy(), "code": codes}).drop_duplicates()
+    mask = pd.Series(bit[pairs["code"].to_numpy()]).groupby(pairs["person_id"].to_numpy()).sum()
+    text = {mk: sep.join(c for i, c in enumerate(cats) if mk & (1 << i)) for mk in mask.unique().tolist()}
     return mask.map(text)
 
 
@@ -708,15 +774,23 @@ def _union_months(rows: pd.DataFrame, asof_ts: pd.Timestamp) -> pd.Series:
         return pd.Series(dtype="float64")
     day = np.datetime64("1970-01-01", "D")
     s = (rows["start"].to_numpy(dtype="datetime64[D]") - day).astype(np.int64)
-    e = (rows["end"].clip(upper=asof_ts).to_numpy(dtype="datetime64[D]") - day).astype(np.int64)
-    r = pd.DataFrame({"p": rows["person_id"].to_numpy(), "s": s, "e": np.maximum(e, s)})
-    r = r.drop_duplicates().sort_values(["p", "s", "e"], kind="stable")
-    reach = r.groupby("p")["e"].cummax()
-    prev = reach.groupby(r["p"]).shift()
-    r["island"] = (prev.isna() | (r["s"] > prev)).cumsum()
-    isl = r.groupby(["p", "island"]).agg(s=("s", "min"), e=("e", "max"))
-    days = (isl["e"] - isl["s"]).clip(lower=0)
-    return (days.groupby(level="p").sum() / DAYS_PER_MONTH).round(1)
+    e = np.maximum((rows["end"].clip(upper=asof_ts).to_numpy(dtype="datetime64[D]") - day).astype(np.int64), s)
+    p = rows["person_id"].to_numpy(dtype=np.int64)
+    order = np.lexsort((e, s, p))
+    p, s, e = p[order], s[order] - s.min(), e[order] - s.min()
+    first = np.r_[True, p[1:] != p[:-1]]
+    # one running maximum over all rows; each person's days are shifted past the previous
+    # person's, so the maximum starts afresh at every person
+    shift = (np.cumsum(first) - 1) * (int(e.max()) + 2)
+    reach = np.maximum.accumulate(e + shift)
+    island = first | (s + shift > np.r_[-1, reach[:-1]])
+    starts = np.flatnonzero(island)
+    ends = np.r_[starts[1:], len(p)] - 1
+    days = (reach[ends] - shift[ends]) - s[starts]
+    persons = p[starts]
+    per = np.flatnonzero(np.r_[True, persons[1:] != persons[:-1]])
+    total = np.add.reduceat(days, per)
+    return pd.Series(np.round(total / DAYS_PER_MONTH, 1), index=pd.Index(persons[per], name="p"))
 
 
 # ---------------------------------------------------------------------------
@@ -759,7 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = side_paths(out)
     try:
         _write(result.cohort, out)
-        _write(result.provenance, paths["provenance"])
+        write_arrow(result.provenance_table, paths["provenance"])
         _write(result.left_out, paths["left-out"])
         _write(result.report, paths["report"])
     except OSError as e:
