@@ -91,16 +91,10 @@ def _rss_mb() -> float:
 
 def _release() -> None:
     """What a long-running server would also do: collect, and hand freed memory back."""
-    import ctypes
-
-    import pyarrow as pa
+    from .memory import release_unused_memory
 
     gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    release_unused_memory()
 
 
 def engine_figures(path: Path, repeat: int) -> dict:
