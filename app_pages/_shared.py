@@ -362,7 +362,11 @@ def keep(key: str):
 def status_notes(ctx: Context) -> None:
     """Shown wherever statuses are: criteria not assessed (prominently), blank rows counted
     apart, and — once the sibling EHR issue adds it — the `assessed k/n` summary."""
-    from eligibility.assessment import assessed_k_of_n, blank_rows_text, not_assessed_summary
+    from eligibility.assessment import (
+        blank_rows_text,
+        eligible_on_assessed_text,
+        not_assessed_summary,
+    )
 
     ev = ctx.current
     na = memo(ctx, ("na:summary",), lambda: not_assessed_summary(ev))
@@ -373,7 +377,7 @@ def status_notes(ctx: Context) -> None:
     from eligibility.screen import RESULT_COLUMNS
 
     # The per-patient `assessed` column comes with the sibling EHR issue; until then, no work here.
-    kn = memo(ctx, ("na:kn",), lambda: assessed_k_of_n(results(ctx))) if "assessed" in RESULT_COLUMNS else ""
+    kn = memo(ctx, ("na:kn",), lambda: eligible_on_assessed_text(ev)) if "assessed" in RESULT_COLUMNS else ""
     if kn:
         st.warning(kn + ".", icon=":material/rule:")
     blank = memo(ctx, ("na:blank",), lambda: blank_rows_text(ev))

@@ -10,16 +10,18 @@ server spends before the browser has everything); "AppTest ms" adds the test
 harness (polling, parsing the element tree). Like a real server, the compiled page
 is cached between runs (AppTest would otherwise recompile it on every run).
 
-Targets: ≤ 300 ms on the bundled 3,000-patient cohort, ≤ 2,000 ms on 1,000,000 rows.
+Targets: ≤ 300 ms on the bundled 3,000-patient cohort, ≤ 150 ms on 1,000,000 rows (issue 13).
 
     /work/main/.venv/bin/python benchmarks/bench_ui.py                   # bundled cohort only
     /work/main/.venv/bin/python benchmarks/bench_ui.py --big /tmp/1m.parquet
     /work/main/.venv/bin/python benchmarks/bench_ui.py --generate 1000000  # writes /tmp/bench_ui_1000000.parquet
+    /work/main/.venv/bin/python benchmarks/bench_ui.py --big /tmp/1m.parquet --big-only --json  # one JSON line
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -33,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 APP = ROOT / "app.py"
 PAGE = "app_pages/what_if.py"
 BUNDLED = ROOT / "data" / "cohort.parquet"
-TARGET_MS = {"bundled": 300.0, "big": 2000.0}
+TARGET_MS = {"bundled": 300.0, "big": 150.0}
 # hb_min_g_l values visited in turn (each differs from the previous one and from the default 60)
 VALUES = [70.0, 80.0, 90.0, 75.0, 85.0, 65.0, 95.0, 72.0, 82.0, 92.0, 77.0, 87.0]
 
@@ -124,13 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generate", type=int, metavar="N",
                    help="generate an N-row synthetic cohort into /tmp for the big run (if --big is absent)")
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--big-only", action="store_true", help="skip the bundled cohort")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON line of every run's medians (used by `python -m eligibility bench --json`)")
     ns = p.parse_args(argv)
 
     import logging
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     _instrument()
-    runs = [("bundled", ns.cohort)]
+    runs = [] if ns.big_only else [("bundled", ns.cohort)]
     big = ns.big
     if big is None and ns.generate:
         from eligibility.synth import generate, write_cohort
@@ -156,14 +161,22 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     ok_all = True
+    results = []
     for kind, path in runs:
         for mode, sweep_param in (("same", None), ("other", "egfr_min")):
+            load_before = os.getloadavg()[0]
             r = bench(path, ns.repeats, sweep_param=sweep_param)
             med, mx, wmed = statistics.median(r["server"]), max(r["server"]), statistics.median(r["wall"])
             ok = med <= TARGET_MS[kind]
             ok_all &= ok
+            results.append({"cohort": kind, "rows": r["rows"], "sweep": mode, "server_ms_median": med,
+                            "server_ms_max": mx, "apptest_ms_median": wmed, "first_load_ms": r["first_ms"],
+                            "target_ms": TARGET_MS[kind], "load_before": load_before,
+                            "load_after": os.getloadavg()[0]})
             print(f"{path.name:<26} {r['rows']:>10,} {mode:>6} {r['first_ms']:>14,.0f} {med:>19,.0f} "
                   f"{mx:>16,.0f} {wmed:>20,.0f} {TARGET_MS[kind]:>10,.0f}  {'yes' if ok else 'NO'}", flush=True)
+    if ns.json:
+        print(json.dumps(results))
     return 0 if ok_all else 1
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import EMPTY_ROW
-from .evaluate import Evaluation
+from .evaluate import ELIGIBLE, Evaluation
 from .labels import label, short_name
 
 
@@ -68,5 +68,16 @@ def assessed_k_of_n(results: pd.DataFrame) -> str:
     k = pd.to_numeric(parts[0], errors="coerce")
     n = pd.to_numeric(parts[1], errors="coerce")
     partial = (k < n).fillna(False) & (results["status"] == "eligible")
-    return (f"{int(partial.sum()):,} eligible patient(s) are eligible on assessed criteria only "
-            "(assessed k/n with k < n)") if partial.any() else ""
+    return _partial_text(int(partial.sum()))
+
+
+def eligible_on_assessed_text(ev: Evaluation) -> str:
+    """`assessed_k_of_n(results_frame(ev, …))`, from the evaluation's own counts: a page
+    rerun need not build the per-patient results table for one sentence."""
+    k, m = ev.assessed_counts()
+    return _partial_text(int(((ev.status == ELIGIBLE) & (k < m)).sum()))
+
+
+def _partial_text(partial: int) -> str:
+    return (f"{partial:,} eligible patient(s) are eligible on assessed criteria only "
+            "(assessed k/n with k < n)") if partial else ""

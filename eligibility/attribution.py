@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import GROUP_NAMES
-from .evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation
+from .evaluate import ELIGIBLE, FAIL, INELIGIBLE, PENDING, UNKNOWN, Evaluation
 from .fields import DISEASES
 
 ALL = "All"
@@ -35,10 +35,20 @@ def group_slice(ev: Evaluation, group: str | None) -> slice:
 
 
 def status_counts(ev: Evaluation) -> pd.DataFrame:
-    """Per group: screened, eligible, pending, ineligible, the eligible range and percentages."""
+    """Per group: screened, eligible, pending, ineligible, the eligible range and percentages.
+    (Memoised per evaluation: every page draws it, the What-if page for two evaluations.)"""
+    if "status_counts" not in ev._memo:
+        ev._memo["status_counts"] = _status_counts(ev)
+    df = ev._memo["status_counts"].copy()
+    df.attrs = dict(ev._memo["status_counts"].attrs)
+    return df
+
+
+def _status_counts(ev: Evaluation) -> pd.DataFrame:
     rows = []
     for g, sl in group_slices(ev).items():
-        c = np.bincount(ev.status[sl], minlength=3)
+        s = ev.status[sl]
+        c = [np.count_nonzero(s == code) for code in (INELIGIBLE, PENDING, ELIGIBLE)]
         n = int(sl.stop - sl.start)
         rows.append({
             "group": g, "screened": n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
@@ -70,12 +80,21 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
         return ev._memo["sole"]
     f = ev.failed()
     cause_idx, names = _cause_index(ev)
-    n_causes = f.sum(axis=0, dtype=np.int16) if len(ev.units) else np.zeros(ev.n, np.int16)
+    # Failing causes per patient, cause by cause on its units' block slices (a column sum of
+    # the whole bool matrix casts and strides through every unit × patient cell).
+    n_causes = np.zeros(ev.n, np.uint8)
     for k in range(len(names)):
         members = np.flatnonzero(cause_idx == k)
-        if len(members) > 1:
-            extra = f[members].sum(axis=0, dtype=np.int16) - 1
-            n_causes -= np.maximum(extra, 0)
+        slices = [ev.bounds[ev.units[m].block] for m in members]
+        if len(members) == 1:
+            sl = slices[0]
+            n_causes[sl] += f[members[0], sl].view(np.uint8)
+            continue
+        lo, hi = min(x.start for x in slices), max(x.stop for x in slices)
+        any_fail = np.zeros(hi - lo, bool)
+        for m, sl in zip(members, slices, strict=True):
+            any_fail[sl.start - lo:sl.stop - lo] |= f[m, sl]
+        n_causes[lo:hi] += any_fail.view(np.uint8)
     first = ev.first_failed_index()
     if not len(cause_idx):
         sole = np.full(ev.n, -1, np.int32)
@@ -86,12 +105,26 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
     return sole
 
 
+def _row_counts(ev: Evaluation, code: int, sl: slice) -> np.ndarray:
+    """Per unit, patients in `sl` (and its own block) whose outcome is `code`: from the unit's
+    row, so no (units × patients) matrix is built for a count."""
+    memo = {FAIL: "failed", UNKNOWN: "unknown"}.get(code)
+    matrix = ev._memo.get(memo) if memo else None
+    out = np.zeros(len(ev.units), np.int64)
+    for i, (u, row) in enumerate(zip(ev.units, ev.rows(), strict=True)):
+        b = ev.bounds[u.block]
+        lo, hi = max(sl.start, b.start), min(sl.stop, b.stop)
+        if hi > lo:
+            cells = matrix[i, lo:hi] if matrix is not None else row[lo - b.start:hi - b.start] == code
+            out[i] = np.count_nonzero(cells)
+    return out
+
+
 def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
     """One row per active unit in catalog order: all-reasons, first-reason, sole-reason
     (impact of its cause) and unknown counts, with percentages of the patients it applies to."""
     sl = group_slice(ev, group)
     n = sl.stop - sl.start
-    f, u = ev.failed()[:, sl], ev.unknown()[:, sl]
     first = ev.first_failed_index()[sl]
     sole = sole_cause(ev)[sl]
     cause_idx, names = _cause_index(ev)
@@ -108,11 +141,11 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
         "block": [x.block for x in ev.units],
         "text": [x.text for x in ev.units],
         "applicable": np.maximum(applicable, 0),
-        "all_reasons": np.count_nonzero(f, axis=1) if len(ev.units) else [],
+        "all_reasons": _row_counts(ev, FAIL, sl) if len(ev.units) else [],
         "first_reason": first_counts[: len(ev.units)],
         "sole_reason": sole_counts[cause_idx] if len(ev.units) else [],
         "cause": [names[i] for i in cause_idx],
-        "unknown": np.count_nonzero(u, axis=1) if len(ev.units) else [],
+        "unknown": _row_counts(ev, UNKNOWN, sl) if len(ev.units) else [],
     })
     # Percentages are of the patients the criterion applies to (a disease block's own patients).
     denom = df["applicable"].where(df["applicable"] > 0).astype(float)
@@ -174,15 +207,27 @@ def criterion_failures(ev: Evaluation) -> tuple[np.ndarray, list[str]]:
 
 def row_keys(matrix: np.ndarray) -> np.ndarray:
     """One hashable key per column of a bool (k × n) matrix: a packed bit pattern."""
+    matrix = np.asarray(matrix, bool)
     k, n = matrix.shape
     nbytes = max(1, -(-k // 8))
-    packed = np.packbits(matrix, axis=0, bitorder="little") if k else np.zeros((1, n), np.uint8)
     width = 8 if nbytes <= 8 else -(-nbytes // 8) * 8
     buf = np.zeros((n, width), np.uint8)
-    buf[:, :nbytes] = packed.T
+    # Byte by byte from the rows (np.packbits along axis 0 strides through memory, 5× slower).
+    for b in range(0, k, 8):
+        byte = np.zeros(n, np.uint8)
+        for j in range(min(8, k - b)):
+            byte |= matrix[b + j].view(np.uint8) << np.uint8(j)
+        buf[:, b // 8] = byte
     if width == 8:
         return buf.view(np.uint64).ravel()
     return buf.view(np.dtype((np.void, width))).ravel()
+
+
+def criterion_keys(ev: Evaluation) -> np.ndarray:
+    """row_keys of the criterion failures of every patient (memoised per evaluation)."""
+    if "crit_keys" not in ev._memo:
+        ev._memo["crit_keys"] = row_keys(criterion_failures(ev)[0])
+    return ev._memo["crit_keys"]
 
 
 def decode_key(key, names: list[str]) -> list[str]:
@@ -198,7 +243,7 @@ def combinations(ev: Evaluation, group: str | None = None, top: int = 15) -> pd.
     inel = np.flatnonzero(ev.status[sl] == INELIGIBLE) + sl.start
     if len(inel) == 0 or not names:
         return pd.DataFrame(columns=["criteria", "size", "count", "pct_of_ineligible"])
-    keys = row_keys(m[:, inel])
+    keys = criterion_keys(ev)[inel]
     uniq, counts = np.unique(keys, return_counts=True)
     order = np.argsort(-counts, kind="stable")[:top]
     rows = []

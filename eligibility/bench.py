@@ -197,7 +197,7 @@ def engines_main(args) -> int:
     """`bench --engine E[,E…]`: engines compared on Parquet cohorts written by `synth`."""
     from .synth import write_cohort_chunked
 
-    sizes = [int(s) for s in args.rows.split(",") if s.strip()]
+    sizes = [int(s) for s in (args.rows or "10000,100000,1000000").split(",") if s.strip()]
     engines = [e.strip() for e in args.engine.split(",") if e.strip()]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -258,21 +258,48 @@ def format_table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eligibility bench")
-    p.add_argument("--rows", default="10000,100000,1000000", help="comma-separated cohort sizes")
+    p.add_argument("--rows", help="comma-separated cohort sizes (default 10000,100000,1000000; "
+                                  "with --json: 1000000,3000000, the issue's 1M and 3M)")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--json", help="also write the results as JSON here")
+    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="alone: every figure of the speed-target table as JSON on stdout (ratios measured "
+                        "in this run); with a PATH: the per-size results of the default run written there")
+    p.add_argument("--markdown", action="store_true", help="with --json: print the README speed table rows")
+    p.add_argument("--from", dest="from_file", help="with --markdown: the table from a saved --json output")
+    p.add_argument("--no-ui", action="store_true", help="with --json: skip the What-if page (AppTest) figure")
     p.add_argument("--engine", help="compare engines (memory,duckdb,spark) on Parquet cohorts instead")
     p.add_argument("--workdir", help="folder for the generated Parquet cohorts (default: the temp folder)")
     p.add_argument("--child-engine", help=argparse.SUPPRESS)
+    p.add_argument("--child-figures", help=argparse.SUPPRESS)
+    p.add_argument("--child-loads", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--input", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    from . import bench_targets as T
+
+    if args.child_figures:
+        print(json.dumps(T.engine_figures(Path(args.child_figures), args.repeat)))
+        return 0
+    if args.child_loads:
+        print(json.dumps(T.load_baselines(Path(args.child_loads[0]), Path(args.child_loads[1]), args.repeat)))
+        return 0
     if args.child_engine:
         print(json.dumps(_screen_files(Path(args.input), args.child_engine, args.repeat)))
         return 0
     if args.engine:
         return engines_main(args)
-    sizes = [int(s) for s in args.rows.split(",") if s.strip()]
+    if args.markdown and args.from_file:
+        print(T.markdown(json.loads(Path(args.from_file).read_text(encoding="utf-8"))))
+        return 0
+    if args.json == "-":
+        sizes = [int(s) for s in (args.rows or "1000000,3000000").split(",") if s.strip()]
+        if len(sizes) != 2:
+            p.error("--json needs two sizes in --rows (the 1M and the 3M of the table)")
+        result = T.issue_figures((sizes[0], sizes[1]), args.repeat, Path(args.workdir) if args.workdir else None,
+                                 ui=not args.no_ui)
+        print(T.markdown(result) if args.markdown else json.dumps(result, indent=2))
+        return 0
+    sizes = [int(s) for s in (args.rows or "10000,100000,1000000").split(",") if s.strip()]
     if args.child:
         print(json.dumps(run_size(sizes[0], args.repeat)))
         return 0

@@ -43,10 +43,10 @@ def differing_patients(protocol: Evaluation, a: Evaluation, b: Evaluation,
 
     def first(ev: Evaluation) -> np.ndarray:
         ids = ev.unit_ids
-        f = ev.first_failed_index()[pos]
+        f = ev.first_failed_at(pos)
         return np.array([*ids, ""], dtype=object)[np.where(f >= 0, f, len(ids))]
 
-    picked = frame.iloc[rows_in]
+    picked = frame[["patient_id", "disease"]].iloc[rows_in]  # two columns, not the whole row
     return pd.DataFrame({
         "row": rows_in + 1,
         "patient_id": picked["patient_id"].astype("string").to_numpy(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,21 +30,102 @@ OUTCOME_NAMES = np.array(["fail", "unknown", "pass", "n/a"], dtype=object)
 
 _CACHE_PER_UNIT = 6  # parameter settings remembered per unit (baseline + recent what-ifs)
 PARALLEL_MIN_ROWS = 100_000  # below this, threads cost more than they save
+_OUTLINES = 4  # recent evaluations a what-if can be derived from
+DERIVE_MAX_SHARE = 8  # derive when at most 1/8 of the rows can change status (else recompute)
 
 
 @dataclass
-class Evaluation:
-    """Outcomes of every active unit for every patient, in evaluation order."""
+class _Outline:
+    """What a later evaluation can be derived from: per unit ID its block slice and outcome
+    row (the cached array itself), the status, and the first failing unit once computed."""
 
-    catalog: Catalog
-    scenario: Resolved
-    columns: Columns
-    units: tuple[Unit, ...]  # active: assessed and not switched off, catalog order
-    outcomes: np.ndarray  # (len(units), n) uint8 outcome codes
-    status: np.ndarray  # (n,) status codes
-    not_assessed: tuple[str, ...]
-    disabled: tuple[str, ...]
-    _memo: dict = field(default_factory=dict, repr=False)
+    rows: dict[str, tuple[slice, np.ndarray]]
+    ids: tuple[str, ...]
+    status: np.ndarray
+    first: np.ndarray | None = None
+
+
+def _segments(pos: np.ndarray, units, bounds) -> list[tuple[int, int, int]]:
+    """Per unit, the range [lo, hi) of sorted positions `pos` inside its block, and its start."""
+    spans: dict[str, tuple[int, int, int]] = {}
+    out = []
+    for u in units:
+        if u.block not in spans:
+            sl = bounds[u.block]
+            lo, hi = np.searchsorted(pos, (sl.start, sl.stop))
+            spans[u.block] = (int(lo), int(hi), sl.start)
+        out.append(spans[u.block])
+    return out
+
+
+def _status_at(units, rows, bounds, pos: np.ndarray) -> np.ndarray:
+    """Status codes at sorted evaluation positions `pos` (the minimum over the units)."""
+    out = np.full(len(pos), ELIGIBLE, np.uint8)
+    for (lo, hi, start), r in zip(_segments(pos, units, bounds), rows, strict=True):
+        if hi > lo:
+            np.minimum(out[lo:hi], r[pos[lo:hi] - start], out=out[lo:hi])
+    return out
+
+
+def _first_at(units, rows, bounds, pos: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """First failing unit at sorted evaluation positions `pos` (-1 unless ineligible)."""
+    out = np.full(len(pos), -1, np.int32)
+    for i, ((lo, hi, start), r) in enumerate(zip(_segments(pos, units, bounds), rows, strict=True)):
+        if hi > lo:
+            seg = out[lo:hi]
+            seg[(seg < 0) & (r[pos[lo:hi] - start] == FAIL)] = i
+    out[status != INELIGIBLE] = -1
+    return out
+
+
+
+class Evaluation:
+    """Outcomes of every active unit for every patient, in evaluation order.
+
+    `rows` holds each active unit's outcome codes on its block's slice (the evaluator's
+    cached arrays, read-only); the (units × patients) `outcomes` matrix is built from them
+    on first use, so a what-if that needs only statuses and a few first reasons never
+    pays for it."""
+
+    def __init__(self, catalog: Catalog, scenario: Resolved, columns: Columns, units: tuple[Unit, ...],
+                 outcomes: np.ndarray | None, status: np.ndarray, not_assessed: tuple[str, ...],
+                 disabled: tuple[str, ...], rows: tuple[np.ndarray, ...] | None = None,
+                 first: np.ndarray | None = None, outline: _Outline | None = None):
+        if outcomes is None and rows is None:
+            raise ValueError("an evaluation needs its outcome matrix or its per-unit rows")
+        self.catalog = catalog
+        self.scenario = scenario
+        self.columns = columns
+        self.units = units  # active: assessed and not switched off, catalog order
+        self._outcomes = outcomes  # (len(units), n) uint8 outcome codes, built on demand
+        self.status = status  # (n,) status codes
+        self.not_assessed = not_assessed
+        self.disabled = disabled
+        self._rows = rows
+        self._outline = outline  # where a later what-if can derive from (gets `first` when computed)
+        self._memo: dict = {}
+        if first is not None:
+            self._memo["first"] = first
+
+    def __repr__(self) -> str:
+        return f"Evaluation({len(self.units)} units, {self.n} rows, scenario={self.scenario.name!r})"
+
+    @property
+    def outcomes(self) -> np.ndarray:
+        if self._outcomes is None:
+            assert self._rows is not None
+            m = np.full((len(self.units), self.n), NOT_APPLICABLE, np.uint8)
+            for i, (u, r) in enumerate(zip(self.units, self._rows, strict=True)):
+                m[i, self.bounds[u.block]] = r
+            self._outcomes = m
+        return self._outcomes
+
+    def rows(self) -> tuple[np.ndarray, ...]:
+        """Per active unit, its outcome codes on its block's slice."""
+        if self._rows is None:
+            m = self.outcomes
+            self._rows = tuple(m[i, self.bounds[u.block]] for i, u in enumerate(self.units))
+        return self._rows
 
     @property
     def unit_ids(self) -> tuple[str, ...]:
@@ -52,7 +133,7 @@ class Evaluation:
 
     @property
     def n(self) -> int:
-        return self.outcomes.shape[1]
+        return len(self.status)
 
     @property
     def group(self) -> np.ndarray:
@@ -64,23 +145,48 @@ class Evaluation:
 
     def failed(self) -> np.ndarray:
         if "failed" not in self._memo:
-            self._memo["failed"] = self.outcomes == FAIL
+            self._memo["failed"] = self._coded(FAIL)
         return self._memo["failed"]
 
     def unknown(self) -> np.ndarray:
         if "unknown" not in self._memo:
-            self._memo["unknown"] = self.outcomes == UNKNOWN
+            self._memo["unknown"] = self._coded(UNKNOWN)
         return self._memo["unknown"]
+
+    def _coded(self, code: int) -> np.ndarray:
+        """(units × patients) bool: the outcome is `code` (from the rows: no matrix needed)."""
+        if self._outcomes is not None:
+            return self._outcomes == code
+        out = np.zeros((len(self.units), self.n), bool)
+        for i, (u, r) in enumerate(zip(self.units, self.rows(), strict=True)):
+            np.equal(r, code, out=out[i, self.bounds[u.block]])
+        return out
 
     def first_failed_index(self) -> np.ndarray:
         """Index (into units) of the first failing unit per patient, -1 if none."""
         if "first" not in self._memo:
-            f = self.failed()
-            idx = np.argmax(f, axis=0) if len(self.units) else np.zeros(self.n, np.intp)
-            idx = idx.astype(np.int32)
-            idx[self.status != INELIGIBLE] = -1
-            self._memo["first"] = idx
+            first = np.full(self.n, -1, np.int32)
+            # Last unit first, so that earlier units overwrite: one pass per unit over its own
+            # slice (an argmax down the matrix's columns strides through memory).
+            for i in range(len(self.units) - 1, -1, -1):
+                view = first[self.bounds[self.units[i].block]]
+                np.copyto(view, np.int32(i), where=self.rows()[i] == FAIL)
+            first[self.status != INELIGIBLE] = -1
+            self._memo["first"] = first
+            if self._outline is not None:
+                self._outline.first = first
         return self._memo["first"]
+
+    def first_failed_at(self, pos: np.ndarray) -> np.ndarray:
+        """first_failed_index() at evaluation positions `pos` only (what a diff of a few
+        changed patients needs); equal to first_failed_index()[pos]."""
+        pos = np.asarray(pos, np.intp)
+        if "first" in self._memo:
+            return self._memo["first"][pos]
+        order = np.argsort(pos, kind="stable")
+        out = np.empty(len(pos), np.int32)
+        out[order] = _first_at(self.units, self.rows(), self.bounds, pos[order], self.status[pos[order]])
+        return out
 
     # -- input-order views ----------------------------------------------------------
     def to_input_order(self, values: np.ndarray) -> np.ndarray:
@@ -111,15 +217,19 @@ class Evaluation:
         if "assessed" not in self._memo:
             disabled = set(self.disabled)
             missing = set(self.not_assessed)
-            k = np.zeros(self.n, np.int32)
-            m = np.zeros(self.n, np.int32)
+            per_block: dict[str, list[int]] = {}
             for u in self.catalog.units:
                 if u.id in disabled:
                     continue
-                sl = self.bounds[u.block]
-                m[sl] += 1
-                if u.id not in missing:
-                    k[sl] += 1
+                km = per_block.setdefault(u.block, [0, 0])
+                km[1] += 1
+                km[0] += u.id not in missing
+            k = np.zeros(self.n, np.int32)
+            m = np.zeros(self.n, np.int32)
+            for block, (a, b) in per_block.items():
+                sl = self.bounds[block]
+                k[sl] += a
+                m[sl] += b
             self._memo["assessed"] = (k, m)
         return self._memo["assessed"]
 
@@ -166,6 +276,9 @@ class Evaluator:
         self._extra = (IMPLAUSIBLE_UNKNOWN,) if IMPLAUSIBLE_UNKNOWN in self.catalog.parameters else ()
         self._cache: dict[str, OrderedDict] = {u.id: OrderedDict() for u in self.catalog.units}
         self._lock = threading.RLock()
+        self._outlines: list[_Outline] = []  # most recent last
+        self._assessed: dict[tuple, bool] = {}  # (unit, its parameter key) → all its fields present
+        self._numbers: dict[tuple, np.ndarray] = {}  # numbers with values to verify blanked (RuleEvaluator)
 
     @classmethod
     def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
@@ -177,7 +290,12 @@ class Evaluator:
 
     def assessed(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> bool:
         catalog = catalog or self.catalog
-        return all(f in self.columns.present for f in catalog.fields_of(unit.rule, params))
+        key = (unit.id, self._key(unit, params, catalog))
+        hit = self._assessed.get(key)
+        if hit is None:
+            hit = all(f in self.columns.present for f in catalog.fields_of(unit.rule, params))
+            self._assessed[key] = hit
+        return hit
 
     def _key(self, unit: Unit, params: dict[str, Any], catalog: Catalog) -> tuple:
         # The readings that changed this unit's rule, then the values of the parameters it reads.
@@ -204,8 +322,9 @@ class Evaluator:
                 cache.move_to_end(key)
                 return cache[key]
         sl = self.columns.bounds[unit.block]
-        truth = RuleEvaluator(catalog, self.columns, sl, params)(unit.rule)
+        truth = RuleEvaluator(catalog, self.columns, sl, params, self._numbers)(unit.rule)
         ok = truth if unit.kind == "incl" else TRUE - truth
+        ok.flags.writeable = False  # shared by every evaluation (and outline) that uses it
         with self._lock:  # one Evaluator serves every browser session of the server
             cache[key] = ok  # truth codes FALSE/UNKNOWN/TRUE equal FAIL/UNKNOWN/PASS
             if len(cache) > _CACHE_PER_UNIT:
@@ -227,11 +346,68 @@ class Evaluator:
         """Status codes only (evaluation order): what sweeps need, without the outcome matrix."""
         catalog = self.catalog_for(scenario)
         active, _, _ = self._partition(scenario, catalog)
+        rows = [self.unit_outcome(u, scenario.params, catalog) for u in active]
+        derived = self._derive(active, rows, first=False)
+        return derived[0] if derived is not None else self._full_status(active, rows)
+
+    def _full_status(self, active: list[Unit], rows: list[np.ndarray]) -> np.ndarray:
         status = np.full(len(self.columns), ELIGIBLE, np.uint8)
-        for u in active:
+        for u, r in zip(active, rows, strict=True):
             sl = self.columns.bounds[u.block]
-            np.minimum(status[sl], self.unit_outcome(u, scenario.params, catalog), out=status[sl])
+            np.minimum(status[sl], r, out=status[sl])
         return status
+
+    def _derive(self, active: list[Unit], rows: list[np.ndarray], first: bool = True
+                ) -> tuple[np.ndarray, np.ndarray | None, _Outline] | None:
+        """Status (and first failing unit) from a recent evaluation that differs in a few units:
+        only the rows where one of those units changed are recomputed. None: recompute all."""
+        with self._lock:
+            outlines = list(self._outlines)
+        ids = [u.id for u in active]
+        id_set = set(ids)
+        best, best_changed = None, None
+        for o in outlines:
+            changed = [i for i, (uid, r) in enumerate(zip(ids, rows, strict=True))
+                       if (prev := o.rows.get(uid)) is None or prev[1] is not r]
+            removed = [uid for uid in o.ids if uid not in id_set]
+            if best_changed is None or len(changed) + len(removed) < best_changed[0]:
+                best, best_changed = o, (len(changed) + len(removed), changed, removed)
+        if best is None or best_changed is None:
+            return None
+        _, changed, removed = best_changed
+        bounds, n = self.columns.bounds, len(self.columns)
+        pieces = []
+        for i in changed:
+            sl = bounds[active[i].block]
+            hit = rows[i] < TRUE if ids[i] not in best.rows else rows[i] != best.rows[ids[i]][1]
+            pieces.append(np.flatnonzero(hit) + sl.start)
+            if sum(len(x) for x in pieces) > n // DERIVE_MAX_SHARE:
+                return None
+        for uid in removed:
+            gone_sl, gone = best.rows[uid]
+            pieces.append(np.flatnonzero(gone < TRUE) + gone_sl.start)
+        pos = np.unique(np.concatenate(pieces)) if pieces else np.zeros(0, np.intp)
+        if len(pos) > n // DERIVE_MAX_SHARE:
+            return None
+        status = best.status.copy()
+        status[pos] = _status_at(active, rows, bounds, pos)
+        first_idx = None
+        kept = [uid for uid in best.ids if uid in id_set]
+        if first and best.first is not None and kept == [uid for uid in ids if uid in best.rows]:
+            where = {uid: i for i, uid in enumerate(ids)}
+            remap = np.array([where.get(uid, -1) for uid in best.ids] + [-1], np.int32)
+            first_idx = best.first.copy() if list(best.ids) == ids else remap[best.first]
+            first_idx[pos] = _first_at(active, rows, bounds, pos, status[pos])
+        return status, first_idx, best
+
+    def _remember(self, active: list[Unit], rows: list[np.ndarray], status: np.ndarray,
+                  first: np.ndarray | None) -> _Outline:
+        bounds = self.columns.bounds
+        outline = _Outline({u.id: (bounds[u.block], r) for u, r in zip(active, rows, strict=True)},
+                           tuple(u.id for u in active), status, first)
+        with self._lock:
+            self._outlines = [*self._outlines, outline][-_OUTLINES:]
+        return outline
 
     def evaluate(self, scenario: Resolved | None = None) -> Evaluation:
         scenario = scenario or baseline(self.catalog)
@@ -239,18 +415,19 @@ class Evaluator:
         catalog = self.catalog_for(scenario)
         active, not_assessed, disabled = self._partition(scenario, catalog)
         n = len(self.columns)
-        outcomes = np.full((len(active), n), NOT_APPLICABLE, np.uint8)
-        status = np.full(n, ELIGIBLE, np.uint8)
         # Units not yet cached (a freshly loaded cohort) are computed on both cores: numpy
         # releases the GIL in the column gathers and comparisons that dominate this step.
         missing = [u for u in active if not self._cached(u, params, catalog)]
         if len(missing) > 8 and n >= PARALLEL_MIN_ROWS:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(lambda u: self.unit_outcome(u, params, catalog), missing))
-        for i, u in enumerate(active):
-            sl = self.columns.bounds[u.block]
-            res = self.unit_outcome(u, params, catalog)
-            outcomes[i, sl] = res
-            np.minimum(status[sl], res, out=status[sl])
-        return Evaluation(catalog, scenario, self.columns, tuple(active), outcomes, status,
-                          tuple(not_assessed), tuple(disabled))
+        rows = [self.unit_outcome(u, params, catalog) for u in active]
+        derived = self._derive(active, rows)
+        if derived is None:
+            status, first = self._full_status(active, rows), None
+        else:
+            status, first, _ = derived
+        outline = self._remember(active, rows, status, first)
+        return Evaluation(catalog, scenario, self.columns, tuple(active), None, status,
+                          tuple(not_assessed), tuple(disabled), rows=tuple(rows), first=first,
+                          outline=outline)

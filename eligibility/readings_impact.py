@@ -24,7 +24,7 @@ def with_reading(scenario: Resolved, name: str, alternative: str, evaluator: Eva
 
 def _ids(evaluator: Evaluator, frame: pd.DataFrame, mask: np.ndarray) -> list[str]:
     rows = np.sort(evaluator.columns.order[np.flatnonzero(mask)])
-    return [str(x) for x in frame["patient_id"].astype("string").to_numpy()[rows]]
+    return [str(x) for x in frame["patient_id"].iloc[rows].astype("string").to_numpy()]
 
 
 def reading_impact(evaluator: Evaluator, scenario: Resolved, frame: pd.DataFrame,

@@ -43,11 +43,12 @@ _CMP = {
 def compare(values: np.ndarray, op: str, threshold) -> np.ndarray:
     """`values op threshold` with NaN → UNKNOWN (threshold may be an array)."""
     with np.errstate(invalid="ignore"):
-        hit = _CMP[op](values, threshold)
-    out = np.where(hit, TRUE, FALSE)
-    out[np.isnan(values)] = UNKNOWN
+        out = _CMP[op](values, threshold).view(np.uint8)  # a comparison with NaN is False: 0
+    out <<= 1  # TRUE = 2
+    unknown = np.isnan(values)
     if np.ndim(threshold):
-        out[np.isnan(threshold)] = UNKNOWN
+        unknown |= np.isnan(threshold)
+    out += unknown.view(np.uint8)  # FALSE + 1 = UNKNOWN
     return out
 
 
@@ -77,19 +78,26 @@ def at_least(k: int, items: list[np.ndarray], n: int) -> np.ndarray:
 class RuleEvaluator(RuleVisitor[np.ndarray]):
     """Evaluates rule trees on one slice of the columns, under one parameter set."""
 
-    def __init__(self, catalog: Catalog, cols: Columns, sl: slice, params: dict[str, Any]):
+    def __init__(self, catalog: Catalog, cols: Columns, sl: slice, params: dict[str, Any],
+                 verified: dict[tuple, np.ndarray] | None = None):
         self.catalog = catalog
         self.cols = cols
         self.sl = sl
         self.params = params
         self.n = sl.stop - sl.start
+        # Numbers with the values to verify blanked, shared across units (the caller's dict).
+        self._verified = {} if verified is None else verified
 
     def num(self, name: str) -> np.ndarray:
         values = self.cols.number(name, self.sl)
         if self.params.get(IMPLAUSIBLE_UNKNOWN, False):
-            odd = self.cols.implausible(name, self.sl)
-            if odd is not None and odd.any():
-                values = np.where(odd, np.nan, values)
+            key = (name, self.sl.start, self.sl.stop)
+            blanked = self._verified.get(key)
+            if blanked is None:
+                odd = self.cols.implausible(name, self.sl)
+                blanked = values if odd is None or not odd.any() else np.where(odd, np.nan, values)
+                self._verified[key] = blanked
+            values = blanked
         return values
 
     def __call__(self, node) -> np.ndarray:

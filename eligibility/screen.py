@@ -79,8 +79,8 @@ def status_change(before: Evaluation, after: Evaluation, frame: pd.DataFrame) ->
     sort = np.argsort(rows_in, kind="stable")
     pos, rows_in = pos[sort], rows_in[sort]
     ids_a, ids_b = before.unit_ids, after.unit_ids
-    fa, fb = before.first_failed_index()[pos], after.first_failed_index()[pos]
-    picked = frame.iloc[rows_in]
+    fa, fb = before.first_failed_at(pos), after.first_failed_at(pos)  # the changed patients only
+    picked = frame[["patient_id", "disease"]].iloc[rows_in]  # two columns, not the whole row
     patients = pd.DataFrame({
         "row": rows_in + 1,
         "patient_id": picked["patient_id"].astype("string").to_numpy(),

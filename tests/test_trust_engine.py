@@ -206,3 +206,18 @@ def test_io_roundtrip_helper_writes_a_blank_line():
     cohort = load_rows([eligible_row("SSc")] * 2, blank_after=1)
     assert np.count_nonzero([i.kind == "empty_row" for i in cohort.issues]) == 1
     assert io  # noqa: B018 - keeps the import used in one place
+
+
+def test_eligible_on_assessed_text_equals_the_results_frame_summary():
+    from eligibility.assessment import eligible_on_assessed_text
+    from eligibility.screen import results_frame
+
+    rows = [eligible_row("SSc"), eligible_row("IIM"), eligible_row("AAV", hemoglobin_g_l=None)]
+    without_hiv = [{k: v for k, v in r.items() if k != "hiv_pos"} for r in rows]
+    texts = []
+    for rs in (rows, without_hiv):
+        cohort = load_rows(rs, blank_after=1)
+        ev = Evaluator.for_cohort(cohort).evaluate()
+        texts.append(eligible_on_assessed_text(ev))
+        assert texts[-1] == assessed_k_of_n(results_frame(ev, cohort.frame))
+    assert texts[0] == "" and texts[1].startswith("2 eligible patient(s)")
