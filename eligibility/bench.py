@@ -272,16 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="folder for the generated Parquet cohorts (default: the temp folder)")
     p.add_argument("--child-engine", help=argparse.SUPPRESS)
     p.add_argument("--child-figures", help=argparse.SUPPRESS)
-    p.add_argument("--child-loads", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--input", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     from . import bench_targets as T
 
     if args.child_figures:
         print(json.dumps(T.engine_figures(Path(args.child_figures), args.repeat)))
-        return 0
-    if args.child_loads:
-        print(json.dumps(T.load_baselines(Path(args.child_loads[0]), Path(args.child_loads[1]), args.repeat)))
         return 0
     if args.child_engine:
         print(json.dumps(_screen_files(Path(args.input), args.child_engine, args.repeat)))

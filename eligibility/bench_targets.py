@@ -9,9 +9,9 @@ Engine figures (each size in a fresh child process, so its peak memory is its ow
   floor = a single-thread pass over every buffer of every catalog column (numpy sum of the
   buffer viewed as 64-bit words), measured interleaved with the cold runs it divides;
   cold = Evaluator.for_cohort + evaluate + every dashboard aggregate (bench.attribute_all).
-Load figures: `eligibility.bench_load.load_figures` when present, else the loader against
+Load figures: `eligibility.bench_load.load_figures` (the loader against
 `pyarrow.parquet.read_table(...).to_pandas()` / `pyarrow.csv.read_csv(...).to_pandas()`
-of the same files, interleaved. What-if: benchmarks/bench_ui.py (AppTest server time).
+of the same files, interleaved, each in a fresh process). What-if: benchmarks/bench_ui.py (AppTest server time).
 """
 
 from __future__ import annotations
@@ -164,29 +164,6 @@ def whatif_engine(evaluator, base, cohort, values) -> float:
     return time.perf_counter() - t
 
 
-def load_baselines(parquet: Path, csv: Path, repeat: int) -> dict:
-    """The loader against pyarrow's readers on the same files, interleaved (this process)."""
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    from .loader import load_cohort
-
-    runs: dict[str, list[float]] = {"loader_parquet": [], "pyarrow_parquet": [], "loader_csv": [], "pyarrow_csv": []}
-    jobs = {"loader_parquet": lambda: load_cohort(parquet), "pyarrow_parquet": lambda: pq.read_table(parquet).to_pandas(),
-            "loader_csv": lambda: load_cohort(csv), "pyarrow_csv": lambda: pcsv.read_csv(csv).to_pandas()}
-    for _ in range(repeat):
-        for name, job in jobs.items():
-            t = time.perf_counter()
-            job()
-            runs[name].append(time.perf_counter() - t)
-            gc.collect()
-    out: dict = {k: median(v) for k, v in runs.items()}
-    out["parquet_ratio"] = out["loader_parquet"] / out["pyarrow_parquet"]
-    out["csv_ratio"] = out["loader_csv"] / out["pyarrow_csv"]
-    out["source"] = "eligibility.bench_targets.load_baselines"
-    return out
-
-
 def _child(args: list[str]) -> dict:
     proc = subprocess.run([sys.executable, "-m", "eligibility", "bench", *args],
                           capture_output=True, text=True, check=False)
@@ -209,23 +186,14 @@ def _ui(path: Path, repeat: int) -> dict[str, dict]:
     return {r["sweep"]: r for r in runs}
 
 
-def _loads(n: int, repeat: int, parquet: Path, workdir: Path) -> dict:
-    try:  # the loader benchmark of issue 13's loader half, when it is there
-        from .bench_load import load_figures  # type: ignore[import-not-found]
-    except ImportError:
-        load_figures = None
-    if load_figures is not None:
-        figs = dict(load_figures(n, repeat, workdir))
-        figs["source"] = "eligibility.bench_load.load_figures"
-        return figs
-    csv = workdir / f"cohort_{n}.csv"
-    if not csv.exists():
-        import pandas as pd
+def _loads(n: int, repeat: int, workdir: Path) -> dict:
+    from .bench_load import load_figures
 
-        from .synth import write_cohort
-
-        write_cohort(pd.read_parquet(parquet), csv)
-    return _child(["--child-loads", str(parquet), str(csv), "--repeat", str(repeat)])
+    figs = dict(load_figures(n, repeat, workdir))
+    figs["source"] = "eligibility.bench_load.load_figures"
+    figs["parquet_ratio"] = figs["parquet"]["ratio"]
+    figs["csv_ratio"] = figs["csv"]["ratio"]
+    return figs
 
 
 def _ratio(a, b):
@@ -251,7 +219,7 @@ def issue_figures(sizes: tuple[int, int], repeat: int, workdir: Path | None, ui:
                 write_cohort_chunked(n, 7, paths[n])
         arrow_mb = pq.read_table(paths[small]).nbytes / 2**20
         engine = {n: _child(["--child-figures", str(paths[n]), "--repeat", str(repeat)]) for n in sizes}
-        loads = _loads(small, repeat, paths[small], work)
+        loads = _loads(small, repeat, work)
         whatif = _ui(paths[small], repeat) if ui else {"error": {"message": "skipped (--no-ui)"}}
     e1, e3 = engine[small], engine[big]
     values = {
