@@ -84,6 +84,18 @@ def _idle(page) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=IDLE_MS)
 
 
+def _sign_in(page, base: str, subject: str) -> None:
+    """Open the app, press Sign in, and on the provider's form (127.0.0.1) authorize `subject`."""
+    page.goto(base)
+    _idle(page)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: url.startswith(base) is False, timeout=IDLE_MS)
+    page.locator("input[name='sub']").fill(subject)
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{base}/**", timeout=IDLE_MS)
+    _idle(page)
+
+
 def _no_data(page) -> None:
     from playwright.sync_api import expect
 
@@ -112,15 +124,7 @@ def test_sign_in_through_the_provider_then_sign_out(signed_app, browser):
     base, audit = signed_app
     ctx = browser.new_context()
     page = ctx.new_page()
-    page.goto(base)
-    _idle(page)
-    page.get_by_role("button", name="Sign in").click()
-    # The provider's authorization form (on 127.0.0.1): type the subject, authorize.
-    page.wait_for_url(lambda url: url.startswith(signed_app[0]) is False, timeout=IDLE_MS)
-    page.locator("input[name='sub']").fill("alice")
-    page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{base}/**", timeout=IDLE_MS)
-    _idle(page)
+    _sign_in(page, base, "alice")
     expect(page.get_by_role("heading", name="Screening overview")).to_be_visible(timeout=IDLE_MS)
     expect(page.get_by_test_id("stMetric").first).to_be_visible()
     expect(page.get_by_test_id("stSidebar")).to_contain_text("role analyst")
@@ -152,19 +156,15 @@ def test_viewer_sees_suppressed_overview(signed_app, browser):
     base, _ = signed_app
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     page = ctx.new_page()
-    page.goto(base)
-    _idle(page)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: url.startswith(base) is False, timeout=IDLE_MS)
-    page.locator("input[name='sub']").fill("victor")
-    page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{base}/**", timeout=IDLE_MS)
-    _idle(page)
+    _sign_in(page, base, "victor")
     expect(page.get_by_role("heading", name="Screening overview")).to_be_visible(timeout=IDLE_MS)
     expect(page.get_by_test_id("stSidebar")).to_contain_text("role viewer")
     expect(page.get_by_text("Small-cell suppression is on")).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=IDLE_MS)
     _idle(page)
+    # the cards are redrawn by a rerun right after sign-in: wait for all six, not a half-drawn page
+    expect(page.get_by_test_id("stMetricValue")).to_have_count(6, timeout=IDLE_MS)
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text("3,000", timeout=IDLE_MS)
     metrics = page.get_by_test_id("stMetricValue").all_inner_texts()
     assert len(metrics) == 6 and metrics[0] == "3,000", metrics  # five counts and the eligible range
     for text in (part for m in metrics for part in m.split("–")):  # "<5", "*", "n/s", 0 or ≥ 5
@@ -216,14 +216,7 @@ def test_analyst_download_is_audited_without_patient_values(signed_app, browser)
     base, audit = signed_app
     ctx = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     page = ctx.new_page()
-    page.goto(base)
-    _idle(page)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: url.startswith(base) is False, timeout=IDLE_MS)
-    page.locator("input[name='sub']").fill("alice")
-    page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{base}/**", timeout=IDLE_MS)
-    _idle(page)
+    _sign_in(page, base, "alice")
     expect(page.get_by_text("Small-cell suppression is on")).to_be_visible(timeout=IDLE_MS)
     before = audit.read_text().splitlines()
     button = page.get_by_role("button", name="Download this table (CSV, suppressed)")
