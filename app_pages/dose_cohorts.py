@@ -450,6 +450,18 @@ def timeline_section(settings: DoseSettings, run: SimulationRun, plan: CohortPla
     return tl.interval
 
 
+def design_downloads(d2, d3, settings, oc, interval) -> None:
+    """The design's own files (no cohort counts): operating characteristics and decision table."""
+    download_button(d2, "Operating characteristics (CSV)",
+                    data=lambda: to_csv_bytes(V.oc_export(settings, oc, interval)),
+                    file_name="dose_operating_characteristics.csv", mime="text/csv", key="dose_dl_oc",
+                    icon=":material/download:", on_click="ignore")
+    download_button(d3, "Decision table (CSV)", key="dose_dl_decisions", icon=":material/download:",
+                    on_click="ignore", file_name=f"dose_decision_table_{settings.design}.csv", mime="text/csv",
+                    data=lambda: to_csv_bytes(T.decision_table_export(settings.design, settings.design_options(),
+                                                                      settings.effective_max_n)))
+
+
 def suppressed_view(ctx: S.Context, settings: DoseSettings, plan: CohortPlan, oc: dict, run: SimulationRun,
                     assignment: CohortAssignment, stats: dict, escalation: str, rate: float | None,
                     opts: dict) -> None:
@@ -484,13 +496,7 @@ def suppressed_view(ctx: S.Context, settings: DoseSettings, plan: CohortPlan, oc
     download_button(d1, "Patients per dose level (CSV, suppressed)", data=lambda: to_csv_bytes(step),
                     file_name="dose_levels_suppressed.csv", mime="text/csv", key="sup_dl_dose_step",
                     icon=":material/download:", on_click="ignore")
-    download_button(d2, "Operating characteristics (CSV)", data=lambda: to_csv_bytes(V.oc_export(settings, oc, interval)),
-                    file_name="dose_operating_characteristics.csv", mime="text/csv", key="dose_dl_oc",
-                    icon=":material/download:", on_click="ignore")
-    download_button(d3, "Decision table (CSV)", key="dose_dl_decisions", icon=":material/download:",
-                    on_click="ignore", file_name=f"dose_decision_table_{settings.design}.csv", mime="text/csv",
-                    data=lambda: to_csv_bytes(T.decision_table_export(settings.design, settings.design_options(),
-                                                                      settings.effective_max_n)))
+    design_downloads(d2, d3, settings, oc, interval)
 
 
 def main() -> None:
@@ -564,14 +570,7 @@ def main() -> None:
     download_button(d1, "Assignment (CSV)", data=lambda: to_csv_bytes(V.assignment_export(assignment, settings)),
                        file_name="dose_assignment.csv", mime="text/csv", key="dose_dl_assignment",
                        icon=":material/download:", on_click="ignore")
-    download_button(d2, "Operating characteristics (CSV)",
-                       data=lambda: to_csv_bytes(V.oc_export(settings, oc, interval)),
-                       file_name="dose_operating_characteristics.csv", mime="text/csv", key="dose_dl_oc",
-                       icon=":material/download:", on_click="ignore")
-    download_button(d3, "Decision table (CSV)", key="dose_dl_decisions", icon=":material/download:",
-                       on_click="ignore", file_name=f"dose_decision_table_{settings.design}.csv", mime="text/csv",
-                       data=lambda: to_csv_bytes(T.decision_table_export(settings.design, settings.design_options(),
-                                                                         settings.effective_max_n)))
+    design_downloads(d2, d3, settings, oc, interval)
 
 
 main()

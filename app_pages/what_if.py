@@ -539,11 +539,8 @@ def compare_panel(ctx: S.Context) -> None:
                            icon=":material/download:", key="wi_dl_cmp")
 
 
-# -- page ---------------------------------------------------------------------------------------
-
-ctx = S.context()
-if suppression_on():  # every count suppressed with the page's release; no patient lists
-    SUP.what_if(ctx)
+def controls_and_sweep(ctx: S.Context):
+    """The controls on the left, the threshold sweep heading the right column (returned)."""
     left, right = st.columns([5, 7], gap="large")
     with left:
         st.subheader("Controls")
@@ -552,6 +549,16 @@ if suppression_on():  # every count suppressed with the page's release; no patie
     with right:
         st.subheader("Threshold sweep")
         sweep_panel(ctx)
+    return right
+
+
+# -- page ---------------------------------------------------------------------------------------
+
+ctx = S.context()
+if suppression_on():  # every count suppressed with the page's release; no patient lists
+    SUP.what_if(ctx)
+    right = controls_and_sweep(ctx)
+    with right:
         st.subheader("Save, load and share")
         with guard("saving and loading"):
             save_load(ctx)
@@ -579,14 +586,8 @@ with guard("the eligible counts"):
 with st.expander("Change per disease (table: gained, lost, pending)"), guard("the change per disease"):
     deltas(ctx)
 
-left, right = st.columns([5, 7], gap="large")
-with left:
-    st.subheader("Controls")
-    with guard("the controls"):
-        controls(ctx)
+right = controls_and_sweep(ctx)
 with right:
-    st.subheader("Threshold sweep")
-    sweep_panel(ctx)
     st.subheader("Patients who change status")
     with guard("the list of patients who change"):
         changed_patients(ctx)
