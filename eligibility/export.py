@@ -54,6 +54,14 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue().encode("utf-8-sig")
 
 
+def csv_rows_bytes(frame: pd.DataFrame) -> bytes:
+    """The rows of `frame` without header or BOM, written exactly as `to_csv_bytes` writes
+    them: for CSV files written a batch at a time after a `to_csv_bytes` header."""
+    buf = io.StringIO()
+    excel_safe(frame).to_csv(buf, index=False, header=False, lineterminator="\r\n")
+    return buf.getvalue().encode("utf-8")
+
+
 def write_csv(frame: pd.DataFrame, path) -> Path:
     """Write `frame` as an Excel-safe UTF-8 CSV (raises OSError as open() does)."""
     path = Path(path)
@@ -85,9 +93,7 @@ def write_arrow(table, path, *, batch_rows: int = 1_000_000) -> Path:
     with path.open("wb") as out:
         out.write(to_csv_bytes(table.slice(0, 0).to_pandas()))
         for batch in table.to_batches(max_chunksize=batch_rows):
-            buf = io.StringIO()
-            excel_safe(batch.to_pandas()).to_csv(buf, index=False, header=False, lineterminator="\r\n")
-            out.write(buf.getvalue().encode("utf-8"))
+            out.write(csv_rows_bytes(batch.to_pandas()))
     return path
 
 

@@ -48,3 +48,19 @@ def test_parquet_round_trip(tmp_path, batch_rows):
 def test_parquet_of_an_empty_table(tmp_path):
     back = pd.read_parquet(write_arrow(_table().slice(0, 0), tmp_path / "t.parquet"))
     assert list(back.columns) == ["patient_id", "value", "n"] and len(back) == 0
+
+
+@pytest.mark.parametrize("sizes", [(2, 3), (1, 1, 1, 1, 1)])
+def test_screen_writer_in_batches_equals_whole_frame(tmp_path, sizes):
+    """`screen --engine duckdb` writes DuckDB's batches (122,880 rows each) one after
+    another: every batch after the first must end its lines as the first does (CRLF)."""
+    from eligibility.database.screen_cli import _write
+
+    frame = _table().to_pandas().assign(status="eligible", disease="SSc", assessed="1/1")
+    frame["patient_id"] = frame["patient_id"].astype(object)
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    batches = [frame.iloc[s:s + n].reset_index(drop=True) for s, n in zip(starts, sizes, strict=True)]
+    out = tmp_path / "screened.csv"
+    counts = _write(iter(batches), out)
+    assert out.read_bytes() == to_csv_bytes(frame)
+    assert counts["eligible"] == len(frame)

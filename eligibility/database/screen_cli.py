@@ -26,7 +26,7 @@ def _write(batches, out: Path) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..export import excel_safe, to_csv_bytes
+    from ..export import csv_rows_bytes, to_csv_bytes
 
     counts: dict[str, Any] = {"eligible": 0, "pending": 0, "ineligible": 0, "eligible_on_assessed": 0}
     seen: set[str] = set()
@@ -45,7 +45,7 @@ def _write(batches, out: Path) -> dict[str, Any]:
                     if first:
                         fh.write(to_csv_bytes(df))
                     else:
-                        fh.write(excel_safe(df).to_csv(index=False, header=False).encode("utf-8"))
+                        fh.write(csv_rows_bytes(df))
                 else:
                     table = pa.Table.from_pandas(df, preserve_index=False)
                     if writer is None:
