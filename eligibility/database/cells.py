@@ -286,21 +286,42 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
                           f" (columns found: {found or 'none'})")
     order = [lab for lab in labels if lab in mapping]
 
-    # Level 1: trimmed text, lower-case keys, regular expressions, once per cell; the raw cells too.
+    # Level 1: trimmed text, lower-case keys, regular expressions, once per cell; a text column
+    # with few distinct values: their parsed results looked up (lookup.py); the raw cells too.
+    from .lookup import distinct_lookups
+
+    con = ibis.get_backend(raw)
+    lookups = distinct_lookups(con, raw, {lab: FIELD_BY_NAME[mapping[lab]] for lab in order})
+    base = raw
+    for pos, lab in enumerate(order):
+        if lab in lookups and lookups[lab].table:
+            lut = con.table(lookups[lab].table)
+            lut = lut.select(**{f"j{pos}_{c}": lut[c] for c in lut.columns})
+            base = base.left_join(lut, base[lab] == lut[f"j{pos}_raw"])
     level1_cols: dict[str, ir.Value] = {}
     pre_names: dict[str, dict[str, str]] = {}
     for pos, lab in enumerate(order):
         pre_names[lab] = {}
-        for what, expr in pre_columns(FIELD_BY_NAME[mapping[lab]], raw[lab]).items():
-            level1_cols[f"p{pos}_{what}"] = expr
-            pre_names[lab][what] = f"p{pos}_{what}"
-        level1_cols[f"r{pos}"] = raw[lab]
+        if lab in lookups:
+            joined = (lambda c, pos=pos: base[f"j{pos}_{c}"]) if lookups[lab].table else None
+            level1_cols.update(lookups[lab].columns(base[lab], f"p{pos}_", joined))
+        else:
+            for what, expr in pre_columns(FIELD_BY_NAME[mapping[lab]], base[lab]).items():
+                level1_cols[f"p{pos}_{what}"] = expr
+                pre_names[lab][what] = f"p{pos}_{what}"
+        level1_cols[f"r{pos}"] = base[lab]
     for j, lab in enumerate(extra_labels):
-        level1_cols[f"e{j}"] = _extra_nonblank(raw[lab])
-    level1 = raw.select(ROW, **level1_cols)
+        level1_cols[f"e{j}"] = _extra_nonblank(base[lab])
+    level1 = base.select(ROW, **level1_cols)
     level1 = register(level1, False) if register else level1
-    parsed = {lab: parse_field(FIELD_BY_NAME[mapping[lab]], {k: level1[c] for k, c in pre_names[lab].items()})
-              for lab in order}
+
+    def parse(lab: str) -> Parsed:
+        if lab in lookups:
+            pos = order.index(lab)
+            return lookups[lab].parsed(lambda name: level1[f"p{pos}_{name}"])
+        return parse_field(FIELD_BY_NAME[mapping[lab]], {k: level1[c] for k, c in pre_names[lab].items()})
+
+    parsed = {lab: parse(lab) for lab in order}
 
     # Stage: every parsed value and check flag, by position.
     nonblank = ibis.literal(False)
@@ -319,12 +340,26 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
             cols[f"f{pos}_{k}"] = chk.mask.fill_null(False)
         if p.bad is not None and FIELD_BY_NAME[mapping[lab]].kind == "number":
             cols[f"b{pos}"] = p.bad.fill_null(False)
+    cols.update({f"r{pos}": level1[f"r{pos}"] for pos in range(len(order))})
     stage = level1.select(ROW, **cols)
-    stage = register(stage, keep) if register else stage
+    stage = register(stage, False) if register else stage
+    # The typed values of every row (and whether it is blank): kept, with `keep`, so that the
+    # checks below and every later scenario read them instead of parsing the file again.
+    values_cols: dict[str, ir.Value] = {"nb": stage.nb}
+    for pos, lab in enumerate(order):
+        name, p = mapping[lab], parsed[lab]
+        if p.value is not None:
+            values_cols[name] = stage[f"v{pos}"]
+        for extra in p.extra:
+            values_cols[extra] = stage[f"x{pos}_{extra}"]
+        if f"b{pos}" in stage.columns:
+            values_cols[UNREADABLE + name] = stage[f"b{pos}"]
+    values = stage.select(ROW, **values_cols)
+    values = register(values, keep) if register else values
 
     # One scan for the blank rows (few, as a rule): the last data row and the empty rows before it.
-    n_raw = int(stage.count().execute())
-    blank = stage.filter(~stage.nb).select(ROW).order_by(ROW).execute()[ROW].astype(np.int64).tolist()
+    n_raw = int(values.count().execute())
+    blank = values.filter(~values.nb).select(ROW).order_by(ROW).execute()[ROW].astype(np.int64).tolist()
     last = n_raw
     for r in reversed(blank):
         if r != last:
@@ -341,8 +376,9 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
         issues.append(Issue(int(r), None, None, None, "empty row: kept, every value is missing",
                             "warning", "empty_row"))
 
-    id_col = f"v{order.index(next(lab for lab in order if mapping[lab] == 'patient_id'))}"
-    t = stage.filter(stage[id_col].notnull())
+    id_pos = order.index(next(lab for lab in order if mapping[lab] == "patient_id"))
+    id_col = "patient_id"
+    t = values.filter(values[id_col].notnull())
     per_id = t.group_by(id_col).aggregate(k=t.count(), first=t[ROW].min())
     dup = per_id.filter(per_id.k > 1)
     first_dups = dup.order_by("first").limit(10).execute()
@@ -371,23 +407,14 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
         issues.append(Issue(None, None, f.name, None, f"column absent from the file: {what}", severity,
                             "missing_column"))
 
-    issues.extend(_cell_issues(stage, level1, order, mapping, parsed, id_col, last))
+    issues.extend(_cell_issues(stage, order, mapping, parsed, f"v{id_pos}", last))
 
-    typed_cols: dict[str, ir.Value] = {}
-    for pos, lab in enumerate(order):
-        name, p = mapping[lab], parsed[lab]
-        if p.value is not None:
-            typed_cols[name] = stage[f"v{pos}"]
-        for extra in p.extra:
-            typed_cols[extra] = stage[f"x{pos}_{extra}"]
-        if f"b{pos}" in stage.columns:
-            typed_cols[UNREADABLE + name] = stage[f"b{pos}"]
-    typed = stage.filter(stage[ROW] <= last).select(ROW, **typed_cols)
+    typed = values.filter(values[ROW] <= last).drop("nb")
     typed = typed.mutate(**{GROUP: group_code(typed["disease"])})
     return Validated(typed, present, issues, tuple(extras), last)
 
 
-def _cell_issues(stage, level1, order, mapping, parsed, id_col, last) -> list[Issue]:
+def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
     """Offending cells only: flags computed in the database; the rows holding one come
     back with their flags and raw cells, and the loader's own code words the messages
     (check by check with array operations; per issue only the Issue itself)."""
@@ -398,10 +425,10 @@ def _cell_issues(stage, level1, order, mapping, parsed, id_col, last) -> list[Is
     for pos, _, k, _ in index:
         any_flag = any_flag | stage[f"f{pos}_{k}"]
     numbers = sorted({pos for pos, lab, _, _ in index if parsed[lab].parsed_number is not None})
+    raws = [f"r{pos}" for pos in sorted({i[0] for i in index})]
     flagged = stage.filter(stage.nb & (stage[ROW] <= last) & any_flag).select(
-        ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], *[f"v{pos}" for pos in numbers])
-    raws = level1.select(__r=level1[ROW], **{f"r{pos}": level1[f"r{pos}"] for pos in sorted({i[0] for i in index})})
-    joined = flagged.join(raws, flagged[ROW] == raws["__r"]).order_by(ROW)
+        ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], *[f"v{pos}" for pos in numbers], *raws)
+    joined = flagged.order_by(ROW)
     from .engine import arrow_batches
 
     out: list[Issue] = []
