@@ -151,8 +151,25 @@ def synth_files(tmp_path_factory):
     return paths
 
 
+@pytest.fixture(params=["as_found", "cell_by_cell", "spelled_out", "joined"])
+def lookup_mode(request, monkeypatch):
+    """How text columns are parsed (database/lookup.py): as the data decide; every cell
+    parsed (no lookups); every distinct value spelled out in CASEs; every column joined
+    to a lookup table. The report and the outcomes must not depend on it."""
+    from eligibility.database import lookup
+
+    if request.param == "cell_by_cell":
+        monkeypatch.setitem(lookup.MAX_DISTINCT, "duckdb", 0)
+    elif request.param == "spelled_out":
+        monkeypatch.setattr(lookup, "SPELLED_OUT", 1_000_000)
+        monkeypatch.setitem(lookup.MAX_DISTINCT, "duckdb", 1_000_000)
+    elif request.param == "joined":
+        monkeypatch.setattr(lookup, "SPELLED_OUT", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("ext", [".parquet", ".csv"])
-def test_cell_validation_report_equals_the_loader(con, synth_files, ext):
+def test_cell_validation_report_equals_the_loader(con, synth_files, ext, lookup_mode):
     path = synth_files[ext]
     mem = load_cohort(path)
     db = DatabaseCohort.open(con, str(path))
@@ -165,7 +182,7 @@ def _write_csv(path, rows: list[dict]) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-def test_messy_cells_report_and_outcomes_equal(con, tmp_path):
+def test_messy_cells_report_and_outcomes_equal(con, tmp_path, lookup_mode):
     base = {k: v for k, v in eligible_row("SSc").items() if v is not None}
     rows = [
         dict(base, patient_id="A1", days_since_iv_antibiotics="abc", sex="female", hemoglobin_g_l=" 5,0"),

@@ -88,7 +88,11 @@ def pre_columns(f: Field, col: ir.Value) -> dict[str, ir.Value]:
     an expression used by both a value and its check is evaluated once per use (the
     engines do not share subexpressions inside CASE), which made parsing ~10× slower."""
     if is_native(f, col):
-        return {"raw": col}
+        if f.kind != "number":
+            return {"raw": col}
+        # named once here: inlined, the value's CASE was repeated inside every check on it
+        x = col.cast("float64")
+        return {"raw": col, "num": ibis.ifelse(x.isinf() | x.isnan(), NULL_F64, x), "inf": x.isinf().fill_null(False)}
     text = text_of(col)
     out: dict[str, ir.Value] = {"text": text}
     if f.kind == "number":
@@ -133,23 +137,19 @@ def parse_field(f: Field, pre: dict[str, ir.Value]) -> Parsed:
         p.value = text
         p.checks.append(Check(~nonblank, "empty patient_id", "error", "cell_error"))
     elif f.kind == "number":
-        if native:
-            v = col.cast("float64")
-            bad = nonblank & v.isinf()
-            v = ibis.ifelse(nonblank & ~bad, v, NULL_F64)
-        else:
-            v = pre["num"]
-            bad = nonblank & v.isnull()
+        v = pre["num"]
+        bad = pre["inf"] if native else nonblank & v.isnull()
         p.checks.append(Check(bad, "not a number", "error", "cell_error"))
         p.bad = bad
+        whole = ibis.literal(True)
         if f.whole:
             frac = v.notnull() & (v != v.floor().cast("float64"))
             p.checks.append(Check(frac, "not a whole number", "error", "cell_error"))
-            v = ibis.ifelse(frac, NULL_F64, v)
+            whole = ~frac
             p.bad = bad | frac
         if f.plausible is not None:
             lo, hi = f.plausible
-            outside = v.notnull() & ((v < lo) | (v > hi))
+            outside = v.notnull() & whole & ((v < lo) | (v > hi))
             unit = f" {f.unit}" if f.unit else ""
             base = f"outside the plausible range {lo:g}–{hi:g}{unit}; kept as given"
 
@@ -158,8 +158,9 @@ def parse_field(f: Field, pre: dict[str, ir.Value]) -> Parsed:
                 return f"{base} ({hint})" if hint else base
 
             p.checks.append(Check(outside, implausible, "warning", "implausible"))
-            p.parsed_number = v
-        p.value = v
+        p.value = v if not f.whole else ibis.ifelse(frac, NULL_F64, v)
+        if f.plausible is not None:
+            p.parsed_number = p.value
     elif f.kind == "yesno":
         if native and ctype.is_boolean():
             v = col

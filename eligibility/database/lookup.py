@@ -119,11 +119,14 @@ def _parse_distinct(con, fields: dict[str, Field], distinct: dict[str, list[str]
     body = {"i": pa.array(range(height), pa.int32())}
     for j, lab in enumerate(labs):
         d = distinct[lab]
-        body[f"c{j}"] = pa.array(d + [None] * (height - len(d)), pa.string())
+        body[f"c{j}"] = pa.array(d + [""] * (height - len(d)), pa.string())
+        body[f"z{j}"] = pa.array([False] * len(d) + [True] * (height - len(d)), pa.bool_())
     t = ibis.memtable(pa.table(body))
     pre_cols: dict[str, ir.Value] = {}
     for j, lab in enumerate(labs):
-        pre_cols.update({f"a{j}_{k}": e for k, e in pre_columns(fields[lab], t[f"c{j}"]).items()})
+        # NULL written in SQL: a memtable's nulls reach Spark through pandas, not always as NULL
+        cell = ibis.ifelse(t[f"z{j}"], ibis.literal(None, type="string"), t[f"c{j}"])
+        pre_cols.update({f"a{j}_{k}": e for k, e in pre_columns(fields[lab], cell).items()})
     level1 = t.select("i", **pre_cols)
     parsed: dict[str, Parsed] = {}
     cols: dict[str, ir.Value] = {}
