@@ -64,3 +64,19 @@ def test_screen_writer_in_batches_equals_whole_frame(tmp_path, sizes):
     counts = _write(iter(batches), out)
     assert out.read_bytes() == to_csv_bytes(frame)
     assert counts["eligible"] == len(frame)
+
+
+def test_screen_writer_parquet_when_the_first_batch_has_an_empty_column(tmp_path):
+    """The Parquet schema must not come from the first batch alone: a first batch in which
+    nobody has an unknown criterion would type `unknown` as null and refuse the next one."""
+    from eligibility.database.screen_cli import _write
+
+    def batch(unknown):
+        return pd.DataFrame({"patient_id": pd.array(["P1"], dtype="string"), "disease": pd.array(["SSc"], dtype="string"),
+                             "status": ["eligible"], "unknown": [unknown], "assessed": ["2/3"]})
+
+    out = tmp_path / "screened.parquet"
+    counts = _write(iter([batch(None), batch("EXC-1")]), out)
+    back = pd.read_parquet(out)
+    assert back["unknown"].tolist()[1] == "EXC-1" and pd.isna(back["unknown"].tolist()[0])
+    assert counts["eligible"] == 2 and counts["eligible_on_assessed"] == 2

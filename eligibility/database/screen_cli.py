@@ -23,7 +23,6 @@ def _err(message: str) -> int:
 def _write(batches, out: Path) -> dict[str, Any]:
     """Write the result batches to `out` (CSV through the Excel-safe writer, or Parquet);
     returns the status counts. Written to a side file first: no partial output on failure."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ..export import csv_rows_bytes, to_csv_bytes
@@ -32,32 +31,25 @@ def _write(batches, out: Path) -> dict[str, Any]:
     seen: set[str] = set()
     part = out.with_name(out.name + ".part")
     writer = None
+    csv = out.suffix.lower() == ".csv"
     try:
         with open(part, "wb") as fh:
             first = True
             for df in batches:
-                for k, v in df["status"].value_counts().items():
-                    counts[str(k)] += int(v)
-                a = df["assessed"].astype(str).str.split("/", expand=True)
-                counts["eligible_on_assessed"] += int(((df["status"] == "eligible") & (a[0] != a[1])).sum())
-                seen.update(str(d) for d in df["disease"].dropna().unique())
-                if out.suffix.lower() == ".csv":
-                    if first:
-                        fh.write(to_csv_bytes(df))
-                    else:
-                        fh.write(csv_rows_bytes(df))
+                _count(df, counts, seen)
+                if csv:
+                    fh.write(to_csv_bytes(df) if first else csv_rows_bytes(df))
                 else:
-                    table = pa.Table.from_pandas(df, preserve_index=False)
                     if writer is None:
-                        writer = pq.ParquetWriter(fh, table.schema)
-                    writer.write_table(table)
+                        schema = _parquet_schema(df)
+                        writer = pq.ParquetWriter(fh, schema)
+                    writer.write_table(_arrow(df, schema))
                 first = False
             if first:  # no rows: still a valid file with the contract's header
                 from ..screen import RESULT_COLUMNS
 
                 empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in RESULT_COLUMNS})
-                fh.write(to_csv_bytes(empty) if out.suffix.lower() == ".csv" else
-                         _parquet_bytes(empty))
+                fh.write(to_csv_bytes(empty) if csv else _parquet_bytes(empty))
             if writer is not None:
                 writer.close()
                 writer = None
@@ -69,6 +61,34 @@ def _write(batches, out: Path) -> dict[str, Any]:
         if part.exists():
             part.unlink()
     return counts
+
+
+def _count(df: pd.DataFrame, counts: dict[str, Any], seen: set[str]) -> None:
+    """Add one batch's status counts (and eligible-on-assessed-only, diseases seen)."""
+    status = df["status"].to_numpy(object)
+    for k in ("eligible", "pending", "ineligible"):
+        counts[k] += int((status == k).sum())
+    eligible = status == "eligible"
+    if eligible.any():
+        assessed = df["assessed"].to_numpy(object)[eligible]
+        counts["eligible_on_assessed"] += sum(1 for a in assessed if a.split("/")[0] != a.split("/")[1])
+    seen.update(str(d) for d in pd.unique(df["disease"].dropna()))
+
+
+def _parquet_schema(df: pd.DataFrame):
+    """The Parquet schema of a results frame: text columns as strings whatever the first
+    batch holds (a first batch with no unknown criteria at all would otherwise give the
+    column Arrow's null type, and the next batch could not be written)."""
+    import pyarrow as pa
+
+    sample = pd.DataFrame({c: pd.Series(["x"], dtype=df[c].dtype) for c in df.columns})
+    return pa.Schema.from_pandas(sample, preserve_index=False)
+
+
+def _arrow(df: pd.DataFrame, schema):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
 def _parquet_bytes(df: pd.DataFrame) -> bytes:
