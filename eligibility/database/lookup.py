@@ -32,6 +32,7 @@ SPELLED_OUT = 64  # up to this many distinct values: CASE over the spellings
 # Past this many distinct values a column is parsed cell by cell (free text, ids).
 MAX_DISTINCT = {"duckdb": 50_000, "pyspark": SPELLED_OUT}
 _KINDS = ("number", "yesno", "category", "disease", "date", "druglist")
+_UNBOUNDED = ("number", "date", "druglist")  # kinds whose distinct values can be many
 _names = itertools.count()
 
 
@@ -94,14 +95,19 @@ def candidates(f: Field, col: ir.Value) -> bool:
 
 def distinct_lookups(con, raw: ir.Table, fields: dict[str, Field]) -> dict[str, Lookup]:
     """Lookups for the text columns of `raw` (label -> field) with few distinct values.
-    Two scans (approximate distinct counts; the distinct values of the few-valued), then
-    one query over a small table that parses every column's distinct values."""
+    Two scans (approximate distinct counts of the kinds that can have many values; the
+    distinct values of the few-valued), then one query over a small table that parses
+    every column's distinct values."""
     labels = [lab for lab, f in fields.items() if candidates(f, raw[lab])]
     limit = MAX_DISTINCT.get(con.name, 0)
     if not labels or not limit:
         return {}
-    counts = raw.aggregate(**{f"n{i}": raw[lab].approx_nunique() for i, lab in enumerate(labels)}).execute()
-    few = [lab for i, lab in enumerate(labels) if int(counts[f"n{i}"].iloc[0] or 0) <= limit]
+    # yes/no, category and disease cells are spellings of a few values: no need to count them
+    unbounded = [lab for lab in labels if fields[lab].kind in _UNBOUNDED]
+    few = [lab for lab in labels if lab not in unbounded]
+    if unbounded:
+        counts = raw.aggregate(**{f"n{i}": raw[lab].approx_nunique() for i, lab in enumerate(unbounded)}).execute()
+        few += [lab for i, lab in enumerate(unbounded) if int(counts[f"n{i}"].iloc[0] or 0) <= limit]
     if not few:
         return {}
     values = con.to_pyarrow(raw.aggregate(**{f"d{i}": raw[lab].collect(distinct=True) for i, lab in enumerate(few)}))
