@@ -273,10 +273,11 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
              keep: bool = False) -> Validated:
     """Read `raw` (file labels as columns, plus ROW) the way `loader._validate` reads a frame.
 
-    `register(expr, materialize) -> table` names a query in the engine. Two named queries:
-    the costly per-cell work (`pre_columns`, a view), then the parsed values and check
-    flags over it (the stage), which the report, the checks and the typed table read by
-    column name. With `keep` the stage is a temp table (parsed once for everything)."""
+    `register(expr, materialize) -> table` names a query in the engine. Three named queries:
+    the costly per-cell work (`pre_columns`, or the lookups of lookup.py; a view), the parsed
+    values, check flags and raw cells over it (the stage, a view, which the cell report
+    reads), and the typed values alone (with `keep` a temp table, parsed once for the
+    checks here and for every scenario; else a view)."""
     labels = [c for c in raw.columns if c != ROW]
     mapping, extras, extra_labels, header_issues = map_headers(labels)
     issues = [*(pre or []), *header_issues]
