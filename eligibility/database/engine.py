@@ -24,7 +24,16 @@ from ..scenario import Resolved, baseline
 from .attribution import Attribution
 from .cells import validate
 from .compile import GROUP, ROW
-from .outcomes import Plan, codes_sql, patient_sql, plan, results_table, rich_sql
+from .outcomes import (
+    MASK_BITS,
+    Plan,
+    codes_sql,
+    mask_words,
+    patient_sql,
+    plan,
+    results_table,
+    rich_sql,
+)
 from .source import Input, parse_input, raw_table, register, typed_from_frame
 
 _CACHED_SCENARIOS = 8
@@ -247,16 +256,56 @@ class DatabaseCohort:
 
 
 def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20):
-    """The `screen` contract as pandas frames in input order, a batch at a time (bounded memory)."""
-    t = ev.results().drop(ROW)
-    for batch in arrow_batches(ev.cohort.con, t, rows_per_batch):
-        df = batch.to_pandas()
+    """The `screen` contract as pandas frames in input order, a batch at a time (bounded memory).
+
+    Only the per-patient integers leave the database; the text columns are spelled here once
+    per distinct failure (unknown) mask, as `outcomes.text_sql` spells them, instead of ~170
+    CASEs a row in SQL."""
+    pl = ev.plan
+    words = mask_words(len(pl.active))
+    t = ev.patients_table
+    masks = [f"{p}{w}" for p in ("fw", "uw") for w in range(words)]
+    q = t.select(ROW, "patient_id", "disease", "status", "first_idx", "assessed", *masks).order_by(ROW)
+    spell = _MaskText(pl.unit_ids, words)
+    not_assessed = ";".join(pl.not_assessed)
+    first = np.array([*pl.unit_ids, ""], dtype=object)  # first_idx -1 picks the trailing ""
+    for batch in arrow_batches(ev.cohort.con, q, rows_per_batch):
+        n = batch.num_rows
+
+        def ints(c: str, batch=batch) -> np.ndarray:
+            return batch.column(c).to_numpy(zero_copy_only=False).astype(np.int64)
+
         yield pd.DataFrame({
-            "patient_id": df["patient_id"].astype("string").to_numpy(),
-            "disease": df["disease"].astype("string").to_numpy(),
-            **{c: df[c].astype(object).to_numpy() for c in ("status", "first_reason", "failed", "unknown",
-                                                            "not_assessed", "assessed")},
+            "patient_id": batch.column("patient_id").to_pandas().astype("string").to_numpy(),
+            "disease": batch.column("disease").to_pandas().astype("string").to_numpy(),
+            "status": batch.column("status").to_numpy(zero_copy_only=False).astype(object),
+            "first_reason": first[ints("first_idx")],
+            "failed": spell([ints(f"fw{w}") for w in range(words)]),
+            "unknown": spell([ints(f"uw{w}") for w in range(words)]),
+            "not_assessed": np.full(n, not_assessed, dtype=object),
+            "assessed": batch.column("assessed").to_numpy(zero_copy_only=False).astype(object),
         })
+
+
+class _MaskText:
+    """The ';'-joined unit ids of bit-mask words (63 units a word), cached per distinct mask."""
+
+    def __init__(self, ids: tuple[str, ...], words: int):
+        self.ids, self.words = ids, words
+        self.cache: dict[tuple[int, ...], str] = {}
+
+    def text(self, key: tuple[int, ...]) -> str:
+        out = self.cache.get(key)
+        if out is None:
+            out = self.cache[key] = ";".join(
+                u for i, u in enumerate(self.ids) if key[i // MASK_BITS] >> (i % MASK_BITS) & 1)
+        return out
+
+    def __call__(self, cols: list[np.ndarray]) -> np.ndarray:
+        keys = np.stack(cols, axis=1) if cols else np.zeros((0, 0), np.int64)
+        distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+        texts = np.array([self.text(tuple(int(x) for x in row)) for row in distinct], dtype=object)
+        return texts[inverse.reshape(-1)]
 
 
 def arrow_batches(con, expr: ir.Table, rows_per_batch: int):
