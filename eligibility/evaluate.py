@@ -29,6 +29,7 @@ STATUS_NAMES = np.array(["ineligible", "pending", "eligible"], dtype=object)
 OUTCOME_NAMES = np.array(["fail", "unknown", "pass", "n/a"], dtype=object)
 
 _CACHE_PER_UNIT = 6  # parameter settings remembered per unit (baseline + recent what-ifs)
+SWEEP_CACHE_BYTES = 48 * 2**20  # outcome rows of the swept units, kept apart from the per-unit cache
 PARALLEL_MIN_ROWS = 100_000  # below this, threads cost more than they save
 _OUTLINES = 4  # recent evaluations a what-if can be derived from
 DERIVE_MAX_SHARE = 8  # derive when at most 1/8 of the rows can change status (else recompute)
@@ -68,13 +69,26 @@ def _status_at(units, rows, bounds, pos: np.ndarray) -> np.ndarray:
 
 
 def _first_at(units, rows, bounds, pos: np.ndarray, status: np.ndarray) -> np.ndarray:
-    """First failing unit at sorted evaluation positions `pos` (-1 unless ineligible)."""
+    """First failing unit at sorted evaluation positions `pos` (-1 unless ineligible).
+    Only the ineligible positions are looked up, each until its first failing unit: the units
+    are walked in order over the positions still open, which shrink as they are found."""
     out = np.full(len(pos), -1, np.int32)
-    for i, ((lo, hi, start), r) in enumerate(zip(_segments(pos, units, bounds), rows, strict=True)):
-        if hi > lo:
-            seg = out[lo:hi]
-            seg[(seg < 0) & (r[pos[lo:hi] - start] == FAIL)] = i
-    out[status != INELIGIBLE] = -1
+    open_ = np.flatnonzero(status == INELIGIBLE)  # indexes into pos still without a unit
+    at = pos[open_]
+    segs = _segments(at, units, bounds)
+    for i, r in enumerate(rows):
+        if not len(open_):
+            break
+        lo, hi, start = segs[i]
+        if hi <= lo:
+            continue
+        hit = np.flatnonzero(r[at[lo:hi] - start] == FAIL) + lo
+        if len(hit):
+            out[open_[hit]] = i
+            keep = np.ones(len(open_), bool)
+            keep[hit] = False
+            open_, at = open_[keep], at[keep]
+            segs = _segments(at, units, bounds)
     return out
 
 
@@ -279,6 +293,10 @@ class Evaluator:
         self._outlines: list[_Outline] = []  # most recent last
         self._assessed: dict[tuple, bool] = {}  # (unit, its parameter key) → all its fields present
         self._numbers: dict[tuple, np.ndarray] = {}  # numbers with values to verify blanked (RuleEvaluator)
+        # Outcome rows computed for threshold sweeps, (unit, its parameter key) → rows: the swept
+        # units' rows at every point of the grid, kept (within SWEEP_CACHE_BYTES) apart from the
+        # per-unit cache, which a sweep would otherwise flush of the scenarios in use.
+        self._sweep_rows: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     @classmethod
     def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
@@ -349,6 +367,70 @@ class Evaluator:
         rows = [self.unit_outcome(u, scenario.params, catalog) for u in active]
         derived = self._derive(active, rows, first=False)
         return derived[0] if derived is not None else self._full_status(active, rows)
+
+    def sweep_counts(self, scenarios: list[Resolved], sl: slice) -> np.ndarray:
+        """Status counts on rows `sl` per scenario, (len(scenarios), 3) indexed by status code,
+        for scenarios that differ in a few parameters (a threshold sweep). Equal to
+        np.bincount(self.status(sc)[sl], minlength=3) for each; the units whose results are the
+        same in every scenario are combined once, and per scenario only the others are applied."""
+        out = np.zeros((len(scenarios), 3), np.int64)
+        if not scenarios:
+            return out
+        plans = []
+        for sc in scenarios:
+            catalog = self.catalog_for(sc)
+            active, _, _ = self._partition(sc, catalog)
+            plans.append((catalog, active, [self._key(u, sc.params, catalog) for u in active]))
+        catalog0, active0, keys0 = plans[0]
+        ids0 = [u.id for u in active0]
+        if any(c is not catalog0 or [u.id for u in a] != ids0 for c, a, _ in plans[1:]):
+            for i, sc in enumerate(scenarios):  # the active units differ: one whole status each
+                out[i] = np.bincount(self.status(sc)[sl], minlength=3)
+            return out
+        varying = [j for j in range(len(ids0)) if any(k[j] != keys0[j] for _, _, k in plans[1:])]
+        fixed = sorted(set(range(len(ids0))) - set(varying))
+        params0 = scenarios[0].params
+        rest = self._full_status([active0[j] for j in fixed],
+                                 [self.unit_outcome(active0[j], params0, catalog0) for j in fixed])[sl]
+        bounds = self.columns.bounds
+        status = np.empty_like(rest)
+        for i, (sc, (catalog, active, keys)) in enumerate(zip(scenarios, plans, strict=True)):
+            np.copyto(status, rest)
+            for j in varying:
+                u = active[j]
+                b = bounds[u.block]
+                lo, hi = max(b.start, sl.start), min(b.stop, sl.stop)
+                if hi > lo:
+                    r = self._sweep_outcome(u, sc.params, catalog, keys[j])
+                    seg = status[lo - sl.start:hi - sl.start]
+                    np.minimum(seg, r[lo - b.start:hi - b.start], out=seg)
+            # Two comparisons count a status array faster than np.bincount (which widens it to intp).
+            out[i, ELIGIBLE] = np.count_nonzero(status == ELIGIBLE)
+            out[i, PENDING] = np.count_nonzero(status == PENDING)
+            out[i, INELIGIBLE] = len(status) - out[i, ELIGIBLE] - out[i, PENDING]
+        return out
+
+    def _sweep_outcome(self, unit: Unit, params: dict[str, Any], catalog: Catalog, key: tuple) -> np.ndarray:
+        """unit_outcome for a sweep point: from the per-unit cache if there, else from (and into)
+        the sweep cache, leaving the per-unit cache as it was."""
+        with self._lock:
+            hit = self._cache[unit.id].get(key)
+            if hit is None:
+                hit = self._sweep_rows.get((unit.id, key))
+                if hit is not None:
+                    self._sweep_rows.move_to_end((unit.id, key))
+        if hit is not None:
+            return hit
+        sl = self.columns.bounds[unit.block]
+        truth = RuleEvaluator(catalog, self.columns, sl, params, self._numbers)(unit.rule)
+        ok = truth if unit.kind == "incl" else TRUE - truth
+        ok.flags.writeable = False
+        with self._lock:
+            self._sweep_rows[(unit.id, key)] = ok
+            total = sum(a.nbytes for a in self._sweep_rows.values())
+            while total > SWEEP_CACHE_BYTES and len(self._sweep_rows) > 1:
+                total -= self._sweep_rows.popitem(last=False)[1].nbytes
+        return ok
 
     def _full_status(self, active: list[Unit], rows: list[np.ndarray]) -> np.ndarray:
         status = np.full(len(self.columns), ELIGIBLE, np.uint8)
