@@ -373,7 +373,10 @@ def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame:
     current = ctx.scenario.params[name]
     grid = sweep_points(p, points, current=current)
     if len(grid) > len(df):  # the scenario's value is not on the grid: add that one point
-        extra = sweep(ctx.data.evaluator, ctx.scenario, name, values=[float(current)], group=ctx.disease)
+        # That point is the scenario itself: its counts are the page's own (no evaluation).
+        own = status_counts(ctx.current).loc[ctx.group]
+        extra = pd.DataFrame([{"value": float(current), "eligible": int(own["eligible"]),
+                               "pending": int(own["pending"]), "ineligible": int(own["ineligible"])}])
         out = pd.concat([df, extra], ignore_index=True).sort_values("value", kind="stable").reset_index(drop=True)
     else:
         out = df.copy()

@@ -46,25 +46,23 @@ class _Outline:
     first: np.ndarray | None = None
 
 
-def _segments(pos: np.ndarray, units, bounds) -> list[tuple[int, int, int]]:
-    """Per unit, the range [lo, hi) of sorted positions `pos` inside its block, and its start."""
-    spans: dict[str, tuple[int, int, int]] = {}
-    out = []
-    for u in units:
-        if u.block not in spans:
-            sl = bounds[u.block]
-            lo, hi = np.searchsorted(pos, (sl.start, sl.stop))
-            spans[u.block] = (int(lo), int(hi), sl.start)
-        out.append(spans[u.block])
-    return out
-
-
 def _status_at(units, rows, bounds, pos: np.ndarray) -> np.ndarray:
-    """Status codes at sorted evaluation positions `pos` (the minimum over the units)."""
+    """Status codes at sorted evaluation positions `pos` (the minimum over the units).
+    Positions already ineligible (the minimum) are dropped from the walk now and then."""
     out = np.full(len(pos), ELIGIBLE, np.uint8)
-    for (lo, hi, start), r in zip(_segments(pos, units, bounds), rows, strict=True):
+    idx, at, vals = np.arange(len(pos)), pos, out.copy()
+    for i, (u, r) in enumerate(zip(units, rows, strict=True)):
+        sl = bounds[u.block]
+        lo, hi = np.searchsorted(at, (sl.start, sl.stop))
         if hi > lo:
-            np.minimum(out[lo:hi], r[pos[lo:hi] - start], out=out[lo:hi])
+            np.minimum(vals[lo:hi], r[at[lo:hi] - sl.start], out=vals[lo:hi])
+        if i % 16 == 15:
+            done = vals == INELIGIBLE
+            if np.count_nonzero(done) * 4 > len(vals):
+                out[idx[done]] = INELIGIBLE
+                keep = ~done
+                idx, at, vals = idx[keep], at[keep], vals[keep]
+    out[idx] = vals
     return out
 
 
@@ -75,20 +73,19 @@ def _first_at(units, rows, bounds, pos: np.ndarray, status: np.ndarray) -> np.nd
     out = np.full(len(pos), -1, np.int32)
     open_ = np.flatnonzero(status == INELIGIBLE)  # indexes into pos still without a unit
     at = pos[open_]
-    segs = _segments(at, units, bounds)
-    for i, r in enumerate(rows):
+    for i, (u, r) in enumerate(zip(units, rows, strict=True)):
         if not len(open_):
             break
-        lo, hi, start = segs[i]
+        sl = bounds[u.block]
+        lo, hi = np.searchsorted(at, (sl.start, sl.stop))
         if hi <= lo:
             continue
-        hit = np.flatnonzero(r[at[lo:hi] - start] == FAIL) + lo
+        hit = np.flatnonzero(r[at[lo:hi] - sl.start] == FAIL) + lo
         if len(hit):
             out[open_[hit]] = i
             keep = np.ones(len(open_), bool)
             keep[hit] = False
             open_, at = open_[keep], at[keep]
-            segs = _segments(at, units, bounds)
     return out
 
 
@@ -229,23 +226,42 @@ class Evaluation:
         switched-off units are not applicable. Counted per unit (most specific ID), the
         granularity of ``not_assessed``."""
         if "assessed" not in self._memo:
-            disabled = set(self.disabled)
-            missing = set(self.not_assessed)
-            per_block: dict[str, list[int]] = {}
-            for u in self.catalog.units:
-                if u.id in disabled:
-                    continue
-                km = per_block.setdefault(u.block, [0, 0])
-                km[1] += 1
-                km[0] += u.id not in missing
             k = np.zeros(self.n, np.int32)
             m = np.zeros(self.n, np.int32)
-            for block, (a, b) in per_block.items():
+            for block, (a, b) in self._assessed_per_block().items():
                 sl = self.bounds[block]
                 k[sl] += a
                 m[sl] += b
             self._memo["assessed"] = (k, m)
         return self._memo["assessed"]
+
+    def _assessed_per_block(self) -> dict[str, list[int]]:
+        """Per block: [units assessed, units applicable] (switched-off units left out)."""
+        disabled = set(self.disabled)
+        missing = set(self.not_assessed)
+        per_block: dict[str, list[int]] = {}
+        for u in self.catalog.units:
+            if u.id in disabled:
+                continue
+            km = per_block.setdefault(u.block, [0, 0])
+            km[1] += 1
+            km[0] += u.id not in missing
+        return per_block
+
+    def eligible_on_assessed(self) -> int:
+        """Eligible patients with an applicable criterion not assessed: the count of
+        status == ELIGIBLE and k < m (assessed_counts), taken stretch by stretch of rows that
+        lie in the same blocks (k and m are constant there), without per-patient arrays."""
+        per_block = self._assessed_per_block()
+        edges = sorted({0, self.n, *(x for b in per_block for x in (self.bounds[b].start, self.bounds[b].stop))})
+        total = 0
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            if hi <= lo:
+                continue
+            inside = [km for b, km in per_block.items() if self.bounds[b].start <= lo and hi <= self.bounds[b].stop]
+            if sum(km[0] for km in inside) < sum(km[1] for km in inside):
+                total += int(np.count_nonzero(self.status[lo:hi] == ELIGIBLE))
+        return total
 
     def not_assessed_applicable(self) -> tuple[str, ...]:
         """Not-assessed units that apply to at least one patient of this cohort."""
@@ -468,7 +484,9 @@ class Evaluator:
         for uid in removed:
             gone_sl, gone = best.rows[uid]
             pieces.append(np.flatnonzero(gone < TRUE) + gone_sl.start)
-        pos = np.unique(np.concatenate(pieces)) if pieces else np.zeros(0, np.intp)
+        # One piece (a single unit changed: the slider case) is sorted and unique already.
+        pos = (pieces[0] if len(pieces) == 1 else np.unique(np.concatenate(pieces))) if pieces \
+            else np.zeros(0, np.intp)
         if len(pos) > n // DERIVE_MAX_SHARE:
             return None
         status = best.status.copy()

@@ -80,11 +80,13 @@ def status_change(before: Evaluation, after: Evaluation, frame: pd.DataFrame) ->
     pos, rows_in = pos[sort], rows_in[sort]
     ids_a, ids_b = before.unit_ids, after.unit_ids
     fa, fb = before.first_failed_at(pos), after.first_failed_at(pos)  # the changed patients only
-    picked = frame[["patient_id", "disease"]].iloc[rows_in]  # two columns, not the whole row
+    def picked(col: str) -> np.ndarray:  # one column at a time (no two-column frame to build)
+        return frame[col].iloc[rows_in].astype("string").to_numpy()
+
     patients = pd.DataFrame({
         "row": rows_in + 1,
-        "patient_id": picked["patient_id"].astype("string").to_numpy(),
-        "disease": picked["disease"].astype("string").to_numpy(),
+        "patient_id": picked("patient_id"),
+        "disease": picked("disease"),
         "status_before": STATUS_NAMES[a[pos]],
         "status_after": STATUS_NAMES[b[pos]],
         "first_reason_before": np.array([*ids_a, ""], dtype=object)[np.where(fa >= 0, fa, len(ids_a))],

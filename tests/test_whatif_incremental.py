@@ -36,6 +36,8 @@ def _same(inc, full, frame) -> None:
     assert (inc.outcomes == full.outcomes).all()
     assert (inc.failed() == full.failed()).all() and (inc.unknown() == full.unknown()).all()
     assert inc.counts() == full.counts()
+    k, m = full.assessed_counts()
+    assert inc.eligible_on_assessed() == int(((full.status == E.ELIGIBLE) & (k < m)).sum())
     a, b = status_change(full, inc, frame), status_change(full, full, frame)
     assert a[0].equals(b[0]) and a[1].equals(b[1])
     for f in (A.criterion_table, A.attrition, A.combinations):
