@@ -106,13 +106,12 @@ def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
         mark(current, "scenario", "solid", 1.38)
     # figures.base_layout, with the template set last: validating a template copies it whole,
     # the slowest step of the chart on every What-if rerun; the validated copy is made once.
-    if shapes:
-        fig.update_layout(shapes=shapes, annotations=labels)
+    # One layout update (each update_* call validates and walks the layout again).
     fig.update_layout(
+        **(dict(shapes=shapes, annotations=labels) if shapes else {}),
         title=title or None, font=FONT, margin=dict(l=10, r=10, t=95 if title else 50, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0), height=440)
-    fig.update_xaxes(title=xtitle)
-    fig.update_yaxes(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.75])
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0), height=440,
+        xaxis=dict(title=xtitle), yaxis=dict(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.75]))
     return with_template(fig, "plotly_white")
 
 
