@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -23,7 +24,7 @@ def relax_section(ctx: S.Context) -> None:
     catalog = S.catalog()
     scope = ctx.disease or "all diseases"
     sl = slice(0, ctx.base.n) if ctx.disease is None else ctx.base.bounds[ctx.disease]
-    base = int((ctx.base.status[sl] == ELIGIBLE).sum())
+    base = int(np.count_nonzero(ctx.base.status[sl] == ELIGIBLE))
     st.caption(f"From the protocol as registered ({base:,} eligible, {scope}): the fewest parameter changes and "
                "switched-off criteria, then the nearest to the protocol, that reach the target. Safety criteria "
                "(locked in the catalog) and the criteria you lock below are never relaxed.")

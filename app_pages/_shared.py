@@ -380,7 +380,10 @@ def status_notes(ctx: Context) -> None:
     kn = memo(ctx, ("na:kn",), lambda: eligible_on_assessed_text(ev)) if "assessed" in RESULT_COLUMNS else ""
     if kn:
         st.warning(kn + ".", icon=":material/rule:")
-    blank = memo(ctx, ("na:blank",), lambda: blank_rows_text(ev))
+    # Blank rows belong to the cohort, not the scenario: kept with the protocol evaluation.
+    blank = ctx.base._memo.get("na:blank")
+    if blank is None:
+        blank = ctx.base._memo["na:blank"] = blank_rows_text(ctx.base)
     if blank:
         st.info(blank[0].upper() + blank[1:] + ".", icon=":material/check_box_outline_blank:")
 

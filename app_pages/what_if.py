@@ -142,11 +142,20 @@ def on_upload() -> None:
     st.session_state["wi_load_msg"] = ("success", [f"Loaded {name}: {n} change(s) from the protocol."])
 
 
-def sync_widget(key: str, want) -> bool:
+_UNSET = object()
+
+
+def shown_values() -> dict:
+    """The SHOWN record (fetched once per panel: every session-state access takes a lock)."""
+    return st.session_state.setdefault(SHOWN, {})
+
+
+def sync_widget(key: str, want, shown: dict | None = None) -> bool:
     """Make a widget show the scenario's value (set before the widget is created).
-    True if the state was written in this run (then the widget must get no `value=`)."""
-    st.session_state.setdefault(SHOWN, {})[key] = want
-    if key not in st.session_state or st.session_state[key] != want:
+    True if the state was written in this run (then the widget must get no `value=`).
+    `shown`: shown_values(), when the caller draws many widgets."""
+    (shown_values() if shown is None else shown)[key] = want
+    if st.session_state.get(key, _UNSET) != want:
         st.session_state[key] = want
         return True
     return False
@@ -155,10 +164,10 @@ def sync_widget(key: str, want) -> bool:
 # -- controls -----------------------------------------------------------------------------------
 
 
-def param_control(p: Parameter, value) -> None:
+def param_control(p: Parameter, value, shown: dict | None = None) -> None:
     key = param_key(p.name)
     want = widget_value(p, value)
-    written = sync_widget(key, want)
+    written = sync_widget(key, want, shown)
     # Passing value= when the state already holds it spares Streamlit a scan of the whole
     # session state per slider; passing it right after writing the state would warn.
     initial = None if written else want
@@ -169,7 +178,7 @@ def param_control(p: Parameter, value) -> None:
     if p.type in ("number", "count"):
         left, right = st.columns([3, 1.25], vertical_alignment="bottom")
         exact = number_key(p.name)
-        exact_written = sync_widget(exact, want)
+        exact_written = sync_widget(exact, want, shown)
         if p.type == "number":
             assert p.range is not None  # a slider parameter always has a what-if range
             lo, hi = (float(x) for x in p.range)
@@ -199,19 +208,19 @@ def param_control(p: Parameter, value) -> None:
                + f"Protocol: {fmt_value(p.default, p.unit)} · “{p.source}”")
 
 
-def criteria_controls(block: str, disabled: set[str]) -> None:
+def criteria_controls(block: str, disabled: set[str], shown: dict | None = None) -> None:
     crits = [c for c in CAT.criteria if c.block == block]
     if not crits:
         return
     for c in crits:
         on = c.id not in disabled
-        sync_widget(crit_key(c.id), on)
+        sync_widget(crit_key(c.id), on, shown)
         kind = "inclusion" if c.kind == "incl" else "exclusion"
         st.toggle(label_of(c.id), key=crit_key(c.id), on_change=on_criterion, args=(c.id,),
                   help=f"{kind.capitalize()} criterion: “{c.text}”. Off = not applied to anyone.")
         for part in c.parts:
             uid = f"{c.id}.{part.id}"
-            sync_widget(crit_key(uid), on and uid not in disabled)
+            sync_widget(crit_key(uid), on and uid not in disabled, shown)
             st.toggle(f"↳ {label_of(uid)}", key=crit_key(uid), disabled=not on,
                       on_change=on_criterion, args=(uid,),
                       help=f"Part of {c.id}: “{part.text}”." + ("" if on else f" {c.id} is switched off."))
@@ -221,6 +230,7 @@ def controls(ctx: S.Context) -> None:
     data = S.scenario_dict()
     params = ctx.scenario.params
     disabled = set(ctx.scenario.disabled_given)  # as applied (the protocol if the session's is invalid)
+    shown = shown_values()
     st.markdown("**Thresholds** — each control shows its protocol default and source")
     for g, ps in groups().items():
         n_changed = sum(1 for p in ps if not is_default(p, params[p.name]))
@@ -230,7 +240,7 @@ def controls(ctx: S.Context) -> None:
                 st.caption("The refractory/relapsed definition (RR-A) is used by SSC-INC-4, IIM-INC-4, "
                            "AAV-INC-5 and SJS-INC-4.")
             for p in ps:
-                param_control(p, params[p.name])
+                param_control(p, params[p.name], shown)
     st.markdown("**Criteria** — switch a criterion, or one part of it, off")
     for block in dict.fromkeys(c.block for c in CAT.criteria):
         n_off = sum(1 for d in disabled if getattr(CAT.unit_by_id.get(d) or CAT.criterion_by_id.get(d), "block", None)
@@ -238,7 +248,7 @@ def controls(ctx: S.Context) -> None:
         title = ("Common criteria (DX, INC, EXC)" if block == "common" else GROUP_TITLES.get(block, block)) \
             + (f" ({n_off} off)" if n_off else "")
         with st.expander(title, expanded=bool(n_off)):
-            criteria_controls(block, disabled)
+            criteria_controls(block, disabled, shown)
     hidden = sorted(k for k in data["parameters"] if k in CAT.parameters and not offered(CAT.parameters[k]))
     if hidden:
         st.info("Also set by the scenario (no control here): "
@@ -297,14 +307,18 @@ def delta_cards(ctx: S.Context) -> None:
                 )
 
 
-def deltas(ctx: S.Context) -> None:
+def _delta_table(ctx: S.Context) -> pd.DataFrame:
     change, _ = changes(ctx)
-    compare = not ctx.is_baseline
-    base_counts, counts = status_counts(ctx.base), status_counts(ctx.current)
-    table = delta_table(change, base_counts, counts)
+    table = delta_table(change, status_counts(ctx.base), status_counts(ctx.current))
     names = {"All": "All diseases", "other": "Other diagnosis (not an indication)", "missing": "Diagnosis missing"}
     table["group"] = table["group"].map(lambda g: f"{g} — {DISEASE_NAMES[g]}" if g in DISEASE_NAMES
                                         else names.get(g, g))
+    return table
+
+
+def deltas(ctx: S.Context) -> None:
+    compare = not ctx.is_baseline
+    table = memo(ctx, ("wi:delta_table", ctx.base.scenario.key), lambda: _delta_table(ctx))
     n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
         ("screened", "Screened (n)"), ("eligible_before", "Eligible, protocol (n)"),
         ("eligible_after", "Eligible, scenario (n)"), ("gained", "Gained (n)"), ("lost", "Lost (n)"),
@@ -318,19 +332,28 @@ def deltas(ctx: S.Context) -> None:
                    "Net = gained − lost.")
 
 
-def changed_patients(ctx: S.Context) -> None:
+def _changed_tables(ctx: S.Context) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.Series | None]:
+    """The changed patients (in the disease filter), the first MAX_ROWS as shown, and the moves."""
     _, patients = changes(ctx)
     if ctx.disease is not None:
         patients = patients[(patients["disease"] == ctx.disease).fillna(False).to_numpy(bool)]
     if patients.empty:
-        st.caption("No patient changes status under this scenario"
-                   + ("" if ctx.disease is None else f" ({ctx.disease})") + ".")
-        return
+        return patients, None, None
     shown = patients.head(MAX_ROWS).copy()
     shown.insert(5, "change", shown["status_before"] + " → " + shown["status_after"])
     for c in ("first_reason_before", "first_reason_after"):
         shown[c] = shown[c].map(label_of)
     moves = (patients["status_before"] + " → " + patients["status_after"]).value_counts()
+    return patients, shown, moves
+
+
+def changed_patients(ctx: S.Context) -> None:
+    patients, shown, moves = memo(ctx, ("wi:changed", ctx.base.scenario.key, ctx.disease),
+                                  lambda: _changed_tables(ctx))
+    if shown is None or moves is None:
+        st.caption("No patient changes status under this scenario"
+                   + ("" if ctx.disease is None else f" ({ctx.disease})") + ".")
+        return
     st.caption(f"{len(patients):,} patient(s) change status"
                + ("" if ctx.disease is None else f" ({ctx.disease})") + ": "
                + ", ".join(f"{m} {k:,}" for m, k in moves.items())
@@ -373,7 +396,10 @@ def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame:
     current = ctx.scenario.params[name]
     grid = sweep_points(p, points, current=current)
     if len(grid) > len(df):  # the scenario's value is not on the grid: add that one point
-        extra = sweep(ctx.data.evaluator, ctx.scenario, name, values=[float(current)], group=ctx.disease)
+        # That point is the scenario itself: its counts are the page's own (no evaluation).
+        own = status_counts(ctx.current).loc[ctx.group]
+        extra = pd.DataFrame([{"value": float(current), "eligible": int(own["eligible"]),
+                               "pending": int(own["pending"]), "ineligible": int(own["ineligible"])}])
         out = pd.concat([df, extra], ignore_index=True).sort_values("value", kind="stable").reset_index(drop=True)
     else:
         out = df.copy()
@@ -413,7 +439,9 @@ def _sweep(ctx: S.Context) -> None:
     if released:  # counts as released, suppressed together with the page's counts
         df = SUP.sweep(ctx, df, name)
     scope = "all diseases" if ctx.disease is None else ctx.disease
-    fig = sweep_figure(df, title=f"{p.label} — eligible and pending patients ({scope})")
+    title = f"{p.label} — eligible and pending patients ({scope})"
+    fig = (sweep_figure(df, title=title) if released else  # released counts: drawn afresh
+           memo(ctx, ("wi:sweep_fig", name, ctx.disease, points), lambda: sweep_figure(df, title=title)))
     st.plotly_chart(fig, key="whatif_sweep_chart", config={"displaylogo": False},
                     alt=f"Line chart of eligible and pending patients as {p.label} varies.")
     st.caption(f"Solid green line with circles: eligible; dashed orange line with squares: pending. "

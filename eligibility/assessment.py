@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import EMPTY_ROW
-from .evaluate import ELIGIBLE, Evaluation
+from .evaluate import Evaluation
 from .labels import label, short_name
 
 
@@ -74,8 +74,7 @@ def assessed_k_of_n(results: pd.DataFrame) -> str:
 def eligible_on_assessed_text(ev: Evaluation) -> str:
     """`assessed_k_of_n(results_frame(ev, …))`, from the evaluation's own counts: a page
     rerun need not build the per-patient results table for one sentence."""
-    k, m = ev.assessed_counts()
-    return _partial_text(int(((ev.status == ELIGIBLE) & (k < m)).sum()))
+    return _partial_text(ev.eligible_on_assessed())
 
 
 def _partial_text(partial: int) -> str:

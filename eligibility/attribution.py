@@ -46,9 +46,9 @@ def status_counts(ev: Evaluation) -> pd.DataFrame:
 
 def _status_counts(ev: Evaluation) -> pd.DataFrame:
     rows = []
+    masks = [ev.status == code for code in (INELIGIBLE, PENDING, ELIGIBLE)]  # once, counted per group
     for g, sl in group_slices(ev).items():
-        s = ev.status[sl]
-        c = [np.count_nonzero(s == code) for code in (INELIGIBLE, PENDING, ELIGIBLE)]
+        c = [np.count_nonzero(m[sl]) for m in masks]
         n = int(sl.stop - sl.start)
         rows.append({
             "group": g, "screened": n, "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),

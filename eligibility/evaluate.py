@@ -29,6 +29,7 @@ STATUS_NAMES = np.array(["ineligible", "pending", "eligible"], dtype=object)
 OUTCOME_NAMES = np.array(["fail", "unknown", "pass", "n/a"], dtype=object)
 
 _CACHE_PER_UNIT = 6  # parameter settings remembered per unit (baseline + recent what-ifs)
+SWEEP_CACHE_BYTES = 48 * 2**20  # outcome rows of the swept units, kept apart from the per-unit cache
 PARALLEL_MIN_ROWS = 100_000  # below this, threads cost more than they save
 _OUTLINES = 4  # recent evaluations a what-if can be derived from
 DERIVE_MAX_SHARE = 8  # derive when at most 1/8 of the rows can change status (else recompute)
@@ -45,36 +46,46 @@ class _Outline:
     first: np.ndarray | None = None
 
 
-def _segments(pos: np.ndarray, units, bounds) -> list[tuple[int, int, int]]:
-    """Per unit, the range [lo, hi) of sorted positions `pos` inside its block, and its start."""
-    spans: dict[str, tuple[int, int, int]] = {}
-    out = []
-    for u in units:
-        if u.block not in spans:
-            sl = bounds[u.block]
-            lo, hi = np.searchsorted(pos, (sl.start, sl.stop))
-            spans[u.block] = (int(lo), int(hi), sl.start)
-        out.append(spans[u.block])
-    return out
-
-
 def _status_at(units, rows, bounds, pos: np.ndarray) -> np.ndarray:
-    """Status codes at sorted evaluation positions `pos` (the minimum over the units)."""
+    """Status codes at sorted evaluation positions `pos` (the minimum over the units).
+    Positions already ineligible (the minimum) are dropped from the walk now and then."""
     out = np.full(len(pos), ELIGIBLE, np.uint8)
-    for (lo, hi, start), r in zip(_segments(pos, units, bounds), rows, strict=True):
+    idx, at, vals = np.arange(len(pos)), pos, out.copy()
+    for i, (u, r) in enumerate(zip(units, rows, strict=True)):
+        sl = bounds[u.block]
+        lo, hi = np.searchsorted(at, (sl.start, sl.stop))
         if hi > lo:
-            np.minimum(out[lo:hi], r[pos[lo:hi] - start], out=out[lo:hi])
+            np.minimum(vals[lo:hi], r[at[lo:hi] - sl.start], out=vals[lo:hi])
+        if i % 16 == 15:
+            done = vals == INELIGIBLE
+            if np.count_nonzero(done) * 4 > len(vals):
+                out[idx[done]] = INELIGIBLE
+                keep = ~done
+                idx, at, vals = idx[keep], at[keep], vals[keep]
+    out[idx] = vals
     return out
 
 
 def _first_at(units, rows, bounds, pos: np.ndarray, status: np.ndarray) -> np.ndarray:
-    """First failing unit at sorted evaluation positions `pos` (-1 unless ineligible)."""
+    """First failing unit at sorted evaluation positions `pos` (-1 unless ineligible).
+    Only the ineligible positions are looked up, each until its first failing unit: the units
+    are walked in order over the positions still open, which shrink as they are found."""
     out = np.full(len(pos), -1, np.int32)
-    for i, ((lo, hi, start), r) in enumerate(zip(_segments(pos, units, bounds), rows, strict=True)):
-        if hi > lo:
-            seg = out[lo:hi]
-            seg[(seg < 0) & (r[pos[lo:hi] - start] == FAIL)] = i
-    out[status != INELIGIBLE] = -1
+    open_ = np.flatnonzero(status == INELIGIBLE)  # indexes into pos still without a unit
+    at = pos[open_]
+    for i, (u, r) in enumerate(zip(units, rows, strict=True)):
+        if not len(open_):
+            break
+        sl = bounds[u.block]
+        lo, hi = np.searchsorted(at, (sl.start, sl.stop))
+        if hi <= lo:
+            continue
+        hit = np.flatnonzero(r[at[lo:hi] - sl.start] == FAIL) + lo
+        if len(hit):
+            out[open_[hit]] = i
+            keep = np.ones(len(open_), bool)
+            keep[hit] = False
+            open_, at = open_[keep], at[keep]
     return out
 
 
@@ -215,23 +226,42 @@ class Evaluation:
         switched-off units are not applicable. Counted per unit (most specific ID), the
         granularity of ``not_assessed``."""
         if "assessed" not in self._memo:
-            disabled = set(self.disabled)
-            missing = set(self.not_assessed)
-            per_block: dict[str, list[int]] = {}
-            for u in self.catalog.units:
-                if u.id in disabled:
-                    continue
-                km = per_block.setdefault(u.block, [0, 0])
-                km[1] += 1
-                km[0] += u.id not in missing
             k = np.zeros(self.n, np.int32)
             m = np.zeros(self.n, np.int32)
-            for block, (a, b) in per_block.items():
+            for block, (a, b) in self._assessed_per_block().items():
                 sl = self.bounds[block]
                 k[sl] += a
                 m[sl] += b
             self._memo["assessed"] = (k, m)
         return self._memo["assessed"]
+
+    def _assessed_per_block(self) -> dict[str, list[int]]:
+        """Per block: [units assessed, units applicable] (switched-off units left out)."""
+        disabled = set(self.disabled)
+        missing = set(self.not_assessed)
+        per_block: dict[str, list[int]] = {}
+        for u in self.catalog.units:
+            if u.id in disabled:
+                continue
+            km = per_block.setdefault(u.block, [0, 0])
+            km[1] += 1
+            km[0] += u.id not in missing
+        return per_block
+
+    def eligible_on_assessed(self) -> int:
+        """Eligible patients with an applicable criterion not assessed: the count of
+        status == ELIGIBLE and k < m (assessed_counts), taken stretch by stretch of rows that
+        lie in the same blocks (k and m are constant there), without per-patient arrays."""
+        per_block = self._assessed_per_block()
+        edges = sorted({0, self.n, *(x for b in per_block for x in (self.bounds[b].start, self.bounds[b].stop))})
+        total = 0
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            if hi <= lo:
+                continue
+            inside = [km for b, km in per_block.items() if self.bounds[b].start <= lo and hi <= self.bounds[b].stop]
+            if sum(km[0] for km in inside) < sum(km[1] for km in inside):
+                total += int(np.count_nonzero(self.status[lo:hi] == ELIGIBLE))
+        return total
 
     def not_assessed_applicable(self) -> tuple[str, ...]:
         """Not-assessed units that apply to at least one patient of this cohort."""
@@ -279,6 +309,10 @@ class Evaluator:
         self._outlines: list[_Outline] = []  # most recent last
         self._assessed: dict[tuple, bool] = {}  # (unit, its parameter key) → all its fields present
         self._numbers: dict[tuple, np.ndarray] = {}  # numbers with values to verify blanked (RuleEvaluator)
+        # Outcome rows computed for threshold sweeps, (unit, its parameter key) → rows: the swept
+        # units' rows at every point of the grid, kept (within SWEEP_CACHE_BYTES) apart from the
+        # per-unit cache, which a sweep would otherwise flush of the scenarios in use.
+        self._sweep_rows: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     @classmethod
     def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
@@ -350,6 +384,70 @@ class Evaluator:
         derived = self._derive(active, rows, first=False)
         return derived[0] if derived is not None else self._full_status(active, rows)
 
+    def sweep_counts(self, scenarios: list[Resolved], sl: slice) -> np.ndarray:
+        """Status counts on rows `sl` per scenario, (len(scenarios), 3) indexed by status code,
+        for scenarios that differ in a few parameters (a threshold sweep). Equal to
+        np.bincount(self.status(sc)[sl], minlength=3) for each; the units whose results are the
+        same in every scenario are combined once, and per scenario only the others are applied."""
+        out = np.zeros((len(scenarios), 3), np.int64)
+        if not scenarios:
+            return out
+        plans = []
+        for sc in scenarios:
+            catalog = self.catalog_for(sc)
+            active, _, _ = self._partition(sc, catalog)
+            plans.append((catalog, active, [self._key(u, sc.params, catalog) for u in active]))
+        catalog0, active0, keys0 = plans[0]
+        ids0 = [u.id for u in active0]
+        if any(c is not catalog0 or [u.id for u in a] != ids0 for c, a, _ in plans[1:]):
+            for i, sc in enumerate(scenarios):  # the active units differ: one whole status each
+                out[i] = np.bincount(self.status(sc)[sl], minlength=3)
+            return out
+        varying = [j for j in range(len(ids0)) if any(k[j] != keys0[j] for _, _, k in plans[1:])]
+        fixed = sorted(set(range(len(ids0))) - set(varying))
+        params0 = scenarios[0].params
+        rest = self._full_status([active0[j] for j in fixed],
+                                 [self.unit_outcome(active0[j], params0, catalog0) for j in fixed])[sl]
+        bounds = self.columns.bounds
+        status = np.empty_like(rest)
+        for i, (sc, (catalog, active, keys)) in enumerate(zip(scenarios, plans, strict=True)):
+            np.copyto(status, rest)
+            for j in varying:
+                u = active[j]
+                b = bounds[u.block]
+                lo, hi = max(b.start, sl.start), min(b.stop, sl.stop)
+                if hi > lo:
+                    r = self._sweep_outcome(u, sc.params, catalog, keys[j])
+                    seg = status[lo - sl.start:hi - sl.start]
+                    np.minimum(seg, r[lo - b.start:hi - b.start], out=seg)
+            # Two comparisons count a status array faster than np.bincount (which widens it to intp).
+            out[i, ELIGIBLE] = np.count_nonzero(status == ELIGIBLE)
+            out[i, PENDING] = np.count_nonzero(status == PENDING)
+            out[i, INELIGIBLE] = len(status) - out[i, ELIGIBLE] - out[i, PENDING]
+        return out
+
+    def _sweep_outcome(self, unit: Unit, params: dict[str, Any], catalog: Catalog, key: tuple) -> np.ndarray:
+        """unit_outcome for a sweep point: from the per-unit cache if there, else from (and into)
+        the sweep cache, leaving the per-unit cache as it was."""
+        with self._lock:
+            hit = self._cache[unit.id].get(key)
+            if hit is None:
+                hit = self._sweep_rows.get((unit.id, key))
+                if hit is not None:
+                    self._sweep_rows.move_to_end((unit.id, key))
+        if hit is not None:
+            return hit
+        sl = self.columns.bounds[unit.block]
+        truth = RuleEvaluator(catalog, self.columns, sl, params, self._numbers)(unit.rule)
+        ok = truth if unit.kind == "incl" else TRUE - truth
+        ok.flags.writeable = False
+        with self._lock:
+            self._sweep_rows[(unit.id, key)] = ok
+            total = sum(a.nbytes for a in self._sweep_rows.values())
+            while total > SWEEP_CACHE_BYTES and len(self._sweep_rows) > 1:
+                total -= self._sweep_rows.popitem(last=False)[1].nbytes
+        return ok
+
     def _full_status(self, active: list[Unit], rows: list[np.ndarray]) -> np.ndarray:
         status = np.full(len(self.columns), ELIGIBLE, np.uint8)
         for u, r in zip(active, rows, strict=True):
@@ -386,7 +484,9 @@ class Evaluator:
         for uid in removed:
             gone_sl, gone = best.rows[uid]
             pieces.append(np.flatnonzero(gone < TRUE) + gone_sl.start)
-        pos = np.unique(np.concatenate(pieces)) if pieces else np.zeros(0, np.intp)
+        # One piece (a single unit changed: the slider case) is sorted and unique already.
+        pos = (pieces[0] if len(pieces) == 1 else np.unique(np.concatenate(pieces))) if pieces \
+            else np.zeros(0, np.intp)
         if len(pos) > n // DERIVE_MAX_SHARE:
             return None
         status = best.status.copy()

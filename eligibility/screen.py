@@ -62,15 +62,15 @@ def status_change(before: Evaluation, after: Evaluation, frame: pd.DataFrame) ->
     with old and new status, in input order)."""
     a, b = before.status, after.status
     changed = a != b
+    # Whole-array masks once, counted per group (count_nonzero: no widening to integers).
+    ea, eb = a == ELIGIBLE, b == ELIGIBLE
+    both = ea & eb
     rows = []
     for g, sl in group_slices(after).items():
-        ca, cb = a[sl], b[sl]
+        n_a, n_b, n_both = (int(np.count_nonzero(m[sl])) for m in (ea, eb, both))
         rows.append({
-            "group": g,
-            "eligible_before": int((ca == ELIGIBLE).sum()), "eligible_after": int((cb == ELIGIBLE).sum()),
-            "gained": int(((cb == ELIGIBLE) & (ca != ELIGIBLE)).sum()),
-            "lost": int(((ca == ELIGIBLE) & (cb != ELIGIBLE)).sum()),
-            "changed": int(changed[sl].sum()),
+            "group": g, "eligible_before": n_a, "eligible_after": n_b,
+            "gained": n_b - n_both, "lost": n_a - n_both, "changed": int(np.count_nonzero(changed[sl])),
         })
     summary = pd.DataFrame(rows).set_index("group")
     summary["net"] = summary["eligible_after"] - summary["eligible_before"]
@@ -80,11 +80,13 @@ def status_change(before: Evaluation, after: Evaluation, frame: pd.DataFrame) ->
     pos, rows_in = pos[sort], rows_in[sort]
     ids_a, ids_b = before.unit_ids, after.unit_ids
     fa, fb = before.first_failed_at(pos), after.first_failed_at(pos)  # the changed patients only
-    picked = frame[["patient_id", "disease"]].iloc[rows_in]  # two columns, not the whole row
+    def picked(col: str) -> np.ndarray:  # one column at a time (no two-column frame to build)
+        return frame[col].iloc[rows_in].astype("string").to_numpy()
+
     patients = pd.DataFrame({
         "row": rows_in + 1,
-        "patient_id": picked["patient_id"].astype("string").to_numpy(),
-        "disease": picked["disease"].astype("string").to_numpy(),
+        "patient_id": picked("patient_id"),
+        "disease": picked("disease"),
         "status_before": STATUS_NAMES[a[pos]],
         "status_after": STATUS_NAMES[b[pos]],
         "first_reason_before": np.array([*ids_a, ""], dtype=object)[np.where(fa >= 0, fa, len(ids_a))],

@@ -48,16 +48,13 @@ def sweep(evaluator: Evaluator, scenario: Resolved, param: str, values=None,
     p = catalog.parameters[param]
     values = sweep_values(p) if values is None else np.asarray(values, float)
     base = to_scenario(scenario, catalog)
-    rows = []
-    for v in values:
-        params = {**base.parameters, param: int(v) if p.type == "count" else float(v)}
-        r = resolve({"name": base.name, "parameters": params, "disabled": base.disabled,
-                     "readings": base.readings}, catalog)
-        sl = evaluator.columns.bounds["patients" if group in (None, "All") else group]
-        c = np.bincount(evaluator.status(r)[sl], minlength=3)
-        rows.append({"value": float(v), "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
-                     "ineligible": int(c[INELIGIBLE])})
-    df = pd.DataFrame(rows)
+    points = [resolve({"name": base.name, "parameters": {**base.parameters,
+                                                         param: int(v) if p.type == "count" else float(v)},
+                       "disabled": base.disabled, "readings": base.readings}, catalog) for v in values]
+    sl = evaluator.columns.bounds["patients" if group in (None, "All") else group]
+    counts = evaluator.sweep_counts(points, sl)
+    df = pd.DataFrame([{"value": float(v), "eligible": int(c[ELIGIBLE]), "pending": int(c[PENDING]),
+                        "ineligible": int(c[INELIGIBLE])} for v, c in zip(values, counts, strict=True)])
     others = {k for k in base.parameters if k != param}
     df.attrs.update(param=param, label=p.label, unit=p.unit, default=p.default,
                     current=scenario.params[param], held=bool(others or base.disabled))

@@ -200,6 +200,7 @@ def test_sweep_counts_equal_the_engine_and_follow_other_parameters(engine):
     assert point(30) == truth({"age_max": 70, "egfr_min": 30})
     at.slider(key="wi_p_egfr_min").set_value(40.0).run()  # the swept parameter: same curve
     assert point(30) == truth({"age_max": 70, "egfr_min": 30})
+    assert point(40) == truth({"age_max": 70, "egfr_min": 40})  # off the grid: the scenario's own counts
     assert any("this scenario (40 mL/min/1.73 m²)" in c.value for c in at.caption)
     at.slider(key="wi_p_age_max").set_value(80.0).run()  # another parameter: a new curve
     assert point(30) == truth({"age_max": 80, "egfr_min": 30})

@@ -6,13 +6,14 @@ Pure functions of engine outputs (`whatif.sweep`, `screen.status_change`,
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import STATUS_COLORS, base_layout
+from . import FONT, STATUS_COLORS
 
 NEUTRAL = "#4D4D4D"
 
@@ -81,15 +82,20 @@ def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
         at = f"<br>{shown} eligible" if np.isclose(x[i], v) else ""
         if at and held and text == "protocol":
             at += "<br>(other what-if changes kept)"
-        fig.add_vline(x=v, line=dict(color=NEUTRAL, width=1.5, dash=dash))
+        # What add_vline draws (a line across the plot's height at x); shapes and labels are set
+        # in one layout update below (add_vline/add_annotation each redo subplot bookkeeping).
+        shapes.append(dict(type="line", x0=v, x1=v, xref="x", y0=0, y1=1, yref="y domain",
+                           line=dict(color=NEUTRAL, width=1.5, dash=dash)))
         # Short lines, anchored by where the line is, so the label never leaves a narrow chart.
         lo, hi = float(np.min(x)), float(np.max(x))
         pos = (v - lo) / (hi - lo) if hi > lo else 0.5
         anchor = "left" if pos < 0.35 else ("right" if pos > 0.65 else "center")
-        fig.add_annotation(x=v, y=ymax * yshift, text=f"{text}: {fmt_value(v, unit)}{at}", showarrow=False,
+        labels.append(dict(x=v, y=ymax * yshift, text=f"{text}: {fmt_value(v, unit)}{at}", showarrow=False,
                            xanchor=anchor, xshift={"left": 4, "right": -4, "center": 0}[anchor],
-                           bgcolor="rgba(255,255,255,0.85)", font=dict(size=11), yanchor="top")
+                           bgcolor="rgba(255,255,255,0.85)", font=dict(size=11), yanchor="top"))
 
+    shapes: list[dict] = []
+    labels: list[dict] = []
     held = bool(df.attrs.get("held"))  # the scenario changes other parameters or criteria too
     same = default is not None and current is not None and np.isclose(float(default), float(current))
     # Labels sit above the curves (the y range leaves them a band) so they hide no data.
@@ -98,11 +104,29 @@ def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
     else:  # two labels stacked in the band above the curves
         mark(default, "protocol", "dash", 1.72)
         mark(current, "scenario", "solid", 1.38)
-    base_layout(fig, title, height=440)
-    fig.update_layout(margin=dict(t=95 if title else 50))  # room for the title above the legend
-    fig.update_xaxes(title=xtitle)
-    fig.update_yaxes(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.75])
-    return fig
+    # figures.base_layout, with the template set last: validating a template copies it whole,
+    # the slowest step of the chart on every What-if rerun; the validated copy is made once.
+    # One layout update (each update_* call validates and walks the layout again).
+    fig.update_layout(
+        **(dict(shapes=shapes, annotations=labels) if shapes else {}),
+        title=title or None, font=FONT, margin=dict(l=10, r=10, t=95 if title else 50, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0), height=440,
+        xaxis=dict(title=xtitle), yaxis=dict(title="patients (n)", rangemode="tozero", range=[0, ymax * 1.75]))
+    return with_template(fig, "plotly_white")
+
+
+@cache
+def _template(name: str) -> dict:
+    """A registered plotly template as a validated figure holds it (built once per process)."""
+    return go.Figure().update_layout(template=name).layout.to_plotly_json()["template"]
+
+
+def with_template(fig: go.Figure, name: str) -> go.Figure:
+    """`fig` with layout.template = name: the same figure as update_layout(template=name),
+    built from a once-validated copy of the template instead of validating it again."""
+    layout = fig.layout.to_plotly_json()
+    layout["template"] = copy.deepcopy(_template(name))
+    return go.Figure(data=fig.data, layout=layout, _validate=False)
 
 
 def delta_table(change: pd.DataFrame, base_counts: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
