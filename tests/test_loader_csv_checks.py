@@ -40,6 +40,20 @@ def test_quick_slow_path_check_matches_the_regex(data, start):
     assert csvread._slow_bytes(data, start) == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(LINE_BITS), max_size=16).map(b"".join), st.integers(0, 4), st.integers(1, 5))
+def test_quick_check_in_small_slices_matches_the_regex(data, start, slice_bytes):
+    """The newline scan runs in slices: a blank line or CRLF across a slice edge still counts."""
+    start = min(start, len(data))
+    expected = csvread._SLOW.search(data[start:].decode("utf-8")) is not None
+    saved = csvread._SLICE
+    csvread._SLICE = slice_bytes
+    try:
+        assert csvread._slow_bytes(data, start) == expected
+    finally:
+        csvread._SLICE = saved
+
+
 def test_utf8_file_is_not_decoded_until_needed():
     data = codecs.BOM_UTF8 + b"patient_id,disease\nP1,SSc\n"
     dec = encodings.decode(data)
