@@ -3,7 +3,7 @@
 The bad cell must be named (row, patient_id, column, value) with every row kept, in about
 the time of a clean file (pyarrow fast path). A ragged row sends the whole file through
 Python's csv module (the slow path that can name the line): measured to show its cost.
-Each load runs in a fresh subprocess so ru_maxrss is that load's own peak.
+Each load runs in a fresh subprocess so its VmHWM is that load's own peak.
 
     .venv/bin/python benchmarks/bench_hostile.py              # 1,000,000 rows
     .venv/bin/python benchmarks/bench_hostile.py --n 100000
@@ -21,17 +21,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from eligibility.loader import load_cohort
+from eligibility.memory import peak_rss_mib
 path, n = sys.argv[1], int(sys.argv[2])
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss0 = peak_rss_mib()
 t = time.perf_counter()
 c = load_cohort(path)
 dt = time.perf_counter() - t
 bad = [(i.row, i.patient_id, i.column, i.value, i.kind) for i in c.issues
        if i.kind in ("cell_error", "ragged_row") and i.value in ("4O", "spill")]
 print(json.dumps({"rows": len(c), "load_s": dt, "rss_before_mb": rss0,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "named": bad}))
+                  "peak_rss_mb": peak_rss_mib(), "named": bad}))
 """
 
 

@@ -2,7 +2,7 @@
 
 The CDM is generated once (`synth --format omop`, with unrelated lab rows so that the
 measurement table has warehouse size) and kept at --cdm; the import then runs in a
-fresh subprocess (the whole command, writing the cohort and its side files) so ru_maxrss
+fresh subprocess (the whole command, writing the cohort and its side files) so its VmHWM
 is its own peak resident memory (Python, Arrow, pandas and DuckDB's buffers together).
 
     .venv/bin/python benchmarks/bench_omop.py                       # 1M persons
@@ -32,15 +32,16 @@ MEMORY_BUDGET_MB = 4096.0
 OTHER_LABS = 20  # + ~30 catalog lab rows per person = ~50 measurement rows per person
 
 # The command itself (`python -m eligibility import-omop CDM -o OUT`), writing the cohort and
-# its side files, in a child whose ru_maxrss is its own peak.
+# its side files, in a child whose VmHWM is its own peak.
 CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 from eligibility.cli import main
+from eligibility.memory import peak_rss_mib
 rc = main(["import-omop", sys.argv[1], "-o", sys.argv[2], "--as-of", sys.argv[3]])
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"exit": rc, "command_s": time.perf_counter() - t0, "cpu_s": ru.ru_utime + ru.ru_stime,
-                  "peak_rss_mb": ru.ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mib()}))
 """
 
 

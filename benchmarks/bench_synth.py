@@ -1,6 +1,6 @@
 """Benchmark the synthetic cohort generator: time and peak memory for 1,000,000 rows.
 
-Each measurement runs in a fresh subprocess so ru_maxrss is that run's own peak
+Each measurement runs in a fresh subprocess so its VmHWM is that run's own peak
 resident memory (whole process: numpy, Arrow and pandas buffers included).
 
     .venv/bin/python benchmarks/bench_synth.py            # 1,000,000 rows
@@ -22,16 +22,17 @@ TIME_BUDGET_S = 30.0
 MEMORY_BUDGET_MB = 4096.0
 
 CHILD = r"""
-import json, resource, sys, tempfile, time, os
+import json, sys, tempfile, time, os
 t0 = time.perf_counter()
 from eligibility.synth import generate, write_cohort
+from eligibility.memory import peak_rss_mib
 t_import = time.perf_counter() - t0
 n, seed, write = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss0 = peak_rss_mib()
 t = time.perf_counter()
 frame = generate(n, seed)
 t_gen = time.perf_counter() - t
-rss_gen = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss_gen = peak_rss_mib()
 out = {"n": n, "columns": frame.shape[1], "import_s": t_import, "generate_s": t_gen,
        "rss_before_mb": rss0, "peak_rss_generate_mb": rss_gen,
        "frame_mb": frame.memory_usage(deep=True).sum() / 2**20}
@@ -43,7 +44,7 @@ if write:
             write_cohort(frame, p)
             out["write" + ext.replace(".", "_") + "_s"] = time.perf_counter() - t
             out["size" + ext.replace(".", "_") + "_mb"] = os.path.getsize(p) / 2**20
-    out["peak_rss_with_write_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_with_write_mb"] = peak_rss_mib()
 print(json.dumps(out))
 """
 

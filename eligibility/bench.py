@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
+
+from .memory import peak_rss_mib
 
 
 def _median_time(fn, repeat: int) -> float:
@@ -103,7 +104,7 @@ def run_size(n: int, repeat: int, seed: int = 7) -> dict:
     # The naive evaluator must agree with the engine, or the speed-up means nothing.
     agree = np.array(ref, dtype=object) == base.status_labels()[:sample]
     out["reference_agrees"] = bool(agree.all())
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mib()
     return out
 
 
@@ -160,7 +161,7 @@ def _screen_files(path: Path, engine: str, repeat: int) -> dict:
         out["screen_attribute_s"] = _median_time(screen_attribute, repeat)
         values = iter(np.linspace(50, 70, 1000))
         out["what_if_one_param_s"] = _median_time(lambda: what_if(float(next(values))), repeat)
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mib()
     if engine == "spark":  # the JVM is a live child process: its own peak, added to ours
         out["jvm_peak_rss_mb"] = _descendants_peak_rss_mb()
         out["peak_rss_mb"] += out["jvm_peak_rss_mb"]

@@ -4,7 +4,7 @@
 (cached under the temporary directory), then times, interleaved, `load_cohort` and
 `pyarrow.parquet.read_table(path).to_pandas()` / `pyarrow.csv.read_csv(path).to_pandas()`
 on the same files. Every measurement runs in a fresh child process, so its peak RSS
-(ru_maxrss) is its own; imports happen before the clock starts.
+(VmHWM, `memory.peak_rss_mib`) is its own; imports happen before the clock starts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ def _rss_mib() -> float:
 
 def _child(kind: str, path: str) -> dict:
     """One measurement in this (fresh) process."""
-    import resource
     import time
 
     import pyarrow as pa
@@ -39,6 +38,7 @@ def _child(kind: str, path: str) -> dict:
     import pyarrow.parquet as pq
 
     from .loader import load_cohort
+    from .memory import peak_rss_mib
 
     start_rss = _rss_mib()
     t0 = time.perf_counter()
@@ -51,7 +51,7 @@ def _child(kind: str, path: str) -> dict:
     seconds = time.perf_counter() - t0
     out = {"kind": kind, "seconds": seconds, "rows": len(obj),
            # the kernel updates the high-water mark lazily: never below what is resident now
-           "peak_rss_mib": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _rss_mib(), start_rss),
+           "peak_rss_mib": max(peak_rss_mib(), _rss_mib(), start_rss),
            "steady_rss_mib": _rss_mib(), "start_rss_mib": start_rss,
            "arrow_pool_mib": pa.total_allocated_bytes() / 2**20}
     if kind == "pyarrow_parquet":

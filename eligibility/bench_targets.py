@@ -19,7 +19,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
+
+from .memory import peak_rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {  # figure → (target, what it divides)
@@ -137,7 +138,7 @@ def engine_figures(path: Path, repeat: int) -> dict:
     out.update(floor_s=median(floors), cold_s=median(colds), one_param_s=median(ones),
                floor_runs=floors, cold_runs=colds, one_param_runs=ones)
     out["whatif_engine_s"] = median(whatif_engine(evaluator, base, cohort, values) for _ in range(repeat))
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mib()
     _release()
     out["steady_rss_mb"] = _rss_mb()  # cohort, evaluator and the protocol evaluation held, as in the app
     out["load_after"] = os.getloadavg()[0]
