@@ -31,7 +31,6 @@ from .outcomes import (
     mask_words,
     patient_sql,
     plan,
-    results_table,
     rich_sql,
 )
 from .source import Input, parse_input, raw_table, register, typed_from_frame
@@ -85,10 +84,6 @@ class DatabaseEvaluation:
 
     def counts(self) -> dict[str, int]:
         return self.attribution().counts()
-
-    def results(self) -> ir.Table:
-        """The `screen` contract, ordered by input row (lazy)."""
-        return results_table(self.rich_table, self.plan)
 
     def patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
                  offset: int = 0, limit: int = 100) -> pd.DataFrame:

@@ -249,19 +249,3 @@ def rich_sql(patients_name: str, pl: Plan) -> str:
     """The per-patient table with the contract's text columns spelled out."""
     cols = ", ".join(f"{expr} AS {name}" for name, expr in text_sql(pl).items())
     return f"SELECT p.*, {cols} FROM {patients_name} AS p"
-
-
-def results_table(patients: ir.Table, pl: Plan) -> ir.Table:
-    """One row per input row, ordered by the input row number: the `screen` contract
-    (`patients`: the table of `rich_sql`)."""
-    return patients.select(
-        ROW,
-        patient_id=patients["patient_id"].cast("string"),
-        disease=patients["disease"].cast("string"),
-        status=patients["status"],
-        first_reason=patients["first_reason"],
-        failed=patients["failed"],
-        unknown=patients["unknown"],
-        not_assessed=ibis.literal(";".join(pl.not_assessed)),
-        assessed=patients["assessed"],
-    ).order_by(ROW)

@@ -71,7 +71,7 @@ def _count(df: pd.DataFrame, counts: dict[str, Any], seen: set[str]) -> None:
     eligible = status == "eligible"
     if eligible.any():
         assessed = df["assessed"].to_numpy(object)[eligible]
-        counts["eligible_on_assessed"] += sum(1 for a in assessed if a.split("/")[0] != a.split("/")[1])
+        counts["eligible_on_assessed"] += sum(1 for k, n in (a.split("/") for a in assessed) if k != n)
     seen.update(str(d) for d in pd.unique(df["disease"].dropna()))
 
 
