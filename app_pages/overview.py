@@ -148,10 +148,13 @@ def validation_report(ctx: S.Context) -> None:
         shown.head(MAX_ROWS), hide_index=True, key="ov_issue_table",
         column_order=["row", "patient_id", "column", "value", "severity", "kind", "problem"],
         column_config={
-            "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file"),
+            # narrow codes, so that the problem's wording fits at 1280 px
+            "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file",
+                                                 width="small"),
             "patient_id": "Patient ID", "column": "Column", "value": "Value as given",
-            "problem": st.column_config.TextColumn("Problem", width="large"), "severity": "Severity",
-            "kind": "Kind",
+            "problem": st.column_config.TextColumn("Problem", width="large"),
+            "severity": st.column_config.TextColumn("Severity", width="small"),
+            "kind": st.column_config.TextColumn("Kind", width="small"),
         },
     )
     download_button(st, "Download this report (CSV)", data=lambda: export.to_csv_bytes(shown),
