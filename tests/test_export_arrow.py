@@ -61,7 +61,7 @@ def test_screen_writer_in_batches_equals_whole_frame(tmp_path, sizes):
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
     batches = [frame.iloc[s:s + n].reset_index(drop=True) for s, n in zip(starts, sizes, strict=True)]
     out = tmp_path / "screened.csv"
-    counts = _write(iter(batches), out)
+    counts = _write(iter(pa.Table.from_pandas(b, preserve_index=False) for b in batches), out)
     assert out.read_bytes() == to_csv_bytes(frame)
     assert counts["eligible"] == len(frame)
 
@@ -76,7 +76,7 @@ def test_screen_writer_parquet_when_the_first_batch_has_an_empty_column(tmp_path
                              "status": ["eligible"], "unknown": [unknown], "assessed": ["2/3"]})
 
     out = tmp_path / "screened.parquet"
-    counts = _write(iter([batch(None), batch("EXC-1")]), out)
+    counts = _write(iter([pa.Table.from_pandas(batch(u), preserve_index=False) for u in (None, "EXC-1")]), out)
     back = pd.read_parquet(out)
     assert back["unknown"].tolist()[1] == "EXC-1" and pd.isna(back["unknown"].tolist()[0])
     assert counts["eligible"] == 2 and counts["eligible_on_assessed"] == 2

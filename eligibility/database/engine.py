@@ -16,6 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..catalog import Catalog, default_catalog
 from ..columns import GROUP_NAMES
@@ -251,39 +252,61 @@ class DatabaseCohort:
 
 
 def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20):
-    """The `screen` contract as pandas frames in input order, a batch at a time (bounded memory).
+    """The `screen` contract as Arrow tables of text columns in input order, a batch at a
+    time (bounded memory).
 
     Only the per-patient integers leave the database; the text columns are spelled here once
     per distinct failure (unknown) mask, as `outcomes.text_sql` spells them, instead of ~170
-    CASEs a row in SQL."""
+    CASEs a row in SQL, and stay Arrow (dictionary-decoded), never Python strings a row."""
     pl = ev.plan
     words = mask_words(len(pl.active))
     t = ev.patients_table
     masks = [f"{p}{w}" for p in ("fw", "uw") for w in range(words)]
     q = t.select(ROW, "patient_id", "disease", "status", "first_idx", "assessed", *masks).order_by(ROW)
     spell = _MaskText(pl.unit_ids, words)
-    not_assessed = ";".join(pl.not_assessed)
-    first = np.array([*pl.unit_ids, ""], dtype=object)  # first_idx -1 picks the trailing ""
+    not_assessed = pa.array([";".join(pl.not_assessed)], pa.string())
+    first = pa.array([*pl.unit_ids, ""], pa.string())  # first_idx -1 picks the trailing ""
     for batch in arrow_batches(ev.cohort.con, q, rows_per_batch):
         n = batch.num_rows
 
         def ints(c: str, batch=batch) -> np.ndarray:
             return batch.column(c).to_numpy(zero_copy_only=False).astype(np.int64)
 
-        yield pd.DataFrame({
-            "patient_id": batch.column("patient_id").to_pandas().astype("string").to_numpy(),
-            "disease": batch.column("disease").to_pandas().astype("string").to_numpy(),
-            "status": batch.column("status").to_numpy(zero_copy_only=False).astype(object),
-            "first_reason": first[ints("first_idx")],
+        first_at = ints("first_idx")
+        yield pa.table({
+            "patient_id": _text(batch.column("patient_id")),
+            "disease": _text(batch.column("disease")),
+            "status": _text(batch.column("status")),
+            "first_reason": first.take(pa.array(np.where(first_at >= 0, first_at, len(first) - 1))),
             "failed": spell([ints(f"fw{w}") for w in range(words)]),
             "unknown": spell([ints(f"uw{w}") for w in range(words)]),
-            "not_assessed": np.full(n, not_assessed, dtype=object),
-            "assessed": batch.column("assessed").to_numpy(zero_copy_only=False).astype(object),
+            "not_assessed": not_assessed.take(pa.array(np.zeros(n, np.int64))),
+            "assessed": _text(batch.column("assessed")),
         })
 
 
+def _text(col) -> pa.Array:
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col if col.type == pa.string() else col.cast(pa.string())
+
+
+def batch_frame(table: pa.Table) -> pd.DataFrame:
+    """A result batch as the pandas frame `screen.results_frame` builds (text columns)."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if name in ("patient_id", "disease"):
+            out[name] = col.to_pandas().astype("string").to_numpy()
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False).astype(object)
+    return pd.DataFrame(out)
+
+
 class _MaskText:
-    """The ';'-joined unit ids of bit-mask words (63 units a word), cached per distinct mask."""
+    """The ';'-joined unit ids of bit-mask words (63 units a word), spelled once per
+    distinct mask (hash-factorised: a sort of millions of multi-word keys took seconds)."""
 
     def __init__(self, ids: tuple[str, ...], words: int):
         self.ids, self.words = ids, words
@@ -296,11 +319,19 @@ class _MaskText:
                 u for i, u in enumerate(self.ids) if key[i // MASK_BITS] >> (i % MASK_BITS) & 1)
         return out
 
-    def __call__(self, cols: list[np.ndarray]) -> np.ndarray:
-        keys = np.stack(cols, axis=1) if cols else np.zeros((0, 0), np.int64)
-        distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
-        texts = np.array([self.text(tuple(int(x) for x in row)) for row in distinct], dtype=object)
-        return texts[inverse.reshape(-1)]
+    def __call__(self, cols: list[np.ndarray]) -> pa.Array:
+        n = len(cols[0]) if cols else 0
+        key = np.zeros(n, np.int64)
+        for c in cols:  # combine word by word: (codes so far) x (codes of this word), re-factorised
+            codes, uniques = pd.factorize(c)
+            key, _ = pd.factorize(key * len(uniques) + codes)
+        # factorize numbers keys by first appearance: key k first occurs where the running maximum rises
+        new = np.ones(n, bool)
+        if n:
+            new[1:] = key[1:] > np.maximum.accumulate(key)[:-1]
+        first_at = np.flatnonzero(new)
+        texts = pa.array([self.text(tuple(int(c[i]) for c in cols)) for i in first_at], pa.string())
+        return texts.take(pa.array(key))
 
 
 def arrow_batches(con, expr: ir.Table, rows_per_batch: int):
@@ -313,7 +344,7 @@ def arrow_batches(con, expr: ir.Table, rows_per_batch: int):
 
 
 def results_frame(ev: DatabaseEvaluation) -> pd.DataFrame:
-    frames = list(result_batches(ev))
+    frames = [batch_frame(t) for t in result_batches(ev)]
     if not frames:
         return pd.DataFrame(columns=["patient_id", "disease", "status", "first_reason", "failed", "unknown",
                                      "not_assessed"])

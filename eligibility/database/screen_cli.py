@@ -21,11 +21,13 @@ def _err(message: str) -> int:
 
 
 def _write(batches, out: Path) -> dict[str, Any]:
-    """Write the result batches to `out` (CSV through the Excel-safe writer, or Parquet);
-    returns the status counts. Written to a side file first: no partial output on failure."""
+    """Write the result batches (Arrow tables of text columns) to `out` (CSV through the
+    Excel-safe writer, or Parquet); returns the status counts. Written to a side file
+    first: no partial output on failure."""
     import pyarrow.parquet as pq
 
     from ..export import csv_rows_bytes, to_csv_bytes
+    from .engine import batch_frame
 
     counts: dict[str, Any] = {"eligible": 0, "pending": 0, "ineligible": 0, "eligible_on_assessed": 0}
     seen: set[str] = set()
@@ -35,15 +37,16 @@ def _write(batches, out: Path) -> dict[str, Any]:
     try:
         with open(part, "wb") as fh:
             first = True
-            for df in batches:
-                _count(df, counts, seen)
+            for table in batches:
+                _count(table, counts, seen)
                 if csv:
-                    fh.write(to_csv_bytes(df) if first else csv_rows_bytes(df))
+                    frame = batch_frame(table)
+                    fh.write(to_csv_bytes(frame) if first else csv_rows_bytes(frame))
                 else:
                     if writer is None:
-                        schema = _parquet_schema(df)
+                        schema = _parquet_schema(table.column_names)
                         writer = pq.ParquetWriter(fh, schema)
-                    writer.write_table(_arrow(df, schema))
+                    writer.write_table(table.cast(schema))
                 first = False
             if first:  # no rows: still a valid file with the contract's header
                 from ..screen import RESULT_COLUMNS
@@ -63,32 +66,29 @@ def _write(batches, out: Path) -> dict[str, Any]:
     return counts
 
 
-def _count(df: pd.DataFrame, counts: dict[str, Any], seen: set[str]) -> None:
+def _count(table, counts: dict[str, Any], seen: set[str]) -> None:
     """Add one batch's status counts (and eligible-on-assessed-only, diseases seen)."""
-    status = df["status"].to_numpy(object)
-    for k in ("eligible", "pending", "ineligible"):
-        counts[k] += int((status == k).sum())
-    eligible = status == "eligible"
-    if eligible.any():
-        assessed = df["assessed"].to_numpy(object)[eligible]
-        counts["eligible_on_assessed"] += sum(1 for k, n in (a.split("/") for a in assessed) if k != n)
-    seen.update(str(d) for d in pd.unique(df["disease"].dropna()))
+    import pyarrow.compute as pc
+
+    status = table.column("status")
+    for item in pc.value_counts(status).to_pylist():
+        if item["values"] in ("eligible", "pending", "ineligible"):
+            counts[item["values"]] += int(item["counts"])
+    assessed = pc.filter(table.column("assessed"), pc.equal(status, "eligible"))
+    for item in pc.value_counts(assessed).to_pylist():
+        k, n = str(item["values"]).split("/")
+        counts["eligible_on_assessed"] += int(item["counts"]) if k != n else 0
+    seen.update(str(d) for d in pc.unique(table.column("disease")).to_pylist() if d is not None)
 
 
-def _parquet_schema(df: pd.DataFrame):
-    """The Parquet schema of a results frame: text columns as strings whatever the first
-    batch holds (a first batch with no unknown criteria at all would otherwise give the
-    column Arrow's null type, and the next batch could not be written)."""
+def _parquet_schema(columns: list[str]):
+    """The Parquet schema of results: every column text (as pandas writes the memory
+    engine's frame), whatever a batch holds (a first batch with no unknown criteria at all
+    would otherwise type that column as Arrow's null type and refuse the next batch)."""
     import pyarrow as pa
 
-    sample = pd.DataFrame({c: pd.Series(["x"], dtype=df[c].dtype) for c in df.columns})
+    sample = pd.DataFrame({c: pd.Series(["x"], dtype=object) for c in columns})
     return pa.Schema.from_pandas(sample, preserve_index=False)
-
-
-def _arrow(df: pd.DataFrame, schema):
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
 def _parquet_bytes(df: pd.DataFrame) -> bytes:
