@@ -1102,8 +1102,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(str(e))
         except OSError as e:
             p.exit(2, f"{p.prog}: error: cannot write {args.output}: {e.strerror or e}\n")
-        print(f"{args.output}: {args.n:,} rows in row groups of {CHUNK_ROWS:,}, "
-              f"{injected} injected data-entry problems", file=sys.stderr)
+        print(f"{args.output}: {args.n:,} rows (generated {CHUNK_ROWS:,} at a time, "
+              f"Parquet row groups of {ROW_GROUP_ROWS:,}), {injected} injected data-entry problems", file=sys.stderr)
         return 0
     try:
         frame, inj = generate(args.n, args.seed, errors=not args.clean, drop_columns=drop,

@@ -269,15 +269,33 @@ def map_headers(labels: list[str]) -> tuple[dict[str, str], list[str], list[str]
     return mapping, extras, extra_labels, issues
 
 
-def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = None, register=None,
-             keep: bool = False) -> Validated:
-    """Read `raw` (file labels as columns, plus ROW) the way `loader._validate` reads a frame.
+@dataclass
+class Prepared:
+    """A raw table read as contract columns, as lazy queries (no full scan yet): the typed
+    values with, per row, whether it is blank (`nb` false) and whether any cell check
+    fired (`flagged`), for a first pass that computes them together with a scenario."""
 
-    `register(expr, materialize) -> table` names a query in the engine. Three named queries:
-    the costly per-cell work (`pre_columns`, or the lookups of lookup.py; a view), the parsed
-    values, check flags and raw cells over it (the stage, a view, which the cell report
-    reads), and the typed values alone (with `keep` a temp table, parsed once for the
-    checks here and for every scenario; else a view)."""
+    raw: ir.Table
+    source: str
+    mapping: dict[str, str]
+    order: list[str]
+    extras: list[str]
+    extra_labels: list[str]
+    issues: list[Issue]
+    lookups: dict
+    values: ir.Table  # ROW, nb, flagged, contract columns (typed), UNREADABLE flags
+    register: Any
+
+    @property
+    def present(self) -> frozenset[str]:
+        return frozenset(self.mapping.values())
+
+
+def prepare(raw: ir.Table, source: str = "input", pre: list[Issue] | None = None, register=None) -> Prepared:
+    """Read `raw` (file labels as columns, plus ROW) the way `loader._validate` reads a
+    frame, up to the first full scan: header rules, distinct-value lookups (small scans),
+    and the named queries of `_stage`. `register(expr, materialize) -> table` names a
+    query in the engine."""
     labels = [c for c in raw.columns if c != ROW]
     mapping, extras, extra_labels, header_issues = map_headers(labels)
     issues = [*(pre or []), *header_issues]
@@ -287,13 +305,31 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
         raise CohortError(f"{source}: missing required column(s): {', '.join(missing_req)}"
                           f" (columns found: {found or 'none'})")
     order = [lab for lab in labels if lab in mapping]
-
-    # Level 1: trimmed text, lower-case keys, regular expressions, once per cell; a text column
-    # with few distinct values: their parsed results looked up (lookup.py); the raw cells too.
     from .lookup import distinct_lookups
 
     con = ibis.get_backend(raw)
     lookups = distinct_lookups(con, raw, {lab: FIELD_BY_NAME[mapping[lab]] for lab in order})
+    stage, parsed = _stage(raw, order, mapping, lookups, extra_labels, register)
+    values_cols: dict[str, ir.Value] = {"nb": stage.nb, "flagged": _any_flag(stage, order, parsed)}
+    for pos, lab in enumerate(order):
+        name, p = mapping[lab], parsed[lab]
+        if p.value is not None:
+            values_cols[name] = stage[f"v{pos}"]
+        for extra in p.extra:
+            values_cols[extra] = stage[f"x{pos}_{extra}"]
+        if f"b{pos}" in stage.columns:
+            values_cols[UNREADABLE + name] = stage[f"b{pos}"]
+    values = stage.select(ROW, **values_cols)
+    values = register(values, False) if register else values
+    return Prepared(raw, source, mapping, order, extras, extra_labels, issues, lookups, values, register)
+
+
+def _stage(raw: ir.Table, order, mapping, lookups, extra_labels, register) -> tuple[ir.Table, dict[str, Parsed]]:
+    """Every parsed value and check flag of `raw`'s rows, by position (`v3`, `f3_0`, …), and
+    the raw cells (`r3`), as two named queries: the costly per-cell work once (trimmed text,
+    lower-case keys, regular expressions, or the lookups of lookup.py), then the values
+    and flags over it. Built over the whole file, or over the flagged rows alone."""
+    con = ibis.get_backend(raw)
     base = raw
     for pos, lab in enumerate(order):
         if lab in lookups and lookups[lab].table:
@@ -324,8 +360,6 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
         return parse_field(FIELD_BY_NAME[mapping[lab]], {k: level1[c] for k, c in pre_names[lab].items()})
 
     parsed = {lab: parse(lab) for lab in order}
-
-    # Stage: every parsed value and check flag, by position.
     nonblank = ibis.literal(False)
     for lab in order:
         nonblank = nonblank | parsed[lab].nonblank
@@ -345,23 +379,29 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
     cols.update({f"r{pos}": level1[f"r{pos}"] for pos in range(len(order))})
     stage = level1.select(ROW, **cols)
     stage = register(stage, False) if register else stage
-    # The typed values of every row (and whether it is blank): kept, with `keep`, so that the
-    # checks below and every later scenario read them instead of parsing the file again.
-    values_cols: dict[str, ir.Value] = {"nb": stage.nb}
-    for pos, lab in enumerate(order):
-        name, p = mapping[lab], parsed[lab]
-        if p.value is not None:
-            values_cols[name] = stage[f"v{pos}"]
-        for extra in p.extra:
-            values_cols[extra] = stage[f"x{pos}_{extra}"]
-        if f"b{pos}" in stage.columns:
-            values_cols[UNREADABLE + name] = stage[f"b{pos}"]
-    values = stage.select(ROW, **values_cols)
-    values = register(values, keep) if register else values
+    return stage, parsed
 
+
+def _check_index(order, parsed) -> list[tuple[int, str, int, Check]]:
+    return [(pos, lab, k, chk) for pos, lab in enumerate(order) for k, chk in enumerate(parsed[lab].checks)]
+
+
+def _any_flag(stage: ir.Table, order, parsed) -> ir.BooleanValue:
+    out = ibis.literal(False)
+    for pos, _, k, _ in _check_index(order, parsed):
+        out = out | stage[f"f{pos}_{k}"]
+    return out
+
+
+def finish(prep: Prepared, first: ir.Table) -> Validated:
+    """The checks that read every row, from `first`: a kept table of the first full pass
+    holding ROW, nb, flagged and patient_id per row (any further columns are ignored).
+    Blank rows, duplicate ids, absent columns; then the cell report, computed over the
+    flagged rows alone (read again from the file, parsed as in the first pass)."""
+    source, mapping, order, issues = prep.source, prep.mapping, prep.order, list(prep.issues)
     # One scan for the blank rows (few, as a rule): the last data row and the empty rows before it.
-    n_raw = int(values.count().execute())
-    blank = values.filter(~values.nb).select(ROW).order_by(ROW).execute()[ROW].astype(np.int64).tolist()
+    n_raw = int(first.count().execute())
+    blank = first.filter(~first.nb).select(ROW).order_by(ROW).execute()[ROW].astype(np.int64).tolist()
     last = n_raw
     for r in reversed(blank):
         if r != last:
@@ -377,10 +417,39 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
             break
         issues.append(Issue(int(r), None, None, None, "empty row: kept, every value is missing",
                             "warning", "empty_row"))
+    _check_duplicate_ids(first, source)
 
+    present = prep.present
+    for f in FIELDS:
+        if f.name in present or f.optional:
+            continue
+        parts = parts_reading_field(f.name)
+        if parts:
+            what, severity = f"{', '.join(parts)} not assessed for everyone", "warning"
+        elif f.name == "screening_date":
+            what, severity = "dose-cohort assignment and enrolment projection cannot use dates", "warning"
+        else:
+            what, severity = "no criterion reads it", "info"
+        issues.append(Issue(None, None, f.name, None, f"column absent from the file: {what}", severity,
+                            "missing_column"))
+
+    flagged = first.filter(first.nb & first.flagged & (first[ROW] <= last)).select(__f=first[ROW])
+    register = prep.register
+    rows = prep.raw.filter(prep.raw[ROW].isin(flagged["__f"]))
+    rows = register(rows, True) if register else rows
+    stage, parsed = _stage(rows, order, mapping, prep.lookups, prep.extra_labels, register)
     id_pos = order.index(next(lab for lab in order if mapping[lab] == "patient_id"))
+    issues.extend(_cell_issues(stage, order, mapping, parsed, f"v{id_pos}", last))
+
+    values = prep.values
+    typed = values.filter(values[ROW] <= last).drop("nb", "flagged")
+    typed = typed.mutate(**{GROUP: group_code(typed["disease"])})
+    return Validated(typed, present, issues, tuple(prep.extras), last)
+
+
+def _check_duplicate_ids(t: ir.Table, source: str) -> None:
     id_col = "patient_id"
-    t = values.filter(values[id_col].notnull())
+    t = t.filter(t[id_col].notnull())
     # Grouped first by a hash of the id (8 bytes a row instead of the text: ten million ids
     # then fit the engine's memory), then exactly, over the rows whose hash repeats.
     hashed = t.select(h=t[id_col].hash())
@@ -400,37 +469,23 @@ def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = Non
             rows_of[d].append(int(r))
         raise CohortError(duplicate_ids_message(source, rows_of, n_dup))
 
-    present = frozenset(mapping.values())
-    for f in FIELDS:
-        if f.name in present or f.optional:
-            continue
-        parts = parts_reading_field(f.name)
-        if parts:
-            what, severity = f"{', '.join(parts)} not assessed for everyone", "warning"
-        elif f.name == "screening_date":
-            what, severity = "dose-cohort assignment and enrolment projection cannot use dates", "warning"
-        else:
-            what, severity = "no criterion reads it", "info"
-        issues.append(Issue(None, None, f.name, None, f"column absent from the file: {what}", severity,
-                            "missing_column"))
 
-    issues.extend(_cell_issues(stage, order, mapping, parsed, f"v{id_pos}", last))
-
-    typed = values.filter(values[ROW] <= last).drop("nb")
-    typed = typed.mutate(**{GROUP: group_code(typed["disease"])})
-    return Validated(typed, present, issues, tuple(extras), last)
+def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = None, register=None) -> Validated:
+    """`prepare` and `finish` with a first pass of the checks alone (no scenario)."""
+    prep = prepare(raw, source, pre, register)
+    v = prep.values
+    first = v.select(ROW, "nb", "flagged", "patient_id")
+    return finish(prep, register(first, True) if register else first)
 
 
 def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
     """Offending cells only: flags computed in the database; the rows holding one come
     back with their flags and raw cells, and the loader's own code words the messages
     (check by check with array operations; per issue only the Issue itself)."""
-    index = [(pos, lab, k, chk) for pos, lab in enumerate(order) for k, chk in enumerate(parsed[lab].checks)]
+    index = _check_index(order, parsed)
     if not index:
         return []
-    any_flag = ibis.literal(False)
-    for pos, _, k, _ in index:
-        any_flag = any_flag | stage[f"f{pos}_{k}"]
+    any_flag = _any_flag(stage, order, parsed)
     numbers = sorted({pos for pos, lab, _, _ in index if parsed[lab].parsed_number is not None})
     raws = [f"r{pos}" for pos in sorted({i[0] for i in index})]
     flagged = stage.filter(stage.nb & (stage[ROW] <= last) & any_flag).select(
@@ -505,4 +560,4 @@ def disease_groups_of(typed: ir.Table) -> ir.Table:  # pragma: no cover - conven
     return typed.mutate(**{GROUP: group_code(typed["disease"])})
 
 
-__all__ = ["Validated", "validate", "map_headers", "parse_field", "text_of", "DISEASES", "dt"]
+__all__ = ["Prepared", "Validated", "finish", "prepare", "validate", "map_headers", "parse_field", "text_of", "DISEASES", "dt"]

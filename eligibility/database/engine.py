@@ -23,8 +23,8 @@ from ..columns import GROUP_NAMES
 from ..loader import Issue
 from ..scenario import Resolved, baseline
 from .attribution import Attribution
-from .cells import validate
-from .compile import GROUP, ROW
+from .cells import finish, prepare
+from .compile import GROUP, ROW, group_code
 from .outcomes import (
     MASK_BITS,
     Plan,
@@ -37,9 +37,10 @@ from .outcomes import (
 from .source import Input, parse_input, raw_table, register, typed_from_frame
 
 _CACHED_SCENARIOS = 8
-# At or below this many rows the parsed cohort is kept in the engine (a DuckDB temp table,
-# ~0.7 kB a row; Spark cache), so that what-ifs skip parsing; above it, every scenario
-# parses the file again as it evaluates (one scan) and only its per-patient integers are kept.
+# At or below this many rows, a second scenario first keeps the parsed cohort in the engine
+# (a DuckDB temp table, ~0.7 kB a row; Spark cache), so that what-ifs skip parsing; above
+# it, every scenario parses the file again as it evaluates (one scan) and only its
+# per-patient integers are kept. A single scenario (the batch command) never keeps it.
 KEEP_TYPED_ROWS = int(os.environ.get("ELIGIBILITY_KEEP_TYPED_ROWS", 2_000_000))
 
 
@@ -123,20 +124,39 @@ class DatabaseCohort:
 
     # -- constructors -------------------------------------------------------------
     @classmethod
-    def open(cls, con, src: str | Input) -> DatabaseCohort:
-        """Read and validate an input in the engine (raises loader.CohortError)."""
+    def open(cls, con, src: str | Input, scenario: Resolved | None = None) -> DatabaseCohort:
+        """Read and validate an input in the engine (raises loader.CohortError), and evaluate
+        `scenario` (default: the baseline) in the same pass over the file.
+
+        One full pass computes, per row, the scenario's per-patient integers together with
+        whether the row is blank and whether any cell check fired; the row-wide checks
+        (blank rows, duplicate ids) then read that kept table, and the cell report parses
+        again only the flagged rows. Parsing every cell was the costliest work: it used to
+        happen once for the report and once more for the first scenario."""
         src = parse_input(src) if isinstance(src, str) else src
         pre: list[Issue] = []
         raw = raw_table(con, src, pre)
-        # Small inputs: the parsed columns are kept as a temp table too, so the cell report's
-        # queries read them instead of parsing the file again. Any size: the typed table is
-        # kept (DuckDB temp table, spilled to disk past the memory limit; Spark cache), so the
-        # report's aggregate queries and every what-if scan it, not the Parquet/CSV file.
-        keep = int(raw.count().execute()) <= KEEP_TYPED_ROWS
-        v = validate(raw, src.name, pre, register=lambda e, m: register(con, e, materialize=m), keep=keep)
-        typed = register(con, v.typed)  # named: the compiled rules refer to it by name
-        out = cls(con, typed, v.present, v.issues, v.n_rows, src.name, extra_columns=v.extra_columns)
-        out.materialized = keep  # the typed table is a view over the kept stage table
+
+        def reg(e, m):
+            return register(con, e, materialize=m)
+
+        prep = prepare(raw, src.name, pre, register=reg)
+        catalog = default_catalog()
+        pl = plan(prep.present, scenario or baseline(catalog), catalog)
+        every_row = register(con, prep.values.mutate(**{GROUP: group_code(prep.values["disease"])}))
+        sql_cache: dict = {}
+        carry = ("nb", "flagged")
+        codes_all = register(con, codes_sql(con, every_row, prep.present, pl, sql_cache, carry))
+        patients = register(con, patient_sql(codes_all.get_name(), pl, carry), materialize=True)
+        v = finish(prep, patients)
+        if v.n_rows < int(patients.count().execute()):  # empty rows after the last data row
+            patients = _rows_up_to(con, patients, v.n_rows)
+        out = cls(con, register(con, v.typed), v.present, v.issues, v.n_rows, src.name, catalog,
+                  extra_columns=v.extra_columns)
+        out._sql_cache = sql_cache
+        codes = register(con, codes_sql(con, out.typed, out.present, pl, sql_cache))
+        ev = DatabaseEvaluation(out, pl, patients, codes, register(con, rich_sql(patients.get_name(), pl)))
+        out._cache[pl.scenario.key] = ev
         return out
 
     @classmethod
@@ -193,6 +213,8 @@ class DatabaseCohort:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
+        if not self.materialized and len(self) <= KEEP_TYPED_ROWS:
+            self.materialize()  # a second scenario: parse once more, then never again
         pl = plan(self.present, scenario, self.catalog)
         codes = register(self.con, codes_sql(self.con, self.typed, self.present, pl, self._sql_cache))
         patients = register(self.con, patient_sql(codes.get_name(), pl), materialize=True)
@@ -249,6 +271,14 @@ class DatabaseCohort:
             "lost": int(q.loc[(q.sa == e) & (q.sb != e), "n"].sum()),
             "changed": int(q.loc[q.sa != q.sb, "n"].sum()),
         }
+
+
+def _rows_up_to(con, t: ir.Table, last: int) -> ir.Table:
+    """A kept per-patient table without the rows after `last`."""
+    if con.name == "pyspark":
+        return register(con, t.filter(t[ROW] <= last), materialize=True)
+    con.raw_sql(f"DELETE FROM {t.get_name()} WHERE {ROW} > {int(last)}")
+    return t
 
 
 def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20):

@@ -102,7 +102,8 @@ def _frozen(value: Any) -> Any:
     return tuple(sorted(value)) if isinstance(value, (set, frozenset, list, tuple)) else value
 
 
-def codes_sql(con, typed: ir.Table, present: frozenset[str], pl: Plan, cache: dict) -> str:
+def codes_sql(con, typed: ir.Table, present: frozenset[str], pl: Plan, cache: dict,
+              carry: tuple[str, ...] = ()) -> str:
     """The SQL of `outcome_codes` over the named table `typed`, each unit's expression
     compiled once per value of the parameters it reads (`cache`, kept per cohort): a
     one-parameter what-if recompiles one or two units, not the whole catalog (building
@@ -123,7 +124,7 @@ def codes_sql(con, typed: ir.Table, present: frozenset[str], pl: Plan, cache: di
             cache[key] = sql
         cols.append(f"{sql} AS {code_column(i)}")
     alias = select_alias(con)
-    head = ", ".join(f"{alias}.{c}" for c in (ROW, GROUP, "patient_id", "disease"))
+    head = ", ".join(f"{alias}.{c}" for c in (ROW, GROUP, "patient_id", "disease", *carry))
     return f"SELECT {head}{''.join(', ' + c for c in cols)} FROM {typed.get_name()} AS {alias}"
 
 
@@ -237,12 +238,13 @@ def assessed_sql(pl: Plan) -> str:
     return "CASE " + " ".join(whens) + " END"
 
 
-def patient_sql(codes_name: str, pl: Plan) -> str:
-    """SELECT over the registered code table: the per-patient integers (kept per scenario)."""
+def patient_sql(codes_name: str, pl: Plan, carry: tuple[str, ...] = ()) -> str:
+    """SELECT over the registered code table: the per-patient integers (kept per scenario),
+    with the code table's `carry` columns passed through."""
     masks = ", ".join(f"{expr} AS {name}" for name, expr in mask_sql(pl).items())
     summary = ", ".join(f"{expr} AS {name}" for name, expr in summary_sql(pl).items())
-    return (f"SELECT m.*, {summary} FROM (SELECT c.{ROW}, c.{GROUP}, c.patient_id, c.disease, {masks} "
-            f"FROM {codes_name} AS c) AS m")
+    head = "".join(f"c.{c}, " for c in (ROW, GROUP, "patient_id", "disease", *carry))
+    return f"SELECT m.*, {summary} FROM (SELECT {head}{masks} FROM {codes_name} AS c) AS m"
 
 
 def rich_sql(patients_name: str, pl: Plan) -> str:
