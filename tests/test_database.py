@@ -317,3 +317,17 @@ def test_evicted_scenarios_free_their_tables(con):
         pd.testing.assert_frame_equal(results_frame(db.evaluate(scenario)), screen_frame(cohort, scenario))
     added = names() - before
     assert len(added) == 3 * engine._CACHED_SCENARIOS  # a code view, a patient table, a text view each
+
+
+def test_scenario_evaluated_in_the_opening_pass(con, synth_files):
+    """`open(…, scenario)` evaluates that scenario in the same pass as the checks; later
+    scenarios keep the parsed values first (small cohorts) and agree as well."""
+    path = synth_files[".parquet"]
+    mem = load_cohort(path)
+    relaxed = resolve({"parameters": {"age_max": 75, "hb_min_g_l": 50}, "disabled": ["EXC-2.kidney"]})
+    db = DatabaseCohort.open(con, str(path), relaxed)
+    first = db.evaluate(relaxed)
+    assert db.evaluate(relaxed) is first and not db.materialized
+    pd.testing.assert_frame_equal(results_frame(first), screen_frame(mem, relaxed))
+    pd.testing.assert_frame_equal(results_frame(db.evaluate()), screen_frame(mem))
+    assert db.materialized

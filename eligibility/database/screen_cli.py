@@ -116,7 +116,7 @@ def screen(args, scenario) -> int:
             from dataclasses import replace
 
             src = replace(src, sheet=args.sheet)
-        cohort = DatabaseCohort.open(con, src)
+        cohort = DatabaseCohort.open(con, src, scenario)  # evaluated in the same pass
     except CohortError as e:
         return _err(str(e))
     ev = cohort.evaluate(scenario)
