@@ -345,8 +345,15 @@ class _MaskText:
     def text(self, key: tuple[int, ...]) -> str:
         out = self.cache.get(key)
         if out is None:
-            out = self.cache[key] = ";".join(
-                u for i, u in enumerate(self.ids) if key[i // MASK_BITS] >> (i % MASK_BITS) & 1)
+            names = []
+            for w, word in enumerate(key):  # set bits only, lowest first: a few per patient
+                while word:
+                    low = word & -word
+                    i = w * MASK_BITS + low.bit_length() - 1
+                    if i < len(self.ids):
+                        names.append(self.ids[i])
+                    word ^= low
+            out = self.cache[key] = ";".join(names)
         return out
 
     def __call__(self, cols: list[np.ndarray]) -> pa.Array:
@@ -360,7 +367,8 @@ class _MaskText:
         if n:
             new[1:] = key[1:] > np.maximum.accumulate(key)[:-1]
         first_at = np.flatnonzero(new)
-        texts = pa.array([self.text(tuple(int(c[i]) for c in cols)) for i in first_at], pa.string())
+        distinct = np.stack([c[first_at] for c in cols], axis=1).tolist() if cols else [[]] * len(first_at)
+        texts = pa.array([self.text(tuple(row)) for row in distinct], pa.string())
         return texts.take(pa.array(key))
 
 
