@@ -5,24 +5,35 @@ the disease groups). `DatabaseEvaluator` presents that interface: each scenario 
 evaluated in DuckDB or Spark (cached per scenario there), and only the compact code
 matrix (one byte per unit and patient) comes back to fill the same `Evaluation`.
 The typed columns are fetched once so the patient pages (explanations, near misses)
-keep working; `DatabaseCohort.evaluate(...).attribution()` is the aggregate-only path.
+keep working — for cohorts of at most `PULL_ROWS` rows. Larger cohorts open in aggregate
+mode (`DatabaseSource`, `DatabaseView`): nothing per patient is pulled; the pages read
+`DatabaseCohort.evaluate(...).attribution()` aggregates and pages of patients.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 
-from ..columns import unreadable_cells
+from ..attribution import ALL
+from ..catalog import Catalog
+from ..columns import GROUP_NAMES, unreadable_cells
 from ..evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation, Evaluator
 from ..fields import FIELD_BY_NAME
 from ..loader import Cohort
+from ..pageview import PATIENT_COLUMNS, AggregateOnly, PageView, aggregate_only_message
 from ..scenario import Resolved, baseline
-from .compile import ROW, UNREADABLE
-from .engine import DatabaseCohort
+from .compile import GROUP, ROW, UNREADABLE
+from .engine import DatabaseCohort, DatabaseEvaluation
 from .outcomes import code_column
+
+# Database cohorts with more rows than this open in aggregate mode: no typed frame, no code
+# matrix in the dashboard process; only aggregates and pages of patients leave the engine.
+PULL_ROWS = int(os.environ.get("ELIGIBILITY_DASHBOARD_PULL_ROWS", 1_000_000))
 
 _STATUS_CODE = {"ineligible": INELIGIBLE, "pending": PENDING, "eligible": ELIGIBLE}
 
@@ -57,7 +68,17 @@ def typed_frame(db: DatabaseCohort) -> tuple[pd.DataFrame, dict[str, np.ndarray]
 def load_database_cohort(con, source: str) -> tuple[Cohort, DatabaseEvaluator]:
     """Open a DuckDB file (`duckdb:PATH?table=NAME` or `PATH.duckdb`) or a Parquet folder/file,
     validate it in the engine, and return the loader-shaped cohort and its evaluator."""
-    db = DatabaseCohort.open(con, source).materialize()
+    return pull_cohort(DatabaseCohort.open(con, source))
+
+
+def pulls(db: DatabaseCohort) -> bool:
+    """Whether the dashboard brings this cohort's per-patient values into memory."""
+    return len(db) <= PULL_ROWS
+
+
+def pull_cohort(db: DatabaseCohort) -> tuple[Cohort, DatabaseEvaluator]:
+    """The loader-shaped cohort (typed values in pandas) and its evaluator (full features)."""
+    db = db.materialize()
     frame, bad = typed_frame(db)
     cohort = Cohort(frame=frame, present=db.present, issues=db.issues, source=db.source,
                     extra_columns=db.extra_columns, row_numbers=np.arange(1, len(frame) + 1, dtype=np.int64))
@@ -102,3 +123,257 @@ class DatabaseEvaluator(Evaluator):
         for i, sc in enumerate(scenarios):
             out[i] = np.bincount(self.status(sc)[sl], minlength=3)
         return out
+
+
+# -- aggregate mode ---------------------------------------------------------------------------
+
+_VIEW_MEMOS = 16  # scenarios whose page-level tables are remembered per cohort
+
+
+class DatabaseSource:
+    """A database cohort in aggregate mode: scenarios evaluated (and cached) in the engine,
+    one lock for the engine connection that every browser session shares."""
+
+    def __init__(self, db: DatabaseCohort):
+        self.db = db
+        self.lock = threading.RLock()
+        self._memos: OrderedDict = OrderedDict()
+        self._missing: dict[str | None, pd.DataFrame] = {}
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.db)
+
+    def view(self, scenario: Resolved | None = None) -> DatabaseView:
+        scenario = scenario or baseline(self.db.catalog)
+        with self.lock:
+            memo = self._memos.get(scenario.key)
+            if memo is None:
+                memo = self._memos[scenario.key] = {}
+                while len(self._memos) > _VIEW_MEMOS:
+                    self._memos.popitem(last=False)
+            else:
+                self._memos.move_to_end(scenario.key)
+        return DatabaseView(self, scenario, memo)
+
+    def missingness(self, disease: str | None = None) -> pd.DataFrame:
+        """`quality.missingness` as one GROUP BY disease in the engine (empty cells per column)."""
+        if disease not in self._missing:
+            self._missing[disease] = self._missingness(disease)
+        return self._missing[disease]
+
+    def _missingness(self, disease: str | None) -> pd.DataFrame:
+        from ..catalog import default_catalog
+        from ..fields import FIELDS
+
+        catalog = default_catalog()
+        t = self.db.typed
+        cols = [f.name for f in FIELDS if f.name in self.db.present and f.name in t.columns]
+        with self.lock:
+            q = t.group_by(t["disease"].cast("string").name("__d")).aggregate(
+                __n=t.count(), **{f"m_{c}": t[c].isnull().cast("int64").sum() for c in cols}).execute()
+        q["__d"] = q["__d"].astype(object).where(q["__d"].notna(), None)
+        rows = []
+        for f in FIELDS:
+            if disease is not None and f.block not in ("common", disease):
+                continue
+            scope = f.block if f.block != "common" else disease
+            sub = q if scope is None else q[q["__d"] == scope]
+            n = int(sub["__n"].sum())
+            present = f.name in cols
+            missing = int(sub[f"m_{f.name}"].fillna(0).sum()) if present else n
+            rows.append({
+                "field": f.name, "label": f.title, "block": f.block, "present": present,
+                "applicable": n, "missing": missing, "missing_pct": 100.0 * missing / n if n else 0.0,
+                "criteria": ", ".join(catalog.units_reading_field(f.name)),
+            })
+        return pd.DataFrame(rows)
+
+
+class DatabaseView(PageView):
+    """One scenario of a database cohort in aggregate mode, for the pages: aggregates from
+    the engine's GROUP BYs (`DatabaseEvaluation.attribution`), patients a page at a time."""
+
+    aggregate_only = True
+
+    def __init__(self, source: DatabaseSource, scenario: Resolved, memo: dict):
+        self.source = source
+        self._scenario = scenario
+        self.memo = memo
+
+    def _dev(self) -> DatabaseEvaluation:
+        """The engine's evaluation of this scenario (cached there; re-run if it was evicted)."""
+        with self.source.lock:
+            return self.source.db.evaluate(self._scenario)
+
+    def _attr(self):
+        with self.source.lock:
+            return self._dev().attribution()
+
+    @property
+    def scenario(self) -> Resolved:
+        return self._scenario
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.source.db.catalog
+
+    @property
+    def present(self) -> frozenset[str]:
+        return frozenset(self.source.db.present)
+
+    def _plan(self):
+        return self._cached("db:plan", lambda: self._dev().plan)
+
+    @property
+    def not_assessed(self) -> tuple[str, ...]:
+        return tuple(self._plan().not_assessed)
+
+    @property
+    def disabled(self) -> tuple[str, ...]:
+        return tuple(self._plan().disabled)
+
+    @property
+    def unit_ids(self) -> tuple[str, ...]:
+        return tuple(self._plan().unit_ids)
+
+    @property
+    def evaluation(self) -> Evaluation:
+        raise AggregateOnly(aggregate_only_message("this per-patient view"))
+
+    def status_counts(self) -> pd.DataFrame:
+        df = self._cached("db:status_counts", lambda: self._attr().status_counts())
+        out = df.copy()
+        out.attrs["empty_rows"] = 0
+        return out
+
+    def criterion_table(self, group: str | None = None) -> pd.DataFrame:
+        return self._cached(("db:crit", group), lambda: self._attr().criterion_table(group))
+
+    def cause_impact(self, group: str | None = None) -> pd.DataFrame:
+        return self._cached(("db:impact", group), lambda: self._attr().cause_impact(group))
+
+    def attrition(self, group: str | None = None) -> pd.DataFrame:
+        return self._cached(("db:attrition", group), lambda: self._attr().attrition(group))
+
+    def combinations(self, group: str | None = None, top: int = 15) -> pd.DataFrame:
+        a = self._attr()
+        if top > a.top:  # the engine ranked `a.top` per group: ask again for more
+            with self.source.lock:
+                dev = self._dev()
+                from .attribution import Attribution
+
+                a = dev._attr = Attribution(dev.patients_table, dev.plan, top=top)
+        return self._cached(("db:combos", group, top), lambda: a.combinations(group, top=top))
+
+    def criterion_totals(self, group: str | None = None) -> pd.DataFrame:
+        return self._cached(("db:totals", group), lambda: self._attr().criterion_totals(group))
+
+    def first_reason_counts(self) -> dict[str, np.ndarray]:
+        def build():
+            a = self._attr()
+            n = len(self.unit_ids)
+            q = a.q1[a.q1["first_idx"] >= 0]
+            out = {}
+            for g in a.groups():
+                sub = q if g == ALL else q[q[GROUP] == GROUP_NAMES.index(g)]
+                out[g] = np.bincount(sub["first_idx"].to_numpy(np.int64), weights=sub["n"].to_numpy(np.int64),
+                                     minlength=n).astype(np.int64)
+            return out
+        return self._cached("db:first", build)
+
+    def eligible_on_assessed(self, group: str | None = None) -> int:
+        """`assessed` is constant per disease group (outcomes.assessed_sql): eligible patients of the
+        groups where fewer than all applicable units are assessed."""
+        pl = self._plan()
+        disabled, missing = set(pl.disabled), set(pl.not_assessed)
+        counts = self.status_counts()
+        total = 0
+        for g in counts.index:
+            if g == ALL or (group not in (None, ALL) and g != group):
+                continue
+            units = [u for u in pl.catalog.units if u.id not in disabled and u.block in ("common", g)]
+            if any(u.id in missing for u in units):
+                total += int(counts.loc[g, "eligible"])
+        return total
+
+    # -- patients, a page at a time ---------------------------------------------------------
+    def _filtered(self, status, group, failed):
+        t = self._dev().rich_table
+        if status:
+            t = t.filter(t.status == status)
+        if group not in (None, ALL):
+            t = t.filter(t[GROUP] == GROUP_NAMES.index(group))
+        if failed:
+            t = t.filter(t.failed.split(";").contains(failed))
+        return t
+
+    def patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                 offset: int = 0, limit: int = 100) -> pd.DataFrame:
+        with self.source.lock:
+            page = self._dev().patients(status=status, group=group, failed=failed, offset=offset, limit=limit)
+        page = page.reindex(columns=PATIENT_COLUMNS)
+        page["row"] = page["row"].astype(np.int64)  # the engine's row is the 1-based data row
+        for c in ("first_reason", "failed", "unknown"):
+            page[c] = page[c].fillna("").astype(object)
+        return page.reset_index(drop=True)
+
+    def count_patients(self, *, status: str | None = None, group: str | None = None,
+                       failed: str | None = None) -> int:
+        if not failed:  # from the cached status counts, no query
+            counts = self.status_counts().loc[group or ALL]
+            return int(counts["screened"] if not status else counts[status])
+        key = ("db:count", status, group, failed)
+        with self.source.lock:
+            return self._cached(key, lambda: int(self._filtered(status, group, failed).count().execute()))
+
+    # -- scenario diff --------------------------------------------------------------------
+    def status_change_from(self, before: PageView, *, offset: int = 0, limit: int | None = None,
+                           group: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(summary per group, a page of the changed patients in input order, in `group`)."""
+        if not isinstance(before, DatabaseView) or before.source is not self.source:
+            raise ValueError("a database scenario diff needs two views of the same cohort")
+        with self.source.lock:
+            b, a = before._dev(), self._dev()
+            summary = self._cached(("db:diff", before.scenario.key), lambda: self.source.db.status_change(
+                b, a, limit=0)[0])
+            patients = self._changed(b, a, group, offset, limit)
+        return summary, patients
+
+    def _changed(self, b: DatabaseEvaluation, a: DatabaseEvaluation, group, offset: int, limit: int | None):
+        pa_, pb = b.rich_table, a.rich_table
+        left = pa_.select(ROW, GROUP, "patient_id", "disease", sa=pa_["status"], fa=pa_["first_reason"])
+        right = pb.select(__r=pb[ROW], sb=pb["status"], fb=pb["first_reason"])
+        j = left.join(right, left[ROW] == right["__r"])
+        j = j.filter(j.sa != j.sb)
+        if group not in (None, ALL):
+            j = j.filter(j[GROUP] == GROUP_NAMES.index(group))
+        j = j.order_by(ROW)
+        if limit is not None:
+            j = j.limit(limit, offset=offset)
+        p = j.execute()
+        return pd.DataFrame({
+            "row": p[ROW].astype(np.int64).to_numpy(),
+            "patient_id": p["patient_id"].astype("string").to_numpy(),
+            "disease": p["disease"].astype("string").to_numpy(),
+            "status_before": p["sa"].astype(object).to_numpy(),
+            "status_after": p["sb"].astype(object).to_numpy(),
+            "first_reason_before": p["fa"].fillna("").astype(object).to_numpy(),
+            "first_reason_after": p["fb"].fillna("").astype(object).to_numpy(),
+        })
+
+    def change_moves(self, before: DatabaseView, group: str | None = None) -> pd.Series:
+        """Patients per status move ('eligible → pending': n), most first, in `group`."""
+        def build():
+            with self.source.lock:
+                pa_, pb = before._dev().patients_table, self._dev().patients_table
+                left = pa_.select(ROW, GROUP, sa=pa_["status"])
+                right = pb.select(__r=pb[ROW], sb=pb["status"])
+                j = left.join(right, left[ROW] == right["__r"])
+                j = j.filter(j.sa != j.sb)
+                if group not in (None, ALL):
+                    j = j.filter(j[GROUP] == GROUP_NAMES.index(group))
+                q = j.group_by(["sa", "sb"]).aggregate(n=j.count()).execute()
+            s = pd.Series(q["n"].astype(np.int64).to_numpy(), index=q["sa"].astype(str) + " → " + q["sb"].astype(str))
+            return s.sort_values(ascending=False, kind="stable")
+        return self._cached(("db:moves", before.scenario.key, group), build)
