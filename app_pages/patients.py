@@ -249,14 +249,77 @@ def near_miss_panel(ctx: S.Context) -> None:
                        icon=":material/download:", key="pt_dl_near")
 
 
+AGG_PAGE_SIZES = (50, 100, 500)  # aggregate mode: each page is one query to the database
+ANY = "any"
+
+
+def paged_table(ctx: S.Context) -> None:
+    """Aggregate mode: the filters the database answers (status, disease, a failing criterion),
+    the matching count, and one page of patients at a time."""
+    view = ctx.view
+    c1, c2, c3 = st.columns(3)
+    status = c1.selectbox("Status", [ANY, *STATUS_ICONS], key="pt_db_status",
+                          format_func=lambda s: "Any status" if s == ANY else STATUS_ICONS[s])
+    if ctx.disease is None:
+        groups = [g for g in view.status_counts().index if g != "All"]
+        disease = c2.selectbox("Disease", [ANY, *groups], key="pt_db_disease",
+                               format_func=lambda d: "All diseases" if d == ANY else d)
+    else:
+        c2.text_input("Disease", f"{ctx.disease} (sidebar filter)", disabled=True, key="pt_disease_fixed")
+        disease = ctx.disease
+    failed = c3.selectbox("Failing criterion", [ANY, *view.unit_ids], key="pt_db_failed",
+                          format_func=lambda u: "Any (or none)" if u == ANY else label(u))
+    filt = {"status": None if status == ANY else status, "group": None if disease == ANY else disease,
+            "failed": None if failed == ANY else failed}
+    n = view.count_patients(**filt)
+    top = st.columns([3, 1, 1], vertical_alignment="bottom")
+    top[0].markdown(f"**{n:,}** patients match (counted in the database)")
+    size = top[1].selectbox("Rows per page", AGG_PAGE_SIZES, index=1, key="pt_db_page_size")
+    pages = max(1, -(-n // size))
+    if st.session_state.get("pt_db_page", 1) > pages:
+        st.session_state["pt_db_page"] = pages
+    page = st.pagination(pages, key="pt_db_page") if pages > 1 else 1
+    start = (page - 1) * size
+    view_page = S.memo(ctx, ("pt:db_page", tuple(filt.items()), start, size),
+                       lambda: view.patients(offset=start, limit=size, **filt))
+    download_button(top[2], "Export this page (CSV)", data=lambda: export.to_csv_bytes(view_page),
+                    file_name=f"patients_page{page}.csv", mime="text/csv", on_click="ignore",
+                    icon=":material/download:", key="pt_dl_filtered",
+                    help="The rows of this page, Excel-safe UTF-8 CSV (the batch command writes all of them).")
+    shown = view_page.assign(status=view_page["status"].map(STATUS_ICONS),
+                             first_reason=view_page["first_reason"].map(label),
+                             failed=view_page["failed"].map(labels), unknown=view_page["unknown"].map(labels))
+    st.caption(f"Rows {start + 1 if n else 0:,}–{start + len(shown):,} of {n:,}; page {page} of {pages}. "
+               "Row = 1-based data row in the file.")
+    st.dataframe(shown, hide_index=True, key="pt_table", column_config={
+        "row": st.column_config.NumberColumn("Row", format="%d"),
+        "patient_id": "Patient ID", "disease": "Disease", "status": "Status",
+        "first_reason": st.column_config.TextColumn("First reason", width="medium"),
+        "failed": st.column_config.TextColumn("All failing", help="Every failing criterion / part"),
+        "unknown": st.column_config.TextColumn("Unknown", help="Parts that cannot be decided (missing values)"),
+    })
+    if view.not_assessed:
+        st.caption("Not assessed for this file (same for every patient): "
+                   + ", ".join(label(u) for u in view.not_assessed))
+
+
 ctx = S.context()
 st.title("Patients")
 scope = "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
-st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.view.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope}")
 S.status_notes(ctx)
 
 tab_list, tab_near = st.tabs(["Patient list", "Near misses"])
+if ctx.aggregate_only:
+    with tab_list:
+        with guard("the patient table"):
+            paged_table(ctx)
+        st.subheader("Explain one patient")
+        S.unavailable("the explanation of one patient's values")
+    with tab_near:
+        S.unavailable("the list of near misses (it reads every ineligible patient's values)")
+    st.stop()
 with tab_list:
     res = None
     with guard("the patient table"):

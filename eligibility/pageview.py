@@ -204,6 +204,16 @@ class PageView:
                        failed: str | None = None) -> int:
         raise NotImplementedError
 
+    # -- scenario diff (database views; memory pages use screen.status_change) ---------------
+    def status_change_from(self, before: PageView, *, offset: int = 0, limit: int | None = None,
+                           group: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(diff summary per group, a page of the patients whose status differs, in `group`)."""
+        raise NotImplementedError
+
+    def change_moves(self, before: PageView, group: str | None = None) -> pd.Series:
+        """Patients per status move ('eligible → pending': n), most first, in `group`."""
+        raise NotImplementedError
+
 
 class MemoryView(PageView):
     """An in-memory evaluation (the per-patient results table needs the cohort's frame)."""
@@ -341,7 +351,7 @@ def status_change(before: PageView, after: PageView, *, offset: int = 0,
             raise ValueError("status_change of memory views needs the cohort's frame")
         summary, patients = memory_change(before.ev, after.ev, before.frame)
         return summary, (patients if limit is None else patients.iloc[offset:offset + limit])
-    return after.status_change_from(before, offset=offset, limit=limit)  # type: ignore[attr-defined]
+    return after.status_change_from(before, offset=offset, limit=limit)
 
 
 def counts_side_by_side(protocol: PageView, a: PageView, b: PageView, diff: pd.DataFrame) -> pd.DataFrame:

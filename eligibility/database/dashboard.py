@@ -71,6 +71,14 @@ def load_database_cohort(con, source: str) -> tuple[Cohort, DatabaseEvaluator]:
     return pull_cohort(DatabaseCohort.open(con, source))
 
 
+def open_for_dashboard(con, source: str) -> DatabaseSource | tuple[Cohort, DatabaseEvaluator]:
+    """Open and validate a database cohort for the dashboard: at most PULL_ROWS rows, the
+    loader-shaped cohort and its evaluator (every page feature); more, a `DatabaseSource`
+    (aggregate mode: nothing per patient is pulled into this process)."""
+    db = DatabaseCohort.open(con, source)
+    return pull_cohort(db) if pulls(db) else DatabaseSource(db)
+
+
 def pulls(db: DatabaseCohort) -> bool:
     """Whether the dashboard brings this cohort's per-patient values into memory."""
     return len(db) <= PULL_ROWS
@@ -362,8 +370,11 @@ class DatabaseView(PageView):
             "first_reason_after": p["fb"].fillna("").astype(object).to_numpy(),
         })
 
-    def change_moves(self, before: DatabaseView, group: str | None = None) -> pd.Series:
+    def change_moves(self, before: PageView, group: str | None = None) -> pd.Series:
         """Patients per status move ('eligible → pending': n), most first, in `group`."""
+        if not isinstance(before, DatabaseView) or before.source is not self.source:
+            raise ValueError("a database scenario diff needs two views of the same cohort")
+
         def build():
             with self.source.lock:
                 pa_, pb = before._dev().patients_table, self._dev().patients_table
