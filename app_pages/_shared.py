@@ -440,6 +440,18 @@ def memo(ctx: Context, key: tuple, build):
     return store[key]
 
 
+def last_page(name: str, key: tuple, build):
+    """A page of patients fetched from the database (aggregate mode), kept for this session
+    only — the last one per table — so that pages leafed through do not pile up on the server."""
+    slot = f"_last_page_{name}"
+    hit = st.session_state.get(slot)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    page = build()
+    st.session_state[slot] = (key, page)
+    return page
+
+
 def results(ctx: Context):
     """Per-patient results of the active scenario in input order."""
     return memo(ctx, ("page:results",), lambda: results_frame(ctx.current, ctx.cohort.frame))

@@ -280,8 +280,8 @@ def paged_table(ctx: S.Context) -> None:
         st.session_state["pt_db_page"] = pages
     page = st.pagination(pages, key="pt_db_page") if pages > 1 else 1
     start = (page - 1) * size
-    view_page = S.memo(ctx, ("pt:db_page", tuple(filt.items()), start, size),
-                       lambda: view.patients(offset=start, limit=size, **filt))
+    view_page = S.last_page("patients", (ctx.data.key, view.scenario.key, tuple(filt.items()), start, size),
+                            lambda: view.patients(offset=start, limit=size, **filt))
     download_button(top[2], "Export this page (CSV)", data=lambda: export.to_csv_bytes(view_page),
                     file_name=f"patients_page{page}.csv", mime="text/csv", on_click="ignore",
                     icon=":material/download:", key="pt_dl_filtered",

@@ -404,9 +404,9 @@ def changed_page(ctx: S.Context) -> None:
         st.session_state["wi_changed_page"] = pages
     page = st.pagination(pages, key="wi_changed_page") if pages > 1 else 1
     start = (page - 1) * CHANGED_PAGE
-    _, patients = memo(ctx, ("wi:changed_page", base.scenario.key, ctx.group, page),
-                       lambda: ctx.view.status_change_from(
-                           base, offset=start, limit=CHANGED_PAGE, group=ctx.group))
+    _, patients = S.last_page("changed", (ctx.data.key, base.scenario.key, ctx.scenario.key, ctx.group, page),
+                              lambda: ctx.view.status_change_from(
+                                  base, offset=start, limit=CHANGED_PAGE, group=ctx.group))
     st.caption(f"{n:,} patient(s) change status{scope}: " + ", ".join(f"{m} {k:,}" for m, k in moves.items())
                + f". Rows {start + 1:,}–{start + len(patients):,}; page {page} of {pages} (computed in the "
                "database a page at a time).")
@@ -636,8 +636,9 @@ def compare_aggregate(ctx: S.Context, b) -> None:
     view_b = S.view(ctx.data, b)
     name_a = ctx.scenario.name or ("protocol" if ctx.is_baseline else "What-if")
     name_b = b.name or "B"
-    diff, patients = memo(ctx, ("wi:cmp_db", b.key, ctx.group), lambda: view_b.status_change_from(
-        ctx.view, offset=0, limit=MAX_ROWS, group=ctx.group))
+    diff, patients = S.last_page("compare", (ctx.data.key, ctx.scenario.key, b.key, ctx.group),
+                                 lambda: view_b.status_change_from(ctx.view, offset=0, limit=MAX_ROWS,
+                                                                   group=ctx.group))
     table = memo(ctx, ("wi:cmp", b.key), lambda: view_counts_side_by_side(ctx.base_view, ctx.view, view_b, diff))
     table = table.assign(group=table["group"].map(lambda g: "All diseases" if g == "All" else g))
     st.markdown(f"**A** = current scenario {lit(name_a)} · **B** = {lit(name_b)}")
