@@ -131,6 +131,16 @@ def test_a_reading_counts_as_in_memory(monkeypatch):
                                   check_dtype=False)
 
 
+def test_readings_the_engine_ignores_are_flagged(monkeypatch):
+    """Until the engine applies readings, a view whose counts leave them out says so."""
+    src = _open(monkeypatch, BUNDLED)
+    cohort, evaluator = _memory(BUNDLED)
+    r = resolve({"readings": {"gc_dose": "more_than"}})
+    same = src.view(r).counts() == MemoryView(evaluator.evaluate(r)).counts()
+    assert src.view(r).readings_applied == same
+    assert src.view(resolve(SCENARIOS[1])).readings_applied
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS[:2], ids=["protocol", "what-if-1"])
 def test_aggregates_equal_memory_with_criteria_not_assessed(monkeypatch, partial_parquet, scenario):
     src = _open(monkeypatch, partial_parquet)

@@ -249,6 +249,13 @@ class DatabaseView(PageView):
     def evaluation(self) -> Evaluation:
         raise AggregateOnly(aggregate_only_message("this per-patient view"))
 
+    @property
+    def readings_applied(self) -> bool:
+        """False when the scenario chooses contested readings but the engine's plan kept the
+        protocol's catalog (the engine does not apply readings yet): the counts are then the
+        default readings', and the pages say so."""
+        return not self._scenario.readings or self._plan().catalog is not self.source.db.catalog
+
     def status_counts(self) -> pd.DataFrame:
         df = self._cached("db:status_counts", lambda: self._attr().status_counts())
         out = df.copy()
