@@ -208,11 +208,8 @@ def not_assessed(ctx: S.Context) -> None:
 
 
 def demographics(ctx: S.Context) -> None:
-    if ctx.aggregate_only:  # age bands per status would be one more GROUP BY; not built yet
-        S.unavailable("the age and sex breakdown of the pool")
-        return
-    ev = ctx.current
-    pool = memo(ctx, ("demo:pool", ctx.disease), lambda: D.pool(ev, D.scope_groups(ev, ctx.disease)))
+    ev = ctx.view  # in aggregate mode: one GROUP BY (group, status, age, sex) in the database
+    pool = memo(ctx, ("demo:pool", ctx.disease), lambda: ev.pool(ev.scope_groups(ctx.disease)))
     st.plotly_chart(demographics_figure(pool[pool["group"] == ctx.group],
                                         title=f"Age and sex of the pool — {scope_text(ctx)}"),
                     key="ov_demo_chart", config={"displaylogo": False},
@@ -227,7 +224,7 @@ def demographics(ctx: S.Context) -> None:
     with tab_bands:
         st.dataframe(D.display_pool(pool, "bands"), hide_index=True, key="ov_demo_bands")
     with st.expander("At each attrition step (patients remaining)"):
-        steps = memo(ctx, ("demo:steps", ctx.group), lambda: D.by_step(ev, ctx.group))
+        steps = memo(ctx, ("demo:steps", ctx.group), lambda: ev.by_step(ctx.group))
         st.dataframe(D.display_steps(steps), hide_index=True, key="ov_demo_steps",
                      column_config={"Female %": st.column_config.NumberColumn(format="%.1f%%")})
 

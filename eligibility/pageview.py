@@ -209,6 +209,16 @@ class PageView:
                        failed: str | None = None) -> int:
         raise NotImplementedError
 
+    # -- demographics (demographics.pool / by_step) -------------------------------------------
+    def scope_groups(self, disease: str | None) -> list[str]:
+        return [disease] if disease else [g for g in self.status_counts().index if g != A.ALL] + [A.ALL]
+
+    def pool(self, groups: list[str]) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def by_step(self, group: str | None = None) -> pd.DataFrame:
+        raise NotImplementedError
+
     # -- scenario diff (database views; memory pages use screen.status_change) ---------------
     def status_change_from(self, before: PageView, *, offset: int = 0, limit: int | None = None,
                            group: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -218,6 +228,73 @@ class PageView:
     def change_moves(self, before: PageView, group: str | None = None) -> pd.Series:
         """Patients per status move ('eligible → pending': n), most first, in `group`."""
         raise NotImplementedError
+
+
+# -- demographics from a histogram (group, status, first failing unit, age, sex) → n -------------
+
+def _weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """np.percentile(np.repeat(values, weights), q) (linear) without repeating: values sorted."""
+    n = int(weights.sum())
+    pos = q / 100.0 * (n - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    cum = np.cumsum(weights)
+    a, b = values[np.searchsorted(cum, lo, side="right")], values[np.searchsorted(cum, hi, side="right")]
+    return float(np.percentile(np.array([a, b], dtype=np.float64), 100.0 * (pos - lo))) if hi > lo else float(a)
+
+
+def summary_from_counts(age: np.ndarray, sex: np.ndarray, n: np.ndarray) -> dict:
+    """`demographics._summary` of the patients these (age, sex, count) rows stand for."""
+    from .demographics import AGE_BANDS, SEXES, age_band_codes
+
+    n = n.astype(np.int64)
+    known = ~np.isnan(age)
+    row: dict[str, Any] = {"n": int(n.sum())}
+    if n[known].sum():
+        order = np.argsort(age[known], kind="stable")
+        v, w = age[known][order], n[known][order]
+        row.update(median_age=_weighted_percentile(v, w, 50), age_q1=_weighted_percentile(v, w, 25),
+                   age_q3=_weighted_percentile(v, w, 75))
+    else:
+        row.update(median_age=np.nan, age_q1=np.nan, age_q3=np.nan)
+    sc = np.bincount(sex.astype(np.int64), weights=n, minlength=3).astype(np.int64)
+    for i, s_ in enumerate(SEXES):
+        row[s_] = int(sc[i])
+    row["female_pct"] = 100.0 * sc[0] / (sc[0] + sc[1]) if sc[0] + sc[1] else np.nan
+    bc = np.bincount(age_band_codes(age.astype(np.float64)), weights=n, minlength=len(AGE_BANDS)).astype(np.int64)
+    for i, b in enumerate(AGE_BANDS):
+        row[b] = int(bc[i])
+    return row
+
+
+def pool_from_counts(hist: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    """`demographics.pool` from a histogram with columns group, status, age, sex (0 F, 1 M, 2
+    missing), n."""
+    rows = []
+    for g in groups:
+        sub = hist if g == A.ALL else hist[hist["group"] == g]
+        for pop in ("screened", "eligible", "pending"):
+            part = sub if pop == "screened" else sub[sub["status"] == pop]
+            rows.append({"group": g, "population": pop, **summary_from_counts(
+                part["age"].to_numpy(np.float64), part["sex"].to_numpy(np.int64), part["n"].to_numpy(np.int64))})
+    return pd.DataFrame(rows)
+
+
+def steps_from_counts(hist: pd.DataFrame, group: str | None, att: pd.DataFrame, unit_criteria: list[str]) -> pd.DataFrame:
+    """`demographics.by_step` from the histogram (with first_idx: the first failing active unit, −1 none)."""
+    sub = hist if group in (None, A.ALL) else hist[hist["group"] == group]
+    order = list(dict.fromkeys(unit_criteria))
+    step_of_unit = np.array([order.index(c) for c in unit_criteria] + [len(order)], np.int64)
+    first = sub["first_idx"].to_numpy(np.int64)
+    leaves = step_of_unit[np.where(first >= 0, first, len(unit_criteria))]
+    age, sex, n = sub["age"].to_numpy(np.float64), sub["sex"].to_numpy(np.int64), sub["n"].to_numpy(np.int64)
+    rows = [{"step": "Screened", "excluded": 0, **summary_from_counts(age, sex, n)}]
+    for r in att.itertuples(index=False):
+        if r.excluded == 0:
+            continue
+        stay = leaves > order.index(r.criterion)
+        rows.append({"step": r.criterion, "excluded": int(r.excluded),
+                     **summary_from_counts(age[stay], sex[stay], n[stay])})
+    return pd.DataFrame(rows)
 
 
 class MemoryView(PageView):
@@ -304,6 +381,21 @@ class MemoryView(PageView):
 
     def not_assessed_applicable(self) -> tuple[str, ...]:
         return tuple(self.ev.not_assessed_applicable())
+
+    def scope_groups(self, disease: str | None) -> list[str]:
+        from .demographics import scope_groups
+
+        return scope_groups(self.ev, disease)
+
+    def pool(self, groups: list[str]) -> pd.DataFrame:
+        from .demographics import pool
+
+        return pool(self.ev, groups)
+
+    def by_step(self, group: str | None = None) -> pd.DataFrame:
+        from .demographics import by_step
+
+        return by_step(self.ev, group)
 
     def not_assessed_table(self) -> pd.DataFrame:
         from .assessment import not_assessed_table

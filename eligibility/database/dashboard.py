@@ -25,7 +25,14 @@ from ..columns import GROUP_NAMES, unreadable_cells
 from ..evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation, Evaluator
 from ..fields import FIELD_BY_NAME
 from ..loader import Cohort
-from ..pageview import PATIENT_COLUMNS, AggregateOnly, PageView, aggregate_only_message
+from ..pageview import (
+    PATIENT_COLUMNS,
+    AggregateOnly,
+    PageView,
+    aggregate_only_message,
+    pool_from_counts,
+    steps_from_counts,
+)
 from ..scenario import Resolved, baseline
 from .compile import GROUP, ROW, UNREADABLE
 from .engine import DatabaseCohort, DatabaseEvaluation
@@ -311,6 +318,45 @@ class DatabaseView(PageView):
             if any(u.id in missing for u in units):
                 total += int(counts.loc[g, "eligible"])
         return total
+
+    # -- demographics: one GROUP BY (group, status, first failing unit, age, sex) -------------
+    def _histogram(self) -> pd.DataFrame:
+        def build():
+            import ibis
+
+            db = self.source.db
+            with self.source.lock:
+                p = self._dev().patients_table
+                p = p.select(ROW, GROUP, "status", "first_idx")
+                t = db.typed
+                age = (t["age_years"].cast("float64") if "age_years" in db.present and "age_years" in t.columns
+                       else ibis.null().cast("float64"))
+                if "sex" in db.present and "sex" in t.columns:
+                    sx = t["sex"].cast("string")
+                    sex = ibis.cases((sx == "F", 0), (sx == "M", 1), else_=2)
+                else:
+                    sex = ibis.literal(2)
+                tt = t.select(__r2=t[ROW], age=age, sex=sex.cast("int8"))
+                j = p.join(tt, p[ROW] == tt["__r2"])
+                q = j.group_by([GROUP, "status", "first_idx", "age", "sex"]).aggregate(n=j.count()).execute()
+            names = np.array(GROUP_NAMES, dtype=object)
+            return pd.DataFrame({
+                "group": names[q[GROUP].astype(np.int64).to_numpy()],
+                "status": q["status"].astype(object).to_numpy(),
+                "first_idx": q["first_idx"].astype(np.int64).to_numpy(),
+                "age": pd.to_numeric(q["age"], errors="coerce").to_numpy(np.float64, na_value=np.nan),
+                "sex": q["sex"].astype(np.int64).to_numpy(),
+                "n": q["n"].astype(np.int64).to_numpy(),
+            })
+        return self._cached("db:histogram", build)
+
+    def pool(self, groups: list[str]) -> pd.DataFrame:
+        return self._cached(("db:pool", tuple(groups)), lambda: pool_from_counts(self._histogram(), groups))
+
+    def by_step(self, group: str | None = None) -> pd.DataFrame:
+        crits = [self.catalog.unit_by_id[u].criterion for u in self.unit_ids]
+        return self._cached(("db:steps", group), lambda: steps_from_counts(
+            self._histogram(), group, self.attrition(group), crits))
 
     # -- patients, a page at a time ---------------------------------------------------------
     def _filtered(self, status, group, failed):
