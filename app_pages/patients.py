@@ -176,6 +176,29 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     row = int(res.index[hit[0]])  # the input row (blank rows are not in `res`)
     rec = res.loc[row]
     expl = explain_patient(ctx.data.evaluator, row, ctx.scenario, ev=ctx.current)
+    show_explanation(ctx, pid, row, rec, expl)
+
+
+def explanation_aggregate(ctx: S.Context) -> None:
+    """Aggregate mode: the patient's results row and typed values are fetched from the database
+    (one row), and the criteria are explained from those values alone."""
+    st.subheader("Explain one patient")
+    pid = st.text_input("Patient ID", key="pt_explain_id",
+                        placeholder="Select a row in the table above, or type an exact patient ID")
+    if not pid.strip():
+        st.info("Pick a patient: select a row in the table or type a patient ID.", icon=":material/touch_app:")
+        return
+    found = S.last_page("explain", (ctx.data.key, ctx.scenario.key, pid.strip()),
+                        lambda: ctx.view.explain(pid))
+    if found is None:
+        st.warning(f"No patient with ID “{lit(pid.strip())}” in this cohort.", icon=":material/search_off:")
+        return
+    rec, expl = found
+    show_explanation(ctx, pid, int(rec["row"]) - 1, rec, expl)
+
+
+def show_explanation(ctx: S.Context, pid: str, row: int, rec, expl: pd.DataFrame) -> None:
+    """The explanation of one patient (`row`: 0-based input row; `rec`: their results row)."""
     c1, c2 = st.columns([2, 3])
     with c1:
         disease = EMPTY if pd.isna(rec["disease"]) else rec["disease"]
@@ -286,12 +309,14 @@ def paged_table(ctx: S.Context) -> None:
                     file_name=f"patients_page{page}.csv", mime="text/csv", on_click="ignore",
                     icon=":material/download:", key="pt_dl_filtered",
                     help="The rows of this page, Excel-safe UTF-8 CSV (the batch command writes all of them).")
+    st.session_state["_pt_page_ids"] = [None if pd.isna(x) else str(x) for x in view_page["patient_id"]]
     shown = view_page.assign(status=view_page["status"].map(STATUS_ICONS),
                              first_reason=view_page["first_reason"].map(label),
                              failed=view_page["failed"].map(labels), unknown=view_page["unknown"].map(labels))
     st.caption(f"Rows {start + 1 if n else 0:,}–{start + len(shown):,} of {n:,}; page {page} of {pages}. "
-               "Row = 1-based data row in the file.")
-    st.dataframe(shown, hide_index=True, key="pt_table", column_config={
+               "Select a row to explain it below. Row = 1-based data row in the file.")
+    st.dataframe(shown, hide_index=True, key="pt_table", on_select=_remember_selection,
+                 selection_mode="single-row", column_config={
         "row": st.column_config.NumberColumn("Row", format="%d"),
         "patient_id": "Patient ID", "disease": "Disease", "status": "Status",
         "first_reason": st.column_config.TextColumn("First reason", width="medium"),
@@ -315,8 +340,8 @@ if ctx.aggregate_only:
     with tab_list:
         with guard("the patient table"):
             paged_table(ctx)
-        st.subheader("Explain one patient")
-        S.unavailable("the explanation of one patient's values")
+        with guard("the explanation of this patient"):
+            explanation_aggregate(ctx)
     with tab_near:
         S.unavailable("the list of near misses (it reads every ineligible patient's values)")
     st.stop()

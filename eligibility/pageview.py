@@ -219,6 +219,11 @@ class PageView:
     def by_step(self, group: str | None = None) -> pd.DataFrame:
         raise NotImplementedError
 
+    def explain(self, patient_id: str) -> tuple[pd.Series, pd.DataFrame] | None:
+        """(results row with `row` 1-based, explain.explain_patient table) of the patient with this
+        ID, None if there is none (database views; the memory page explains from its results)."""
+        raise NotImplementedError
+
     # -- scenario diff (database views; memory pages use screen.status_change) ---------------
     def status_change_from(self, before: PageView, *, offset: int = 0, limit: int | None = None,
                            group: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

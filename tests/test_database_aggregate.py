@@ -173,6 +173,30 @@ def test_patient_pages_equal_memory(monkeypatch, filt):
             (filt, offset))
 
 
+def test_one_patient_explained_from_their_row_equals_memory(monkeypatch):
+    """The explanation fetches one patient's row (values and cell reports) from the database."""
+    from eligibility.explain import explain_patient
+    from eligibility.screen import results_frame
+
+    src = _open(monkeypatch, BUNDLED)
+    cohort, evaluator = _memory(BUNDLED)
+    r = resolve(SCENARIOS[1])
+    ev = evaluator.evaluate(r)
+    res = results_frame(ev, cohort.frame)
+    with_issues = [int(i.row) - 1 for i in cohort.issues if i.row is not None]
+    assert with_issues
+    pending = [int(i) for i in np.flatnonzero(res["status"].to_numpy() == "pending")[:3]]
+    for row in sorted({0, 1, *with_issues[:12], *pending}):
+        pid = str(cohort.frame["patient_id"].iloc[row])
+        rec, got = src.view(r).explain(pid)
+        pd.testing.assert_frame_equal(got, explain_patient(evaluator, row, r, ev=ev), check_dtype=False, obj=str(row))
+        assert int(rec["row"]) == row + 1
+        for c in ("status", "first_reason", "failed", "unknown"):
+            assert rec[c] == res[c].iloc[row], (row, c)
+    assert src.view(r).explain(f"  {str(cohort.frame['patient_id'].iloc[5]).lower()} ")[0]["row"] == 6
+    assert src.view(r).explain("no such patient") is None
+
+
 def test_aggregate_mode_pulls_nothing_and_small_cohorts_still_pull(monkeypatch, tmp_path):
     """Above the threshold nothing per patient is pulled (the pulls raise); at or below it the
     cohort is loaded whole, as before."""
@@ -206,7 +230,7 @@ def test_threshold_is_read_from_the_environment(monkeypatch):
 
 # Sections that say they are not available in aggregate mode, per page: any other section that
 # fell back to the note (or failed) would change these counts.
-UNAVAILABLE = {"overview": 2, "screen_failures": 1, "what_if": 2, "patients": 2, "protocol": 0, "dose_cohorts": 1,
+UNAVAILABLE = {"overview": 2, "screen_failures": 1, "what_if": 2, "patients": 1, "protocol": 0, "dose_cohorts": 1,
                "worklist": 1}
 PAGES = ("app_pages/overview.py", "app_pages/screen_failures.py", "app_pages/what_if.py",
          "app_pages/patients.py", "app_pages/protocol.py", "app_pages/dose_cohorts.py", "app_pages/worklist.py")
@@ -301,6 +325,22 @@ def test_patient_filters_and_pages_in_aggregate_mode(monkeypatch, warehouse):
     shown = _frame(at, "first_reason")
     want = mem.patients(status="pending", group="SSc", limit=100)
     assert list(shown["patient_id"]) == list(want["patient_id"])
+
+
+def test_explanation_in_aggregate_mode(monkeypatch, warehouse):
+    from eligibility.explain import explain_patient, explanation_view
+
+    _no_pulls(monkeypatch)
+    at = _app_on_database(warehouse)
+    at.switch_page("app_pages/patients.py").run()
+    cohort, evaluator = _memory(BUNDLED)
+    row = 2
+    at.text_input(key="pt_explain_id").input(str(cohort.frame["patient_id"].iloc[row])).run()
+    _no_failures(at, "app_pages/patients.py")
+    want, _ = explanation_view(explain_patient(evaluator, row, resolve({})), only_problems=False)
+    got = _frame(at, "Criterion")
+    assert list(got["Criterion"]) == list(want["Criterion"]) and list(got["Outcome"]) == list(want["Outcome"])
+    assert any(f"row {row + 1}" in md.value for md in at.markdown)
 
 
 def test_compare_two_scenarios_in_aggregate_mode(monkeypatch, warehouse):

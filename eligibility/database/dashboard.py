@@ -48,7 +48,11 @@ _STATUS_CODE = {"ineligible": INELIGIBLE, "pending": PENDING, "eligible": ELIGIB
 def typed_frame(db: DatabaseCohort) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The typed contract columns in input order as the loader's frame types, and the
     unreadable-cell masks."""
-    df = db.typed.order_by(ROW).to_pyarrow().to_pandas()
+    return loader_frame(db.typed.order_by(ROW).to_pyarrow().to_pandas())
+
+
+def loader_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Rows of the typed table (as fetched) in the loader's frame types, and the unreadable-cell masks."""
     out: dict[str, object] = {}
     bad: dict[str, np.ndarray] = {}
     for name in df.columns:
@@ -357,6 +361,50 @@ class DatabaseView(PageView):
         crits = [self.catalog.unit_by_id[u].criterion for u in self.unit_ids]
         return self._cached(("db:steps", group), lambda: steps_from_counts(
             self._histogram(), group, self.attrition(group), crits))
+
+    # -- one patient ------------------------------------------------------------------------
+    def one_patient(self, patient_id: str) -> tuple[pd.Series, Cohort] | None:
+        """The patient with this ID (exact, else ignoring case and surrounding spaces; the first
+        in input order): their results row (`row` 1-based) and a one-row loader-shaped cohort of
+        their typed values and cell reports — a page of one, for the explanation."""
+        pid = patient_id.strip()
+        with self.source.lock:
+            rich = self._dev().rich_table
+            cols = ["row", "patient_id", "disease", "status", "first_reason", "failed", "unknown"]
+
+            def first(t):
+                q = t.select(row=t[ROW], patient_id=t.patient_id, disease=t.disease, status=t.status,
+                             first_reason=t.first_reason, failed=t.failed, unknown=t.unknown)
+                return q.order_by("row").limit(1).execute()
+
+            hit = first(rich.filter(rich.patient_id == pid))
+            if hit.empty:
+                hit = first(rich.filter(rich.patient_id.strip().lower() == pid.lower()))
+            if hit.empty:
+                return None
+            rec = hit.iloc[0][cols].copy()
+            row = int(rec["row"])
+            typed = self.source.db.typed
+            df = typed.filter(typed[ROW] == row).to_pyarrow().to_pandas()
+        for c in ("first_reason", "failed", "unknown"):
+            rec[c] = "" if pd.isna(rec[c]) else str(rec[c])
+        frame, _ = loader_frame(df)
+        db = self.source.db
+        cohort = Cohort(frame=frame, present=db.present, issues=[i for i in db.issues if i.row == row],
+                        source=db.source, extra_columns=db.extra_columns,
+                        row_numbers=np.array([row], dtype=np.int64))
+        return rec, cohort
+
+    def explain(self, patient_id: str) -> tuple[pd.Series, pd.DataFrame] | None:
+        """`explain.explain_patient` for one patient, from their row alone (evaluated in memory:
+        each criterion reads only that patient's values)."""
+        from ..explain import explain_patient
+
+        found = self.one_patient(patient_id)
+        if found is None:
+            return None
+        rec, cohort = found
+        return rec, explain_patient(Evaluator.for_cohort(cohort, self.catalog), 0, self._scenario)
 
     # -- patients, a page at a time ---------------------------------------------------------
     def _filtered(self, status, group, failed):
