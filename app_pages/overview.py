@@ -230,22 +230,26 @@ def demographics(ctx: S.Context) -> None:
 
 
 def report(ctx: S.Context) -> None:
-    if ctx.aggregate_only:  # its demographics and dose step read every patient's values
-        S.unavailable("the screening report (HTML), with its demographics and dose-level step,")
-        return
     plan, plan_text = S.dose_plan()
 
     def build() -> str:
+        # Aggregate mode: no dose-level step (it orders the eligible patients by screening date).
+        dose = None if ctx.aggregate_only else S.dose_levels(ctx, plan)
         info = ReportInput(
             cohort="bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name,
             scenario="protocol as registered" if ctx.is_baseline else (ctx.scenario.name or "What-if"),
-            changes=scenario_changes(ctx.scenario), disease=ctx.disease,
-            dose=S.dose_levels(ctx, plan), dose_plan=plan_text)
-        return build_report(ctx.current, ctx.base, info)
+            changes=scenario_changes(ctx.scenario), disease=ctx.disease, dose=dose, dose_plan=plan_text)
+        return build_report(ctx.view, ctx.base_view, info)
 
-    st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
-               "the per-disease table, attrition, the CONSORT flow, demographics and the dose plan "
-               f"({plan_text}). It opens offline; print it to PDF from the browser.")
+    if ctx.aggregate_only:
+        st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
+                   "the per-disease table, attrition, the CONSORT flow and demographics, from the counts "
+                   "computed in the database (no dose-level step for a database cohort in aggregate mode). "
+                   "It opens offline; print it to PDF from the browser.")
+    else:
+        st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
+                   "the per-disease table, attrition, the CONSORT flow, demographics and the dose plan "
+                   f"({plan_text}). It opens offline; print it to PDF from the browser.")
     download_button(st, "Download the screening report (HTML)", data=build,
                        file_name=f"screening_report_{ctx.group}.html", mime="text/html", on_click="ignore",
                        icon=":material/summarize:", key="ov_dl_report_html", type="primary")
