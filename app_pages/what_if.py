@@ -434,16 +434,26 @@ def changed_page(ctx: S.Context) -> None:
 SWEEP_CACHE = 16  # sweeps remembered per cohort
 
 
-def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame:
+def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame | None:
     """whatif.sweep, remembered per cohort under the scenario *without* the swept parameter
     (the curve does not depend on its own current value): moving the slider of the swept
     parameter only moves the "scenario" marker. Kept with the protocol evaluation, which
     is held process-wide per cohort. The scenario's own value is always one of the points."""
     items, disabled = ctx.scenario.key
     key = ("wi:sweep", name, ctx.disease, points, tuple(i for i in items if i[0] != name), disabled)
-    store = ctx.base._memo.setdefault("wi:sweeps", {})
+    store = ctx.base_view.memo.setdefault("wi:sweeps", {})
     df = store.get(key)
     p = CAT.parameters[name]
+    if df is None and ctx.aggregate_only:  # each point one evaluation in the database: on request
+        assert ctx.data.database is not None
+        if not st.button(f"Run the sweep in the database ({len(sweep_points(p, points))} evaluations)",
+                         key="wi_sweep_run", icon=":material/play_arrow:",
+                         help="Each point evaluates the whole cohort in the database; the curve is then "
+                              "kept for this scenario."):
+            return None
+        with st.spinner("Evaluating each point in the database…"):
+            df = ctx.data.database.sweep(ctx.scenario, name, sweep_points(p, points), ctx.disease)
+        store[key] = df
     if df is None:
         df = sweep(ctx.data.evaluator, ctx.scenario, name, values=sweep_points(p, points), group=ctx.disease)
         store[key] = df
@@ -475,10 +485,6 @@ def sweep_panel(ctx: S.Context) -> None:
 
 
 def _sweep(ctx: S.Context) -> None:
-    if ctx.aggregate_only:  # 11–21 full evaluations of the cohort per curve
-        S.unavailable("the threshold sweep (one evaluation of the whole cohort per point; move the control "
-                      "instead: each value is computed in the database)")
-        return
     params = numeric_params()
     names = [p.name for p in params]
     if st.session_state.get("wi_sweep_param") not in names:
@@ -494,8 +500,12 @@ def _sweep(ctx: S.Context) -> None:
     released = suppression_on()
     # With suppression, every two points differ by 0 or ≥ k or are hidden: a coarser grid (chosen
     # without looking at the counts) leaves larger steps between points, so more can be shown.
-    points = SUP.SWEEP_POINTS if released else 21 if len(ctx.cohort) <= BIG_COHORT else 11
+    points = SUP.SWEEP_POINTS if released else 21 if ctx.data.n_rows <= BIG_COHORT else 11
     df = cached_sweep(ctx, name, points)
+    if df is None:  # aggregate mode, not run yet
+        st.caption("The sweep evaluates the whole cohort once per point in the database; move the control on "
+                   "the left instead for a single value.")
+        return
     if released:  # counts as released, suppressed together with the page's counts
         df = SUP.sweep(ctx, df, name)
     scope = "all diseases" if ctx.disease is None else ctx.disease

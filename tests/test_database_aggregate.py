@@ -205,6 +205,20 @@ def test_one_patient_explained_from_their_row_equals_memory(monkeypatch):
     assert src.view(r).explain("no such patient") is None
 
 
+@pytest.mark.parametrize("group", [None, "IIM"])
+def test_sweep_in_the_database_equals_memory(monkeypatch, group):
+    from eligibility.whatif import sweep, sweep_points
+
+    src = _open(monkeypatch, BUNDLED)
+    cohort, evaluator = _memory(BUNDLED)
+    r = resolve(SCENARIOS[1])
+    values = sweep_points(evaluator.catalog.parameters["hb_min_g_l"], 11)
+    got = src.sweep(r, "hb_min_g_l", values, group)
+    want = sweep(evaluator, r, "hb_min_g_l", values=values, group=group)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert got.attrs == want.attrs
+
+
 def test_aggregate_mode_pulls_nothing_and_small_cohorts_still_pull(monkeypatch, tmp_path):
     """Above the threshold nothing per patient is pulled (the pulls raise); at or below it the
     cohort is loaded whole, as before."""
@@ -238,7 +252,7 @@ def test_threshold_is_read_from_the_environment(monkeypatch):
 
 # Sections that say they are not available in aggregate mode, per page: any other section that
 # fell back to the note (or failed) would change these counts.
-UNAVAILABLE = {"overview": 1, "screen_failures": 1, "what_if": 2, "patients": 1, "protocol": 0, "dose_cohorts": 1,
+UNAVAILABLE = {"overview": 1, "screen_failures": 1, "what_if": 1, "patients": 1, "protocol": 0, "dose_cohorts": 1,
                "worklist": 1}
 PAGES = ("app_pages/overview.py", "app_pages/screen_failures.py", "app_pages/what_if.py",
          "app_pages/patients.py", "app_pages/protocol.py", "app_pages/dose_cohorts.py", "app_pages/worklist.py")
@@ -349,6 +363,22 @@ def test_explanation_in_aggregate_mode(monkeypatch, warehouse):
     got = _frame(at, "Criterion")
     assert list(got["Criterion"]) == list(want["Criterion"]) and list(got["Outcome"]) == list(want["Outcome"])
     assert any(f"row {row + 1}" in md.value for md in at.markdown)
+
+
+def test_sweep_runs_on_request_in_aggregate_mode(monkeypatch, warehouse):
+    from eligibility.whatif import sweep, sweep_points
+
+    _no_pulls(monkeypatch)
+    at = _app_on_database(warehouse)
+    at.switch_page("app_pages/what_if.py").run()
+    assert not [d for d in at.dataframe if "value" in d.value.columns]  # not run until asked
+    at.button(key="wi_sweep_run").click().run()
+    _no_failures(at, "app_pages/what_if.py")
+    got = _frame(at, "value")
+    _, evaluator = _memory(BUNDLED)
+    p = evaluator.catalog.parameters["age_max"]
+    want = sweep(evaluator, resolve({}), "age_max", values=sweep_points(p, 21))
+    assert list(got["eligible"]) == list(want["eligible"]) and list(got["pending"]) == list(want["pending"])
 
 
 def test_compare_two_scenarios_in_aggregate_mode(monkeypatch, warehouse):

@@ -175,6 +175,29 @@ class DatabaseSource:
                 self._memos.move_to_end(scenario.key)
         return DatabaseView(self, scenario, memo)
 
+    def sweep(self, scenario: Resolved, param: str, values, group: str | None = None) -> pd.DataFrame:
+        """`whatif.sweep` with each point a scenario evaluated in the database (its counts kept
+        with that scenario, so moving the control to a swept value reuses them)."""
+        from ..scenario import resolve, to_scenario
+
+        catalog = self.db.catalog
+        p = catalog.parameters[param]
+        base = to_scenario(scenario, catalog)
+        g = group or ALL
+        rows = []
+        for v in np.asarray(values, float):
+            point = resolve({"name": base.name, "parameters": {**base.parameters,
+                                                                param: int(v) if p.type == "count" else float(v)},
+                             "disabled": base.disabled, "readings": base.readings}, catalog)
+            c = self.view(point).status_counts().loc[g]
+            rows.append({"value": float(v), "eligible": int(c["eligible"]), "pending": int(c["pending"]),
+                         "ineligible": int(c["ineligible"])})
+        df = pd.DataFrame(rows, columns=["value", "eligible", "pending", "ineligible"])
+        others = {k for k in base.parameters if k != param}
+        df.attrs.update(param=param, label=p.label, unit=p.unit, default=p.default,
+                        current=scenario.params[param], held=bool(others or base.disabled))
+        return df
+
     def missingness(self, disease: str | None = None) -> pd.DataFrame:
         """`quality.missingness` as one GROUP BY disease in the engine (empty cells per column)."""
         if disease not in self._missing:
