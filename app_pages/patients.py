@@ -277,8 +277,8 @@ ANY = "any"
 
 
 def paged_table(ctx: S.Context) -> None:
-    """Aggregate mode: the filters the database answers (status, disease, a failing criterion),
-    the matching count, and one page of patients at a time."""
+    """Aggregate mode: the filters answered in the database (status, disease, first reason, text in
+    the failing / unknown criteria and the patient ID), the matching count, one page at a time."""
     view = ctx.view
     c1, c2, c3 = st.columns(3)
     status = c1.selectbox("Status", [ANY, *STATUS_ICONS], key="pt_db_status",
@@ -290,10 +290,17 @@ def paged_table(ctx: S.Context) -> None:
     else:
         c2.text_input("Disease", f"{ctx.disease} (sidebar filter)", disabled=True, key="pt_disease_fixed")
         disease = ctx.disease
-    failed = c3.selectbox("Failing criterion", [ANY, *view.unit_ids], key="pt_db_failed",
-                          format_func=lambda u: "Any (or none)" if u == ANY else label(u))
-    filt = {"status": None if status == ANY else status, "group": None if disease == ANY else disease,
-            "failed": None if failed == ANY else failed}
+    first = c3.selectbox("First reason", [ANY, *view.unit_ids], key="pt_db_first",
+                         format_func=lambda u: "Any" if u == ANY else label(u))
+    c4, c5, c6 = st.columns(3)
+    contains = {
+        "failed": c4.text_input("Failed criteria contain", key="pt_db_failed", placeholder="e.g. EXC-2 or INC-3.alt"),
+        "unknown": c5.text_input("Unknown criteria contain", key="pt_db_unknown", placeholder="e.g. SSC-INC-4"),
+        "patient_id": c6.text_input("Patient ID contains", key="pt_db_search", placeholder="e.g. 000123"),
+    }
+    filt: dict = {"status": None if status == ANY else status, "group": None if disease == ANY else disease,
+                  "first": None if first == ANY else first,
+                  "contains": {k: v.strip() for k, v in contains.items() if v.strip()}}
     n = view.count_patients(**filt)
     top = st.columns([3, 1, 1], vertical_alignment="bottom")
     top[0].markdown(f"**{n:,}** patients match (counted in the database)")
@@ -303,7 +310,8 @@ def paged_table(ctx: S.Context) -> None:
         st.session_state["pt_db_page"] = pages
     page = st.pagination(pages, key="pt_db_page") if pages > 1 else 1
     start = (page - 1) * size
-    view_page = S.last_page("patients", (ctx.data.key, view.scenario.key, tuple(filt.items()), start, size),
+    filt_key = (filt["status"], filt["group"], filt["first"], tuple(sorted(filt["contains"].items())))
+    view_page = S.last_page("patients", (ctx.data.key, view.scenario.key, filt_key, start, size),
                             lambda: view.patients(offset=start, limit=size, **filt))
     download_button(top[2], "Export this page (CSV)", data=lambda: export.to_csv_bytes(view_page),
                     file_name=f"patients_page{page}.csv", mime="text/csv", on_click="ignore",

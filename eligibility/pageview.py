@@ -201,12 +201,15 @@ class PageView:
 
     # -- patients ------------------------------------------------------------------------
     def patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                 first: str | None = None, contains: dict[str, str] | None = None,
                  offset: int = 0, limit: int = 100) -> pd.DataFrame:
-        """One page of patients in input order (PATIENT_COLUMNS; `row` 1-based)."""
+        """One page of patients in input order (PATIENT_COLUMNS; `row` 1-based). Filters: status,
+        disease group, a failing unit (exact id), the first failing unit, and `contains`
+        ({column: text} for failed / unknown / patient_id: the text, ignoring case)."""
         raise NotImplementedError
 
-    def count_patients(self, *, status: str | None = None, group: str | None = None,
-                       failed: str | None = None) -> int:
+    def count_patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                       first: str | None = None, contains: dict[str, str] | None = None) -> int:
         raise NotImplementedError
 
     # -- demographics (demographics.pool / by_step) -------------------------------------------
@@ -420,7 +423,7 @@ class MemoryView(PageView):
             return res[~blank] if blank.any() else res
         return self._cached("view:results", build)
 
-    def _match(self, status, group, failed) -> pd.DataFrame:
+    def _match(self, status, group, failed, first=None, contains=None) -> pd.DataFrame:
         res = self._results()
         mask = np.ones(len(res), bool)
         if status:
@@ -431,15 +434,23 @@ class MemoryView(PageView):
             mask &= res["row"].isin(rows).to_numpy(bool)
         if failed:
             mask &= res["failed"].map(lambda s: failed in str(s).split(";")).to_numpy(bool)
+        if first:
+            mask &= (res["first_reason"] == first).to_numpy(bool)
+        for col, text in (contains or {}).items():
+            if text.strip():
+                mask &= res[col].astype("string").str.contains(text.strip(), case=False, regex=False
+                                                              ).fillna(False).to_numpy(bool)
         return res[mask]
 
     def patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                 first: str | None = None, contains: dict[str, str] | None = None,
                  offset: int = 0, limit: int = 100) -> pd.DataFrame:
-        return self._match(status, group, failed)[PATIENT_COLUMNS].iloc[offset:offset + limit].reset_index(drop=True)
+        hit = self._match(status, group, failed, first, contains)
+        return hit[PATIENT_COLUMNS].iloc[offset:offset + limit].reset_index(drop=True)
 
-    def count_patients(self, *, status: str | None = None, group: str | None = None,
-                       failed: str | None = None) -> int:
-        return len(self._match(status, group, failed))
+    def count_patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                       first: str | None = None, contains: dict[str, str] | None = None) -> int:
+        return len(self._match(status, group, failed, first, contains))
 
 
 def status_change(before: PageView, after: PageView, *, offset: int = 0,

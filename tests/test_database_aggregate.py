@@ -168,7 +168,10 @@ def test_aggregates_equal_memory_with_criteria_not_assessed(monkeypatch, partial
 
 
 @pytest.mark.parametrize("filt", [{}, {"status": "pending"}, {"group": "SSc"}, {"status": "ineligible", "group": "AAV"},
-                                  {"failed": "INC-1"}, {"status": "ineligible", "failed": "INC-2.hb"}])
+                                  {"failed": "INC-1"}, {"status": "ineligible", "failed": "INC-2.hb"},
+                                  {"first": "INC-1"}, {"contains": {"failed": "exc-2"}},
+                                  {"status": "pending", "contains": {"unknown": "SSC-INC"}},
+                                  {"contains": {"patient_id": " zju2-0001"}, "group": "IIM"}])
 def test_patient_pages_equal_memory(monkeypatch, filt):
     src = _open(monkeypatch, BUNDLED)
     cohort, evaluator = _memory(BUNDLED)
@@ -379,6 +382,20 @@ def test_sweep_runs_on_request_in_aggregate_mode(monkeypatch, warehouse):
     p = evaluator.catalog.parameters["age_max"]
     want = sweep(evaluator, resolve({}), "age_max", values=sweep_points(p, 21))
     assert list(got["eligible"]) == list(want["eligible"]) and list(got["pending"]) == list(want["pending"])
+
+
+def test_patient_text_filters_in_aggregate_mode(monkeypatch, warehouse):
+    _no_pulls(monkeypatch)
+    at = _app_on_database(warehouse)
+    at.switch_page("app_pages/patients.py").run()
+    at.text_input(key="pt_db_failed").input("EXC-2").run()
+    at.text_input(key="pt_db_search").input("zju2-0002").run()
+    _no_failures(at, "app_pages/patients.py")
+    cohort, evaluator = _memory(BUNDLED)
+    mem = MemoryView(evaluator.evaluate(), cohort.frame)
+    want = mem.patients(contains={"failed": "EXC-2", "patient_id": "zju2-0002"}, limit=100)
+    assert 0 < len(want) < 100
+    assert list(_frame(at, "first_reason")["patient_id"]) == list(want["patient_id"])
 
 
 def test_compare_two_scenarios_in_aggregate_mode(monkeypatch, warehouse):

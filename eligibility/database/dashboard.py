@@ -430,7 +430,7 @@ class DatabaseView(PageView):
         return rec, explain_patient(Evaluator.for_cohort(cohort, self.catalog), 0, self._scenario)
 
     # -- patients, a page at a time ---------------------------------------------------------
-    def _filtered(self, status, group, failed):
+    def _filtered(self, status, group, failed, first=None, contains=None):
         t = self._dev().rich_table
         if status:
             t = t.filter(t.status == status)
@@ -438,26 +438,41 @@ class DatabaseView(PageView):
             t = t.filter(t[GROUP] == GROUP_NAMES.index(group))
         if failed:
             t = t.filter(t.failed.split(";").contains(failed))
+        if first:
+            t = t.filter(t.first_reason == first)
+        for col, text in (contains or {}).items():
+            if col not in ("failed", "unknown", "patient_id"):
+                raise ValueError(f"no text filter on {col!r}")
+            if text.strip():
+                t = t.filter(t[col].cast("string").lower().contains(text.strip().lower()))
         return t
 
     def patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                 first: str | None = None, contains: dict[str, str] | None = None,
                  offset: int = 0, limit: int = 100) -> pd.DataFrame:
         with self.source.lock:
-            page = self._dev().patients(status=status, group=group, failed=failed, offset=offset, limit=limit)
+            t = self._filtered(status, group, failed, first, contains)
+            page = (t.select(row=t[ROW], patient_id=t.patient_id, disease=t.disease, status=t.status,
+                             first_reason=t.first_reason, failed=t.failed, unknown=t.unknown)
+                    .order_by("row").limit(limit, offset=offset).execute())
         page = page.reindex(columns=PATIENT_COLUMNS)
         page["row"] = page["row"].astype(np.int64)  # the engine's row is the 1-based data row
+        page["patient_id"] = page["patient_id"].astype("string")
+        page["disease"] = page["disease"].astype("string")
         for c in ("first_reason", "failed", "unknown"):
             page[c] = page[c].fillna("").astype(object)
         return page.reset_index(drop=True)
 
-    def count_patients(self, *, status: str | None = None, group: str | None = None,
-                       failed: str | None = None) -> int:
-        if not failed:  # from the cached status counts, no query
+    def count_patients(self, *, status: str | None = None, group: str | None = None, failed: str | None = None,
+                       first: str | None = None, contains: dict[str, str] | None = None) -> int:
+        texts = tuple(sorted((k, v.strip()) for k, v in (contains or {}).items() if v.strip()))
+        if not failed and not first and not texts:  # from the cached status counts, no query
             counts = self.status_counts().loc[group or ALL]
             return int(counts["screened"] if not status else counts[status])
-        key = ("db:count", status, group, failed)
+        key = ("db:count", status, group, failed, first, texts)
         with self.source.lock:
-            return self._cached(key, lambda: int(self._filtered(status, group, failed).count().execute()))
+            return self._cached(key, lambda: int(self._filtered(status, group, failed, first, contains)
+                                                 .count().execute()))
 
     # -- scenario diff --------------------------------------------------------------------
     def status_change_from(self, before: PageView, *, offset: int = 0, limit: int | None = None,
