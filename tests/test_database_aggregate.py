@@ -167,6 +167,20 @@ def test_aggregates_equal_memory_with_criteria_not_assessed(monkeypatch, partial
         _eq(src.missingness(g), quality.missingness(cohort, g), ("missingness", g))
 
 
+def test_patients_without_a_diagnosis_are_the_missing_group(monkeypatch, tmp_path):
+    """A row whose disease is empty is a patient of the "missing" group in both engines."""
+    df = pq.read_table(BUNDLED).to_pandas()
+    df.loc[[3, 10, 20], "disease"] = None
+    path = tmp_path / "no_diagnosis.parquet"
+    df.to_parquet(path)
+    src = _open(monkeypatch, path)
+    cohort, evaluator = _memory(path)
+    d, m = src.view(), MemoryView(evaluator.evaluate(), cohort.frame)
+    assert int(m.status_counts().loc["missing", "screened"]) == 3
+    _assert_views_equal(d, m)
+    _eq(d.patients(group="missing"), m.patients(group="missing"), "missing group")
+
+
 @pytest.mark.parametrize("filt", [{}, {"status": "pending"}, {"group": "SSc"}, {"status": "ineligible", "group": "AAV"},
                                   {"failed": "INC-1"}, {"status": "ineligible", "failed": "INC-2.hb"},
                                   {"first": "INC-1"}, {"contains": {"failed": "exc-2"}},
