@@ -12,7 +12,7 @@ from app_pages._omop_import import provenance_panel
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.assessment import blank_rows_input_order
-from eligibility.explain import explain_patient, explanation_view, near_misses, to_settle
+from eligibility.explain import explain_patient, explanation_view, to_settle
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures.patients import (
     OUTCOME_STYLE,
@@ -242,9 +242,8 @@ def near_miss_panel(ctx: S.Context) -> None:
     st.markdown("Ineligible patients whose **only** failing cause is a numeric limit they miss narrowly: "
                 "the cheapest candidates for a re-test or an amendment.")
     pct = st.slider("Missed by at most (% of the threshold)", 1, 50, 10, key="pt_near_pct", format="%d%%")
-    near = near_misses(ctx.current, ctx.cohort.frame, max_relative=pct / 100.0)
-    if ctx.disease is not None:
-        near = near[near["disease"] == ctx.disease]
+    # Aggregate mode: only the candidates' rows (sole failing cause a numeric limit) are read.
+    near = ctx.view.near_misses(pct / 100.0, ctx.disease)
     if near.empty:
         st.info(f"No near misses within {pct}% of a threshold"
                 + ("" if ctx.disease is None else f" for {ctx.disease}") + ".", icon=":material/info:")
@@ -350,8 +349,8 @@ if ctx.aggregate_only:
             paged_table(ctx)
         with guard("the explanation of this patient"):
             explanation_aggregate(ctx)
-    with tab_near:
-        S.unavailable("the list of near misses (it reads every ineligible patient's values)")
+    with tab_near, guard("the near misses"):
+        near_miss_panel(ctx)
     st.stop()
 with tab_list:
     res = None

@@ -222,6 +222,10 @@ class PageView:
     def by_step(self, group: str | None = None) -> pd.DataFrame:
         raise NotImplementedError
 
+    def near_misses(self, max_relative: float, group: str | None = None) -> pd.DataFrame:
+        """`explain.near_misses` within `max_relative` of the threshold, in `group`."""
+        raise NotImplementedError
+
     def explain(self, patient_id: str) -> tuple[pd.Series, pd.DataFrame] | None:
         """(results row with `row` 1-based, explain.explain_patient table) of the patient with this
         ID, None if there is none (database views; the memory page explains from its results)."""
@@ -389,6 +393,14 @@ class MemoryView(PageView):
 
     def not_assessed_applicable(self) -> tuple[str, ...]:
         return tuple(self.ev.not_assessed_applicable())
+
+    def near_misses(self, max_relative: float, group: str | None = None) -> pd.DataFrame:
+        from .explain import near_misses
+
+        if self.frame is None:
+            raise ValueError("MemoryView.near_misses needs the cohort's frame")
+        near = near_misses(self.ev, self.frame, max_relative=max_relative)
+        return near if group in (None, A.ALL) else near[near["disease"] == group].reset_index(drop=True)
 
     def scope_groups(self, disease: str | None) -> list[str]:
         from .demographics import scope_groups

@@ -94,6 +94,9 @@ def _assert_views_equal(d: PageView, m: PageView) -> None:
             _eq(d.combinations(g, top=top), m.combinations(g, top=top), ("combinations", g, top))
     pd.testing.assert_frame_equal(d.consort_data(), m.consort_data(), check_dtype=False)
     assert d.top_reasons() == m.top_reasons()
+    for g in (None, "SSc", "AAV"):
+        for pct in (0.5, 0.1, 0.02):
+            _eq(d.near_misses(pct, g), m.near_misses(pct, g), ("near misses", g, pct))
     for disease in GROUPS:
         groups = d.scope_groups(disease)
         assert groups == m.scope_groups(disease)
@@ -253,6 +256,13 @@ def test_aggregate_mode_pulls_nothing_and_small_cohorts_still_pull(monkeypatch, 
     assert isinstance(opened, tuple) and len(opened[0].frame) == 3000
 
 
+def test_too_many_near_miss_candidates_are_refused_with_a_message(monkeypatch):
+    src = _open(monkeypatch, BUNDLED)
+    monkeypatch.setattr(DD, "NEAR_MISS_ROWS", 10)
+    with pytest.raises(Exception, match="candidates; at most 10"):
+        src.view().near_misses(0.1)
+
+
 def test_threshold_is_read_from_the_environment(monkeypatch):
     import importlib
 
@@ -269,7 +279,7 @@ def test_threshold_is_read_from_the_environment(monkeypatch):
 
 # Sections that say they are not available in aggregate mode, per page: any other section that
 # fell back to the note (or failed) would change these counts.
-UNAVAILABLE = {"overview": 1, "screen_failures": 1, "what_if": 1, "patients": 1, "protocol": 0, "dose_cohorts": 1,
+UNAVAILABLE = {"overview": 1, "screen_failures": 1, "what_if": 1, "patients": 0, "protocol": 0, "dose_cohorts": 1,
                "worklist": 1}
 PAGES = ("app_pages/overview.py", "app_pages/screen_failures.py", "app_pages/what_if.py",
          "app_pages/patients.py", "app_pages/protocol.py", "app_pages/dose_cohorts.py", "app_pages/worklist.py")
@@ -347,6 +357,8 @@ def test_every_page_renders_in_aggregate_mode_with_memory_numbers(monkeypatch, w
             table = _frame(at, "first_reason")
             assert len(table) == 100 and list(table["row"])[:3] == [1, 2, 3]
             assert any(f"**{want['screened']:,}** patients match" in md.value for md in at.markdown)
+            near = MemoryView(evaluator.evaluate(resolve(scenario or {})), cohort.frame).near_misses(0.1)
+            assert list(_frame(at, "relative")["patient_id"]) == list(near["patient_id"])
 
 
 def test_patient_filters_and_pages_in_aggregate_mode(monkeypatch, warehouse):

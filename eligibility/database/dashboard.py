@@ -147,6 +147,8 @@ class DatabaseEvaluator(Evaluator):
 # -- aggregate mode ---------------------------------------------------------------------------
 
 _VIEW_MEMOS = 16  # scenarios whose page-level tables are remembered per cohort
+NEAR_MISS_ROWS = 200_000  # near-miss candidates read into the dashboard at most (their rows only)
+NEAR_MISS_MAX = 0.5  # the widest margin the page offers (50 % of the threshold); narrower ones filter it
 
 
 class DatabaseSource:
@@ -428,6 +430,45 @@ class DatabaseView(PageView):
             return None
         rec, cohort = found
         return rec, explain_patient(Evaluator.for_cohort(cohort, self.catalog), 0, self._scenario)
+
+    # -- near misses: the candidates' rows only -------------------------------------------------
+    def near_misses(self, max_relative: float, group: str | None = None) -> pd.DataFrame:
+        """`explain.near_misses` (in `group`), from the rows of its candidates only: ineligible
+        patients whose sole failing cause is a numeric limit (found in the database). Refused
+        with AggregateOnly when there are more than NEAR_MISS_ROWS of them."""
+        table = self._cached(("db:near", group), lambda: self._near_misses(NEAR_MISS_MAX, group))
+        return table[table["relative"] <= max_relative].reset_index(drop=True)
+
+    def _near_misses(self, max_relative: float, group: str | None) -> pd.DataFrame:
+        from ..explain import _numeric_leaves, near_misses
+
+        pl = self._plan()
+        cause_idx, names = pl.causes()
+        numeric = [k for k in range(len(names))
+                   if all(_numeric_leaves(pl.catalog, u.rule) is not None
+                          for u, c in zip(pl.active, cause_idx, strict=True) if c == k)]
+        db = self.source.db
+        with self.source.lock:
+            t = self._dev().patients_table
+            t = t.filter((t.status == "ineligible") & t.sole_idx.isin(numeric or [-2]))
+            if group not in (None, ALL):
+                t = t.filter(t[GROUP] == GROUP_NAMES.index(group))
+            n = int(t.count().execute())
+            if n > NEAR_MISS_ROWS:
+                raise AggregateOnly(aggregate_only_message(
+                    f"the list of near misses ({n:,} candidates; at most {NEAR_MISS_ROWS:,} are read into the "
+                    "dashboard — choose a disease in the sidebar)"))
+            typed = db.typed
+            df = typed.filter(typed[ROW].isin(t[ROW])).order_by(ROW).to_pyarrow().to_pandas()
+        rows = df[ROW].astype(np.int64).to_numpy()
+        frame, _ = loader_frame(df)
+        wanted = set(rows.tolist())
+        sub = Cohort(frame=frame, present=db.present, issues=[i for i in db.issues if i.row in wanted],
+                     source=db.source, extra_columns=db.extra_columns, row_numbers=rows)
+        ev = Evaluator.for_cohort(sub, self.catalog).evaluate(self._scenario)
+        out = near_misses(ev, frame, max_relative=max_relative)
+        out["row"] = rows[out["row"].astype(np.int64).to_numpy() - 1] if len(out) else out["row"]
+        return out
 
     # -- patients, a page at a time ---------------------------------------------------------
     def _filtered(self, status, group, failed, first=None, contains=None):
