@@ -146,6 +146,20 @@ class DatabaseEvaluator(Evaluator):
 
 # -- aggregate mode ---------------------------------------------------------------------------
 
+
+def _page(con, t, order: str, offset: int, limit: int | None) -> pd.DataFrame:
+    """Rows offset … offset + limit of `t` in `order`. On Spark, ibis spells an offset as a
+    row-number column that comes back with the rows; a window filter is used there instead."""
+    if limit is None:
+        return t.order_by(order).execute()
+    if con.name == "pyspark" and offset:
+        import ibis
+
+        t = t.mutate(__rn=ibis.row_number().over(order_by=t[order]))
+        t = t.filter((t["__rn"] >= offset) & (t["__rn"] < offset + limit)).drop("__rn")
+        return t.order_by(order).execute()
+    return t.order_by(order).limit(limit, offset=offset).execute()
+
 _VIEW_MEMOS = 16  # scenarios whose page-level tables are remembered per cohort
 NEAR_MISS_ROWS = 200_000  # near-miss candidates read into the dashboard at most (their rows only)
 NEAR_MISS_MAX = 0.5  # the widest margin the page offers (50 % of the threshold); narrower ones filter it
@@ -493,9 +507,10 @@ class DatabaseView(PageView):
                  offset: int = 0, limit: int = 100) -> pd.DataFrame:
         with self.source.lock:
             t = self._filtered(status, group, failed, first, contains)
-            page = (t.select(row=t[ROW], patient_id=t.patient_id, disease=t.disease, status=t.status,
-                             first_reason=t.first_reason, failed=t.failed, unknown=t.unknown)
-                    .order_by("row").limit(limit, offset=offset).execute())
+            page = _page(self.source.db.con,
+                         t.select(row=t[ROW], patient_id=t.patient_id, disease=t.disease, status=t.status,
+                                  first_reason=t.first_reason, failed=t.failed, unknown=t.unknown),
+                         "row", offset, limit)
         page = page.reindex(columns=PATIENT_COLUMNS)
         page["row"] = page["row"].astype(np.int64)  # the engine's row is the 1-based data row
         page["patient_id"] = page["patient_id"].astype("string")
@@ -536,10 +551,7 @@ class DatabaseView(PageView):
         j = j.filter(j.sa != j.sb)
         if group not in (None, ALL):
             j = j.filter(j[GROUP] == GROUP_NAMES.index(group))
-        j = j.order_by(ROW)
-        if limit is not None:
-            j = j.limit(limit, offset=offset)
-        p = j.execute()
+        p = _page(self.source.db.con, j, ROW, offset, limit)
         return pd.DataFrame({
             "row": p[ROW].astype(np.int64).to_numpy(),
             "patient_id": p["patient_id"].astype("string").to_numpy(),
