@@ -114,15 +114,18 @@ def _cohort_source() -> S.Loaded | None:
     elif COHORT_PARAM in st.query_params:
         del st.query_params[COHORT_PARAM]
     n_err, n_warn = current.issue_counts.get("error", 0), current.issue_counts.get("warning", 0)
-    n_empty = len(current.cohort) - current.evaluator.columns.n_patients
+    n_empty = current.n_rows - current.n_patients
     if A.suppression_on():  # the cohort's size is shown on the pages, suppressed; no issue counts
         sb.caption(f"**{'bundled synthetic cohort' if current.key == S.BUNDLED_KEY else lit(current.name)}**")
     else:
         sb.caption(f"**{'bundled synthetic cohort' if current.key == S.BUNDLED_KEY else lit(current.name)}** · "
-                   f"{len(current.cohort) - n_empty:,} patients"
+                   f"{current.n_rows - n_empty:,} patients"
                    + (f" · {n_empty:,} empty row{'s, not patients' if n_empty != 1 else ', not a patient'}"
                       if n_empty else "")
                    + f" · {n_err} cell errors · {n_warn} warnings")
+    if current.aggregate_only:
+        sb.caption("Database cohort in aggregate mode: counts are computed in the database and patients "
+                   "come a page at a time; views that need every patient's values say so on their page.")
     if current.key != S.BUNDLED_KEY:
         _use_bundled_button(sb)
     return current
@@ -194,14 +197,14 @@ def build_context() -> S.Context | None:
         return None
     if A.can(Permission.DATA_SOURCES):
         current = omop_sidebar(current)
-    if A.can(Permission.UPLOAD):
+    if A.can(Permission.UPLOAD) and not current.aggregate_only:  # merging needs the cohort's values
         current = chart_review_sidebar(current)
     _scenario_status()
     A.scenario_applied(S.scenario_dict())
     disease = _disease_filter()
     resolved = S.active_scenario()
-    base = S.evaluation(current, S.baseline())
-    ev = S.evaluation(current, resolved)
+    base = S.view(current, S.baseline())
+    ev = S.view(current, resolved)
     ctx = S.Context(current, resolved, base, ev, disease)
     S.set_context(ctx)
     S.sync_url()

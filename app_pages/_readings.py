@@ -44,14 +44,14 @@ def _ids(ids: list[str]) -> str:
     return ", ".join(ids[:MAX_IDS]) + more
 
 
-def readings_section(ctx: S.Context, counts: bool = True) -> None:
+def readings_section(ctx: S.Context, counts: bool = True, left_out: str = "while suppression is on") -> None:
     """`counts=False` (small-cell suppression on): the choices only — the table of what each
     alternative gains and loses names patients and is one scenario per row, so it is left out."""
     st.subheader("Contested readings of the protocol text")
     st.caption("Each sentence below can be read more than one way. Pick a reading to apply it to the scenario"
                + ("; the table shows, for every alternative, the patients who would become eligible (gained) or "
                   "stop being eligible (lost) compared with the scenario as it stands." if counts else
-                  ". (The patients each alternative gains and loses are left out while suppression is on.)"))
+                  f". (The patients each alternative gains and loses are left out {left_out}.)"))
     with guard("the readings"):
         catalog = S.catalog()
         current = dict(ctx.scenario.readings)

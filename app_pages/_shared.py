@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -24,6 +25,7 @@ from eligibility.columns import EMPTY_ROW
 from eligibility.evaluate import Evaluation, Evaluator
 from eligibility.loader import Cohort, CohortError, load_cohort
 from eligibility.memory import exempt_from_gc
+from eligibility.pageview import AggregateOnly, MemoryView, PageView, aggregate_only_message
 from eligibility.quality import missingness
 from eligibility.scenario import (
     Resolved,
@@ -37,6 +39,9 @@ from eligibility.scenario import (
 from eligibility.screen import results_frame
 from eligibility.textsafe import markdown_literal
 
+if TYPE_CHECKING:
+    from eligibility.database.dashboard import DatabaseSource
+
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "data" / "cohort.parquet"
 BUNDLED_KEY = "bundled"
@@ -48,10 +53,57 @@ UPLOADS_IN_MEMORY = 2  # the active upload and the previous one; older ones relo
 
 @dataclass
 class Loaded:
+    """A loaded cohort: in memory (`cohort`, `evaluator`), or a database cohort in aggregate
+    mode (`database`: only aggregates and pages of patients leave the engine; `cohort` and
+    `evaluator` then raise AggregateOnly)."""
+
     key: str
     name: str
-    cohort: Cohort
-    evaluator: Evaluator
+    held_cohort: Cohort | None
+    held_evaluator: Evaluator | None
+    database: DatabaseSource | None = None
+
+    @property
+    def aggregate_only(self) -> bool:
+        return self.held_cohort is None
+
+    @property
+    def cohort(self) -> Cohort:
+        if self.held_cohort is None:
+            raise AggregateOnly(aggregate_only_message("this per-patient view"))
+        return self.held_cohort
+
+    @property
+    def evaluator(self) -> Evaluator:
+        if self.held_evaluator is None:
+            raise AggregateOnly(aggregate_only_message("this per-patient view"))
+        return self.held_evaluator
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the input (blank file rows included)."""
+        if self.database is not None and self.held_cohort is None:
+            return self.database.n_rows
+        return len(self.cohort)
+
+    @property
+    def n_patients(self) -> int:
+        """Rows that are patients (the database engine keeps every row as a patient)."""
+        if self.database is not None and self.held_cohort is None:
+            return self.database.n_rows
+        return self.evaluator.columns.n_patients
+
+    @property
+    def present(self) -> frozenset[str]:
+        if self.database is not None and self.held_cohort is None:
+            return frozenset(self.database.db.present)
+        return frozenset(self.cohort.present)
+
+    @property
+    def issues(self) -> list:
+        if self.database is not None and self.held_cohort is None:
+            return self.database.db.issues
+        return self.cohort.issues
 
     @property
     def token(self) -> str | None:
@@ -62,17 +114,26 @@ class Loaded:
     def issue_counts(self) -> dict[str, int]:
         """Problems per severity, counted once per loaded file (not on every rerun)."""
         counts: dict[str, int] = {}
-        for issue in self.cohort.issues:
+        for issue in self.issues:
             counts[issue.severity] = counts.get(issue.severity, 0) + 1
         return counts
 
     @cached_property
     def report(self):
         """The validation report as a table, built once per loaded file."""
-        return self.cohort.report_frame()
+        import pandas as pd
+
+        from eligibility.loader import ISSUE_COLUMNS
+
+        data = {col: pd.Series([getattr(i, col) for i in self.issues], dtype=object) for col in ISSUE_COLUMNS}
+        data["row"] = data["row"].astype("Int64")
+        return pd.DataFrame(data, columns=list(ISSUE_COLUMNS))
 
     def missingness(self, disease: str | None):
-        """quality.missingness per disease filter, computed once per loaded file."""
+        """quality.missingness per disease filter, computed once per loaded file (in the
+        engine for a database cohort in aggregate mode)."""
+        if self.database is not None and self.held_cohort is None:
+            return self.database.missingness(disease)
         cache = self.__dict__.setdefault("_missingness", {})
         if disease not in cache:
             cache[disease] = missingness(self.cohort, disease)
@@ -175,18 +236,31 @@ def load_database(source: str, spark: dict | None = None) -> Loaded:
     if existing:
         return existing
     from eligibility.database.backend import connect
-    from eligibility.database.dashboard import load_database_cohort
+    from eligibility.database.dashboard import open_for_dashboard
 
     con = connect("spark", **spark) if spark is not None else connect("duckdb")
-    cohort, evaluator = load_database_cohort(con, source)
+    opened = open_for_dashboard(con, source)
+    name = Path(source.split("?")[0]).name
+    if isinstance(opened, tuple):  # small enough: typed values in memory, every page feature
+        entry = Loaded(key, name, *opened)
+    else:  # aggregate mode: nothing per patient leaves the engine but pages of patients
+        entry = Loaded(key, name, None, None, opened)
     store = _store()
     with store["lock"]:
-        store["cohorts"][key] = Loaded(key, Path(source.split("?")[0]).name, cohort, evaluator)
+        store["cohorts"][key] = entry
     return store["cohorts"][key]
 
 
 def catalog() -> Catalog:
     return default_catalog()
+
+
+def view(current: Loaded, resolved: Resolved) -> PageView:
+    """The aggregates of a cohort under a scenario: an in-memory evaluation's, or (aggregate
+    mode) the database's, computed there and cached per scenario."""
+    if current.database is not None and current.aggregate_only:
+        return current.database.view(resolved)
+    return MemoryView(evaluation(current, resolved), current.cohort.frame)
 
 
 def evaluation(current: Loaded, resolved: Resolved) -> Evaluation:
@@ -255,13 +329,28 @@ def sync_url() -> None:
 
 @dataclass
 class Context:
-    """What a page needs: the cohort, the protocol baseline and the active scenario."""
+    """What a page needs: the cohort, the protocol baseline and the active scenario.
+
+    `base_view` / `view` give the aggregates in either mode; `base` / `current` (the
+    per-patient evaluations) raise AggregateOnly for a database cohort in aggregate mode."""
 
     data: Loaded
     scenario: Resolved
-    base: Evaluation
-    current: Evaluation
+    base_view: PageView
+    view: PageView
     disease: str | None  # the sidebar's disease filter; None = all
+
+    @property
+    def base(self) -> Evaluation:
+        return self.base_view.evaluation
+
+    @property
+    def current(self) -> Evaluation:
+        return self.view.evaluation
+
+    @property
+    def aggregate_only(self) -> bool:
+        return self.view.aggregate_only
 
     @property
     def cohort(self) -> Cohort:
@@ -269,7 +358,7 @@ class Context:
 
     @property
     def is_baseline(self) -> bool:
-        return self.scenario == self.base.scenario
+        return self.scenario == self.base_view.scenario
 
     @property
     def group(self) -> str:
@@ -300,11 +389,29 @@ def cohort_error_message(e: Exception) -> str:
 _log = logging.getLogger("eligibility.dashboard")
 
 
+def unavailable(what: str) -> None:
+    """The plain note shown instead of a section that needs per-patient values a database
+    cohort in aggregate mode keeps in the engine."""
+    st.info(aggregate_only_message(what), icon=":material/database:")
+
+
+def stop_if_suppressed_aggregate(ctx: Context, title: str) -> None:
+    """Small-cell suppression builds its release from per-patient evaluations: for a database
+    cohort in aggregate mode the page says so and stops (nothing unsuppressed is drawn)."""
+    if ctx.aggregate_only:
+        st.title(title)
+        unavailable("the small-cell suppressed view of the counts")
+        st.stop()
+
+
 @contextmanager
 def guard(what: str):
-    """Show a plain message instead of a traceback if one panel fails; the rest still renders."""
+    """Show a plain message instead of a traceback if one panel fails; the rest still renders.
+    A section that needs per-patient values of a database cohort in aggregate mode says so."""
     try:
         yield
+    except AggregateOnly:
+        unavailable(what)
     except Exception as e:  # noqa: BLE001 - never show users a traceback
         # Server log: where it failed, without the message (it may quote patient values).
         _log.error("%s failed: %s\n%s", what, type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
@@ -329,10 +436,22 @@ def cohort_label(ctx: Context) -> str:
 def memo(ctx: Context, key: tuple, build):
     """Memoise a page aggregate with the (process-wide memoised) evaluation it derives from,
     so a rerun that changes nothing in the scenario recomputes nothing."""
-    store = ctx.current._memo
+    store = ctx.view.memo
     if key not in store:
         store[key] = build()
     return store[key]
+
+
+def last_page(name: str, key: tuple, build):
+    """A page of patients fetched from the database (aggregate mode), kept for this session
+    only — the last one per table — so that pages leafed through do not pile up on the server."""
+    slot = f"_last_page_{name}"
+    hit = st.session_state.get(slot)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    page = build()
+    st.session_state[slot] = (key, page)
+    return page
 
 
 def results(ctx: Context):
@@ -364,14 +483,13 @@ def keep(key: str):
 def status_notes(ctx: Context) -> None:
     """Shown wherever statuses are: criteria not assessed (prominently), blank rows counted
     apart, and — once the sibling EHR issue adds it — the `assessed k/n` summary."""
-    from eligibility.assessment import (
-        blank_rows_text,
-        eligible_on_assessed_text,
-        not_assessed_summary,
-    )
+    from eligibility.assessment import blank_rows_text
 
-    ev = ctx.current
-    na = memo(ctx, ("na:summary",), lambda: not_assessed_summary(ev))
+    view = ctx.view
+    if not view.readings_applied:
+        st.warning("The database engine does not apply the scenario's choice of contested readings yet: the "
+                   "counts below use the protocol's default readings.", icon=":material/warning:")
+    na = memo(ctx, ("na:summary",), view.not_assessed_summary)
     if na:
         st.warning(f"**{na}.** They neither fail nor make anyone pending, so eligible counts are "
                    "optimistic for them (list on the Overview's Not assessed tab).",
@@ -379,9 +497,11 @@ def status_notes(ctx: Context) -> None:
     from eligibility.screen import RESULT_COLUMNS
 
     # The per-patient `assessed` column comes with the sibling EHR issue; until then, no work here.
-    kn = memo(ctx, ("na:kn",), lambda: eligible_on_assessed_text(ev)) if "assessed" in RESULT_COLUMNS else ""
+    kn = memo(ctx, ("na:kn",), view.eligible_on_assessed_text) if "assessed" in RESULT_COLUMNS else ""
     if kn:
         st.warning(kn + ".", icon=":material/rule:")
+    if ctx.aggregate_only:  # the engine keeps every row as a patient: no blank rows apart
+        return
     # Blank rows belong to the cohort, not the scenario: kept with the protocol evaluation.
     blank = ctx.base._memo.get("na:blank")
     if blank is None:
@@ -437,7 +557,7 @@ def download_meta(ctx: Context) -> str:
 
     from eligibility.report import protocol_version
 
-    cohort = "bundled synthetic cohort" if ctx.data.key == BUNDLED_KEY else ctx.data.name
+    cohort = cohort_label(ctx)
     scenario = "protocol as registered" if ctx.is_baseline else f"scenario {ctx.scenario.name or 'What-if'}"
     return (f"Cohort: {cohort} · {scenario} · {scope_text(ctx)} · "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC} · {protocol_version()}")

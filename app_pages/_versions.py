@@ -40,7 +40,9 @@ def versions_section(ctx: S.Context) -> None:
             st.error("The uploaded version cannot be used:")
             st.text(str(e))  # user text: never rendered as markdown
             return
-        d = diff_protocols(S.catalog(), other, ctx.cohort)
+        # A database cohort in aggregate mode: the catalog differences only (the patients gained
+        # and lost would evaluate every patient's values in memory under both versions).
+        d = diff_protocols(S.catalog(), other, None if ctx.data.aggregate_only else ctx.cohort)
         if d.empty:
             st.success("The uploaded version has the same criteria, parameters and readings.")
         for title, rows in (("Criteria added", d.added), ("Criteria removed", d.removed),
@@ -50,6 +52,8 @@ def versions_section(ctx: S.Context) -> None:
             if rows:
                 st.markdown(f"**{title}** ({len(rows)})")
                 st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"pr_diff_{title}")
+        if ctx.data.aggregate_only:
+            S.unavailable("the patients gained and lost under the uploaded version")
         if d.patients is not None:
             st.markdown("**Patients of the loaded cohort** (eligible under this protocol → the uploaded version)")
             shown = d.patients.assign(gained_ids=d.patients["gained_ids"].map(_ids),

@@ -502,6 +502,10 @@ def suppressed_view(ctx: S.Context, settings: DoseSettings, plan: CohortPlan, oc
 def main() -> None:
     ctx = S.context()
     st.title("Dose cohorts")
+    if ctx.aggregate_only:  # the assignment fills dose levels with eligible patients by screening date
+        S.unavailable("dose-cohort planning (it assigns the eligible patients, in screening-date order, "
+                      "to dose levels)")
+        return
     scope = f"{ctx.disease} only (sidebar filter)" if ctx.disease else "all screened patients"
     scen = ("protocol as registered" if ctx.is_baseline
             else f"what-if scenario {lit(ctx.scenario.name or '', 120)}".strip())

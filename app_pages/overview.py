@@ -12,8 +12,6 @@ from app_pages._access import download_button, suppression_on
 from app_pages._shared import cohort_label, guard, memo, results
 from eligibility import demographics as D
 from eligibility import export
-from eligibility.assessment import not_assessed_table
-from eligibility.attribution import status_counts
 from eligibility.fields import FIELD_BY_NAME
 from eligibility.figures.demographics import demographics_figure
 from eligibility.figures.overview import missingness_bars, status_by_group
@@ -35,8 +33,8 @@ scope_text = S.scope_text
 
 
 def headline(ctx: S.Context) -> None:
-    counts = status_counts(ctx.current).loc[ctx.group]
-    base = status_counts(ctx.base).loc[ctx.group]
+    counts = ctx.view.status_counts().loc[ctx.group]
+    base = ctx.base_view.status_counts().loc[ctx.group]
     compare = not ctx.is_baseline
 
     def delta(key: str) -> int | None:
@@ -85,17 +83,12 @@ def headline(ctx: S.Context) -> None:
 
 def eligible_on_assessed(ctx: S.Context) -> tuple[int, list[str]]:
     """Eligible patients (in scope) with applicable criteria not assessed, and those criteria."""
-    from eligibility.attribution import group_slice
-    from eligibility.evaluate import ELIGIBLE
-
-    ev = ctx.current
-    sl = group_slice(ev, ctx.group)
-    partial = int(((ev.status[sl] == ELIGIBLE) & ~ev.fully_assessed()[sl]).sum())
-    return partial, list(ev.not_assessed_applicable())
+    view = ctx.view
+    return view.eligible_on_assessed(ctx.group), list(view.not_assessed_applicable())
 
 
 def status_chart(ctx: S.Context) -> None:
-    counts = status_counts(ctx.current)
+    counts = ctx.view.status_counts()
     if ctx.disease is None:
         groups = [g for g in counts.index if g != "All"]
     else:
@@ -111,7 +104,7 @@ def status_chart(ctx: S.Context) -> None:
 
 def _issue_rows_in_scope(ctx: S.Context, report: pd.DataFrame) -> pd.Series:
     """Issues of rows with the sidebar's disease (file-level issues are always kept)."""
-    if ctx.disease is None or report.empty:
+    if ctx.disease is None or report.empty or ctx.aggregate_only:  # aggregate mode: no per-row diseases
         return pd.Series(True, index=report.index)
     frame = ctx.cohort.frame
     numbers = ctx.cohort.row_numbers
@@ -141,7 +134,9 @@ def validation_report(ctx: S.Context) -> None:
     st.caption(f"{len(shown):,} of {len(report):,} reported problems shown, errors first"
                f" ({', '.join(f'{n:,} {s}' for s, n in by_sev.items()) or 'none'}); "
                f"scope: {scope_text(ctx)}. Row = 1-based data row in the file. "
-               "Cells with errors were read as empty; every row was kept.")
+               "Cells with errors were read as empty; every row was kept."
+               + (" (Database cohort in aggregate mode: the report is not narrowed to the disease filter.)"
+                  if ctx.aggregate_only and ctx.disease is not None else ""))
     if len(shown) > MAX_ROWS:
         st.caption(f"Showing the first {MAX_ROWS:,}; download the full report below.")
     st.dataframe(
@@ -195,8 +190,8 @@ def missing_data(ctx: S.Context) -> None:
 
 
 def not_assessed(ctx: S.Context) -> None:
-    ev = ctx.current
-    table = memo(ctx, ("na:table",), lambda: not_assessed_table(ev))
+    ev = ctx.view
+    table = ev.not_assessed_table()
     if table.empty:
         st.success("Every criterion can be assessed with the columns in this file.",
                    icon=":material/check_circle:")
@@ -213,8 +208,8 @@ def not_assessed(ctx: S.Context) -> None:
 
 
 def demographics(ctx: S.Context) -> None:
-    ev = ctx.current
-    pool = memo(ctx, ("demo:pool", ctx.disease), lambda: D.pool(ev, D.scope_groups(ev, ctx.disease)))
+    ev = ctx.view  # in aggregate mode: one GROUP BY (group, status, age, sex) in the database
+    pool = memo(ctx, ("demo:pool", ctx.disease), lambda: ev.pool(ev.scope_groups(ctx.disease)))
     st.plotly_chart(demographics_figure(pool[pool["group"] == ctx.group],
                                         title=f"Age and sex of the pool — {scope_text(ctx)}"),
                     key="ov_demo_chart", config={"displaylogo": False},
@@ -229,7 +224,7 @@ def demographics(ctx: S.Context) -> None:
     with tab_bands:
         st.dataframe(D.display_pool(pool, "bands"), hide_index=True, key="ov_demo_bands")
     with st.expander("At each attrition step (patients remaining)"):
-        steps = memo(ctx, ("demo:steps", ctx.group), lambda: D.by_step(ev, ctx.group))
+        steps = memo(ctx, ("demo:steps", ctx.group), lambda: ev.by_step(ctx.group))
         st.dataframe(D.display_steps(steps), hide_index=True, key="ov_demo_steps",
                      column_config={"Female %": st.column_config.NumberColumn(format="%.1f%%")})
 
@@ -238,22 +233,32 @@ def report(ctx: S.Context) -> None:
     plan, plan_text = S.dose_plan()
 
     def build() -> str:
+        # Aggregate mode: no dose-level step (it orders the eligible patients by screening date).
+        dose = None if ctx.aggregate_only else S.dose_levels(ctx, plan)
         info = ReportInput(
             cohort="bundled synthetic cohort" if ctx.data.key == S.BUNDLED_KEY else ctx.data.name,
             scenario="protocol as registered" if ctx.is_baseline else (ctx.scenario.name or "What-if"),
-            changes=scenario_changes(ctx.scenario), disease=ctx.disease,
-            dose=S.dose_levels(ctx, plan), dose_plan=plan_text)
-        return build_report(ctx.current, ctx.base, info)
+            changes=scenario_changes(ctx.scenario), disease=ctx.disease, dose=dose, dose_plan=plan_text)
+        return build_report(ctx.view, ctx.base_view, info)
 
-    st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
-               "the per-disease table, attrition, the CONSORT flow, demographics and the dose plan "
-               f"({plan_text}). It opens offline; print it to PDF from the browser.")
+    if ctx.aggregate_only:
+        st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
+                   "the per-disease table, attrition, the CONSORT flow and demographics, from the counts "
+                   "computed in the database (no dose-level step for a database cohort in aggregate mode). "
+                   "It opens offline; print it to PDF from the browser.")
+    else:
+        st.caption("One HTML file with the cohort, scenario, date and protocol version, the headline numbers, "
+                   "the per-disease table, attrition, the CONSORT flow, demographics and the dose plan "
+                   f"({plan_text}). It opens offline; print it to PDF from the browser.")
     download_button(st, "Download the screening report (HTML)", data=build,
                        file_name=f"screening_report_{ctx.group}.html", mime="text/html", on_click="ignore",
                        icon=":material/summarize:", key="ov_dl_report_html", type="primary")
 
 
 def downloads(ctx: S.Context) -> None:
+    if ctx.aggregate_only:  # one row per patient: the batch command writes it from the database
+        S.unavailable("the per-patient results download")
+        return
     res = results(ctx)
     mask = disease_mask(ctx, res)
     sub = res if ctx.disease is None else res[mask]
@@ -273,10 +278,11 @@ def downloads(ctx: S.Context) -> None:
 
 ctx = S.context()
 if suppression_on():  # aggregate counts only, each through the suppressed release
+    S.stop_if_suppressed_aggregate(ctx, "Screening overview")
     SUP.overview(ctx)
     st.stop()
 st.title("Screening overview")
-st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.view.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope_text(ctx)}")
 S.status_notes(ctx)
 

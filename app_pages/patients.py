@@ -12,7 +12,7 @@ from app_pages._omop_import import provenance_panel
 from app_pages._shared import cohort_label, guard, results
 from eligibility import export
 from eligibility.assessment import blank_rows_input_order
-from eligibility.explain import explain_patient, explanation_view, near_misses, to_settle
+from eligibility.explain import explain_patient, explanation_view, to_settle
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures.patients import (
     OUTCOME_STYLE,
@@ -176,6 +176,29 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
     row = int(res.index[hit[0]])  # the input row (blank rows are not in `res`)
     rec = res.loc[row]
     expl = explain_patient(ctx.data.evaluator, row, ctx.scenario, ev=ctx.current)
+    show_explanation(ctx, pid, row, rec, expl)
+
+
+def explanation_aggregate(ctx: S.Context) -> None:
+    """Aggregate mode: the patient's results row and typed values are fetched from the database
+    (one row), and the criteria are explained from those values alone."""
+    st.subheader("Explain one patient")
+    pid = st.text_input("Patient ID", key="pt_explain_id",
+                        placeholder="Select a row in the table above, or type an exact patient ID")
+    if not pid.strip():
+        st.info("Pick a patient: select a row in the table or type a patient ID.", icon=":material/touch_app:")
+        return
+    found = S.last_page("explain", (ctx.data.key, ctx.scenario.key, pid.strip()),
+                        lambda: ctx.view.explain(pid))
+    if found is None:
+        st.warning(f"No patient with ID “{lit(pid.strip())}” in this cohort.", icon=":material/search_off:")
+        return
+    rec, expl = found
+    show_explanation(ctx, pid, int(rec["row"]) - 1, rec, expl)
+
+
+def show_explanation(ctx: S.Context, pid: str, row: int, rec, expl: pd.DataFrame) -> None:
+    """The explanation of one patient (`row`: 0-based input row; `rec`: their results row)."""
     c1, c2 = st.columns([2, 3])
     with c1:
         disease = EMPTY if pd.isna(rec["disease"]) else rec["disease"]
@@ -219,9 +242,8 @@ def near_miss_panel(ctx: S.Context) -> None:
     st.markdown("Ineligible patients whose **only** failing cause is a numeric limit they miss narrowly: "
                 "the cheapest candidates for a re-test or an amendment.")
     pct = st.slider("Missed by at most (% of the threshold)", 1, 50, 10, key="pt_near_pct", format="%d%%")
-    near = near_misses(ctx.current, ctx.cohort.frame, max_relative=pct / 100.0)
-    if ctx.disease is not None:
-        near = near[near["disease"] == ctx.disease]
+    # Aggregate mode: only the candidates' rows (sole failing cause a numeric limit) are read.
+    near = ctx.view.near_misses(pct / 100.0, ctx.disease)
     if near.empty:
         st.info(f"No near misses within {pct}% of a threshold"
                 + ("" if ctx.disease is None else f" for {ctx.disease}") + ".", icon=":material/info:")
@@ -249,14 +271,87 @@ def near_miss_panel(ctx: S.Context) -> None:
                        icon=":material/download:", key="pt_dl_near")
 
 
+AGG_PAGE_SIZES = (50, 100, 500)  # aggregate mode: each page is one query to the database
+ANY = "any"
+
+
+def paged_table(ctx: S.Context) -> None:
+    """Aggregate mode: the filters answered in the database (status, disease, first reason, text in
+    the failing / unknown criteria and the patient ID), the matching count, one page at a time."""
+    view = ctx.view
+    c1, c2, c3 = st.columns(3)
+    status = c1.selectbox("Status", [ANY, *STATUS_ICONS], key="pt_db_status",
+                          format_func=lambda s: "Any status" if s == ANY else STATUS_ICONS[s])
+    if ctx.disease is None:
+        groups = [g for g in view.status_counts().index if g != "All"]
+        disease = c2.selectbox("Disease", [ANY, *groups], key="pt_db_disease",
+                               format_func=lambda d: "All diseases" if d == ANY else d)
+    else:
+        c2.text_input("Disease", f"{ctx.disease} (sidebar filter)", disabled=True, key="pt_disease_fixed")
+        disease = ctx.disease
+    first = c3.selectbox("First reason", [ANY, *view.unit_ids], key="pt_db_first",
+                         format_func=lambda u: "Any" if u == ANY else label(u))
+    c4, c5, c6 = st.columns(3)
+    contains = {
+        "failed": c4.text_input("Failed criteria contain", key="pt_db_failed", placeholder="e.g. EXC-2 or INC-3.alt"),
+        "unknown": c5.text_input("Unknown criteria contain", key="pt_db_unknown", placeholder="e.g. SSC-INC-4"),
+        "patient_id": c6.text_input("Patient ID contains", key="pt_db_search", placeholder="e.g. 000123"),
+    }
+    filt: dict = {"status": None if status == ANY else status, "group": None if disease == ANY else disease,
+                  "first": None if first == ANY else first,
+                  "contains": {k: v.strip() for k, v in contains.items() if v.strip()}}
+    n = view.count_patients(**filt)
+    top = st.columns([3, 1, 1], vertical_alignment="bottom")
+    top[0].markdown(f"**{n:,}** patients match (counted in the database)")
+    size = top[1].selectbox("Rows per page", AGG_PAGE_SIZES, index=1, key="pt_db_page_size")
+    pages = max(1, -(-n // size))
+    if st.session_state.get("pt_db_page", 1) > pages:
+        st.session_state["pt_db_page"] = pages
+    page = st.pagination(pages, key="pt_db_page") if pages > 1 else 1
+    start = (page - 1) * size
+    filt_key = (filt["status"], filt["group"], filt["first"], tuple(sorted(filt["contains"].items())))
+    view_page = S.last_page("patients", (ctx.data.key, view.scenario.key, filt_key, start, size),
+                            lambda: view.patients(offset=start, limit=size, **filt))
+    download_button(top[2], "Export this page (CSV)", data=lambda: export.to_csv_bytes(view_page),
+                    file_name=f"patients_page{page}.csv", mime="text/csv", on_click="ignore",
+                    icon=":material/download:", key="pt_dl_filtered",
+                    help="The rows of this page, Excel-safe UTF-8 CSV (the batch command writes all of them).")
+    st.session_state["_pt_page_ids"] = [None if pd.isna(x) else str(x) for x in view_page["patient_id"]]
+    shown = view_page.assign(status=view_page["status"].map(STATUS_ICONS),
+                             first_reason=view_page["first_reason"].map(label),
+                             failed=view_page["failed"].map(labels), unknown=view_page["unknown"].map(labels))
+    st.caption(f"Rows {start + 1 if n else 0:,}–{start + len(shown):,} of {n:,}; page {page} of {pages}. "
+               "Select a row to explain it below. Row = 1-based data row in the file.")
+    st.dataframe(shown, hide_index=True, key="pt_table", on_select=_remember_selection,
+                 selection_mode="single-row", column_config={
+        "row": st.column_config.NumberColumn("Row", format="%d"),
+        "patient_id": "Patient ID", "disease": "Disease", "status": "Status",
+        "first_reason": st.column_config.TextColumn("First reason", width="medium"),
+        "failed": st.column_config.TextColumn("All failing", help="Every failing criterion / part"),
+        "unknown": st.column_config.TextColumn("Unknown", help="Parts that cannot be decided (missing values)"),
+    })
+    if view.not_assessed:
+        st.caption("Not assessed for this file (same for every patient): "
+                   + ", ".join(label(u) for u in view.not_assessed))
+
+
 ctx = S.context()
 st.title("Patients")
 scope = "all diseases" if ctx.disease is None else f"{ctx.disease} ({DISEASE_NAMES[ctx.disease]})"
-st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+st.caption(f"Cohort: **{lit(cohort_label(ctx))}** · {ctx.view.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope}")
 S.status_notes(ctx)
 
 tab_list, tab_near = st.tabs(["Patient list", "Near misses"])
+if ctx.aggregate_only:
+    with tab_list:
+        with guard("the patient table"):
+            paged_table(ctx)
+        with guard("the explanation of this patient"):
+            explanation_aggregate(ctx)
+    with tab_near, guard("the near misses"):
+        near_miss_panel(ctx)
+    st.stop()
 with tab_list:
     res = None
     with guard("the patient table"):

@@ -14,7 +14,6 @@ from app_pages._access import download_button
 from app_pages._readings import readings_table
 from app_pages._shared import cohort_label, guard, md_escape, memo
 from app_pages._versions import versions_section
-from eligibility.assessment import not_assessed_table
 from eligibility.fields import DISEASE_NAMES, FIELDS
 from eligibility.rule_text import (
     REF_TITLES,
@@ -32,8 +31,8 @@ MAX_READABLE = 120  # parts written out as text at once (the whole catalog has f
 
 
 def rows_for(ctx: S.Context) -> pd.DataFrame:
-    ev = ctx.current
-    return memo(ctx, ("pr:rows",), lambda: criteria_rows(ev.catalog, ctx.scenario.params, ctx.cohort.present,
+    ev = ctx.view
+    return memo(ctx, ("pr:rows",), lambda: criteria_rows(ev.catalog, ctx.scenario.params, ctx.data.present,
                                                           ev.not_assessed, ev.disabled))
 
 
@@ -82,12 +81,12 @@ def catalog_view(ctx: S.Context) -> None:
                     st.caption("Parameters: " + md_escape(r.parameters))
                 if r.protocol_text:
                     st.caption("Whole criterion: " + md_escape(r.protocol_text))
-    defs = ctx.current.catalog.definitions
+    defs = ctx.view.catalog.definitions
     if defs:
         st.markdown("#### Shared definitions used by several criteria")
         for name, node in defs.items():
             st.markdown(f"**{REF_TITLES.get(name, name)}** (`{name}`): "
-                        + md_escape(render_rule(ctx.current.catalog, node, ctx.scenario.params)))
+                        + md_escape(render_rule(ctx.view.catalog, node, ctx.scenario.params)))
 
 
 def printable(ctx: S.Context) -> None:
@@ -101,7 +100,7 @@ def printable(ctx: S.Context) -> None:
 
 
 def parameters_table(ctx: S.Context) -> None:
-    catalog = ctx.current.catalog
+    catalog = ctx.view.catalog
     params = ctx.scenario.params
     rows = []
     for p in catalog.parameters.values():
@@ -153,8 +152,8 @@ def readings_text() -> None:
 
 
 def cohort_contract(ctx: S.Context) -> None:
-    catalog = ctx.current.catalog
-    present = ctx.cohort.present
+    catalog = ctx.view.catalog
+    present = ctx.data.present
     rows = []
     for f in FIELDS:
         rows.append({
@@ -183,7 +182,7 @@ def cohort_contract(ctx: S.Context) -> None:
 
 
 def not_assessed(ctx: S.Context) -> None:
-    table = memo(ctx, ("na:table",), lambda: not_assessed_table(ctx.current))
+    table = ctx.view.not_assessed_table()
     if table.empty:
         st.success(f"Every criterion can be assessed for **{lit(cohort_label(ctx))}**.", icon=":material/check_circle:")
         return

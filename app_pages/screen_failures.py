@@ -10,7 +10,6 @@ from app_pages import _shared as S
 from app_pages import _suppressed as SUP
 from app_pages._access import download_button, suppression_on
 from app_pages._shared import guard, memo
-from eligibility import attribution as A
 from eligibility import export
 from eligibility.figures import consort as C
 from eligibility.figures import failures as F
@@ -25,7 +24,7 @@ scope_text = S.scope_text
 
 
 def waterfall(ctx: S.Context) -> None:
-    att = memo(ctx, ("sf:attrition", ctx.group), lambda: A.attrition(ctx.current, ctx.group))
+    att = memo(ctx, ("sf:attrition", ctx.group), lambda: ctx.view.attrition(ctx.group))
     hide = st.toggle("Hide criteria that exclude no one", value=True, key="sf_hide_zero",
                      help="Criteria that are nobody's first failing criterion are left out; totals are unchanged.")
     steps = F.waterfall_data(att, hide_zero=hide)
@@ -45,7 +44,7 @@ def waterfall(ctx: S.Context) -> None:
 
 
 def criterion_table(ctx: S.Context) -> None:
-    table = memo(ctx, ("sf:crit", ctx.group), lambda: A.criterion_table(ctx.current, ctx.group))
+    table = memo(ctx, ("sf:crit", ctx.group), lambda: ctx.view.criterion_table(ctx.group))
     order = st.segmented_control("Order", ["impact", "catalog"], default="impact", key="sf_order",
                                  format_func=lambda o: {"impact": "By impact (sole reason)",
                                                         "catalog": "Catalog order"}[o]) or "impact"
@@ -96,14 +95,14 @@ def criterion_table(ctx: S.Context) -> None:
 def combinations(ctx: S.Context) -> None:
     top = st.slider("Combinations shown", 5, 30, 15, key="sf_top",
                     help="The most common sets of failing criteria among ineligible patients.")
-    combos = memo(ctx, ("sf:combos", ctx.group, top), lambda: A.combinations(ctx.current, ctx.group, top=top))
-    totals = memo(ctx, ("sf:totals", ctx.group), lambda: A.criterion_totals(ctx.current, ctx.group))
+    combos = memo(ctx, ("sf:combos", ctx.group, top), lambda: ctx.view.combinations(ctx.group, top=top))
+    totals = memo(ctx, ("sf:totals", ctx.group), lambda: ctx.view.criterion_totals(ctx.group))
     data, sets = F.upset_data(combos, totals)
     fig = F.upset_figure(data, sets, title=f"Most common failure combinations — {scope_text(ctx)}")
     st.plotly_chart(fig, key="sf_upset", config=CHART_CONFIG,
                     alt="UpSet chart: bars count the patients failing exactly each combination of "
                         "criteria; dots below mark the criteria in the combination.")
-    n_inel = int(A.status_counts(ctx.current).loc[ctx.group, "ineligible"])
+    n_inel = int(ctx.view.status_counts().loc[ctx.group, "ineligible"])
     covered = int(data["count"].sum()) if len(data) else 0
     st.caption(
         f"Top bars: ineligible patients (n) whose failing criteria are **exactly** the dotted set "
@@ -113,12 +112,12 @@ def combinations(ctx: S.Context) -> None:
 
 
 def consort(ctx: S.Context, dose_levels=None) -> None:
-    data = memo(ctx, ("sf:consort",), lambda: C.consort_data(ctx.current))
-    reasons = memo(ctx, ("sf:reasons",), lambda: C.top_reasons(ctx.current))
+    data = memo(ctx, ("sf:consort",), ctx.view.consort_data)
+    reasons = memo(ctx, ("sf:reasons",), ctx.view.top_reasons)
     groups = None if ctx.disease is None else [ctx.disease]
     # Drawn at most FLOW_WIDTH px wide (beside the sidebar at 1280 px): text wraps, never shrinks.
     lay = C.consort_layout(data, groups=groups, dose_levels=dose_levels, reasons=reasons,
-                           empty_rows=ctx.current.empty_rows, max_width=FLOW_WIDTH)
+                           empty_rows=ctx.view.empty_rows, max_width=FLOW_WIDTH)
     title = f"Screening flow — {scope_text(ctx)}"
     meta = S.download_meta(ctx)
     fig = C.consort_figure(lay, title=title)
@@ -141,15 +140,16 @@ def consort(ctx: S.Context, dose_levels=None) -> None:
 
 ctx = S.context()
 if suppression_on():  # aggregate counts only, each through the suppressed release
+    S.stop_if_suppressed_aggregate(ctx, "Screen failures")
     SUP.screen_failures(ctx)
     st.stop()
 st.title("Screen failures")
-st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · {S.scenario_label(ctx)} · "
+st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.view.n_patients:,} patients · {S.scenario_label(ctx)} · "
            f"{scope_text(ctx)} (change the disease in the sidebar)")
 S.status_notes(ctx)
-if ctx.current.disabled:
+if ctx.view.disabled:
     st.info("Switched off in this scenario (not counted below): "
-            + ", ".join(label(u) for u in ctx.current.disabled), icon=":material/tune:")
+            + ", ".join(label(u) for u in ctx.view.disabled), icon=":material/tune:")
 
 tab_w, tab_t, tab_u, tab_c = st.tabs(["Attrition", "Per criterion", "Combinations", "CONSORT flow"])
 with tab_w, guard("the attrition waterfall"):
@@ -160,7 +160,11 @@ with tab_u, guard("the failure combinations"):
     combinations(ctx)
 with tab_c, guard("the CONSORT flow"):
     plan, plan_text = S.dose_plan()
-    consort(ctx, dose_levels=S.dose_levels(ctx, plan) if st.toggle(
-        f"Add the dose-level step ({plan_text})", value=True, key="sf_dose_step",
-        help="Eligible patients in screening-date order fill the planned dose cohorts up to their "
-             "capacity. Change the plan on the Dose cohorts page.") else None)
+    if ctx.aggregate_only:  # the dose step orders eligible patients by screening date
+        consort(ctx)
+        S.unavailable("the dose-level step of the flow")
+    else:
+        consort(ctx, dose_levels=S.dose_levels(ctx, plan) if st.toggle(
+            f"Add the dose-level step ({plan_text})", value=True, key="sf_dose_step",
+            help="Eligible patients in screening-date order fill the planned dose cohorts up to their "
+                 "capacity. Change the plan on the Dose cohorts page.") else None)

@@ -21,12 +21,13 @@ from app_pages._amend import amendment_sections
 from app_pages._readings import readings_section
 from app_pages._shared import guard, memo
 from eligibility import export
-from eligibility.attribution import status_counts
 from eligibility.catalog import Parameter
 from eligibility.compare import counts_side_by_side, differing_patients
 from eligibility.fields import DISEASE_NAMES
 from eligibility.figures.whatif import delta_table, fmt_value, parameter_users, sweep_figure
 from eligibility.labels import label as label_of
+from eligibility.pageview import counts_side_by_side as view_counts_side_by_side
+from eligibility.pageview import status_change as view_status_change
 from eligibility.scenario import (
     MAX_NAME_CHARS,
     ScenarioError,
@@ -264,6 +265,14 @@ def changes(ctx: S.Context) -> tuple[pd.DataFrame, pd.DataFrame]:
                 lambda: status_change(ctx.base, ctx.current, ctx.cohort.frame))
 
 
+def change_summary(ctx: S.Context) -> pd.DataFrame:
+    """Gained / lost / changed per group against the protocol (in the database in aggregate mode)."""
+    if ctx.aggregate_only:
+        return memo(ctx, ("wi:change_summary", ctx.base_view.scenario.key),
+                    lambda: view_status_change(ctx.base_view, ctx.view, limit=0)[0])
+    return changes(ctx)[0]
+
+
 def group_label(g: str) -> str:
     """Short metric label: the disease code (full names are in the table below)."""
     return {"All": "All", "other": "Other", "missing": "No dx"}.get(g, g)
@@ -278,9 +287,9 @@ STICKY_CSS = """<style>
 def delta_cards(ctx: S.Context) -> None:
     """Eligible per disease with the change vs the protocol; stays in view (sticky) while the
     controls below are moved."""
-    change, _ = changes(ctx)
+    change = change_summary(ctx)
     compare = not ctx.is_baseline
-    base_counts, counts = status_counts(ctx.base), status_counts(ctx.current)
+    base_counts, counts = ctx.base_view.status_counts(), ctx.view.status_counts()
     order = ["All", *[g for g in change.index if g != "All"]]
     st.html(STICKY_CSS)
     with st.container(key="wi_sticky"):
@@ -308,8 +317,8 @@ def delta_cards(ctx: S.Context) -> None:
 
 
 def _delta_table(ctx: S.Context) -> pd.DataFrame:
-    change, _ = changes(ctx)
-    table = delta_table(change, status_counts(ctx.base), status_counts(ctx.current))
+    change = change_summary(ctx)
+    table = delta_table(change, ctx.base_view.status_counts(), ctx.view.status_counts())
     names = {"All": "All diseases", "other": "Other diagnosis (not an indication)", "missing": "Diagnosis missing"}
     table["group"] = table["group"].map(lambda g: f"{g} — {DISEASE_NAMES[g]}" if g in DISEASE_NAMES
                                         else names.get(g, g))
@@ -318,7 +327,7 @@ def _delta_table(ctx: S.Context) -> pd.DataFrame:
 
 def deltas(ctx: S.Context) -> None:
     compare = not ctx.is_baseline
-    table = memo(ctx, ("wi:delta_table", ctx.base.scenario.key), lambda: _delta_table(ctx))
+    table = memo(ctx, ("wi:delta_table", ctx.base_view.scenario.key), lambda: _delta_table(ctx))
     n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
         ("screened", "Screened (n)"), ("eligible_before", "Eligible, protocol (n)"),
         ("eligible_after", "Eligible, scenario (n)"), ("gained", "Gained (n)"), ("lost", "Lost (n)"),
@@ -348,6 +357,9 @@ def _changed_tables(ctx: S.Context) -> tuple[pd.DataFrame, pd.DataFrame | None, 
 
 
 def changed_patients(ctx: S.Context) -> None:
+    if ctx.aggregate_only:
+        changed_page(ctx)
+        return
     patients, shown, moves = memo(ctx, ("wi:changed", ctx.base.scenario.key, ctx.disease),
                                   lambda: _changed_tables(ctx))
     if shown is None or moves is None:
@@ -375,19 +387,73 @@ def changed_patients(ctx: S.Context) -> None:
                        icon=":material/download:", key="wi_dl_changed")
 
 
+CHANGED_PAGE = 100  # changed patients per page for a database cohort in aggregate mode
+
+
+def changed_page(ctx: S.Context) -> None:
+    """Aggregate mode: the moves counted in the database, the changed patients a page at a time."""
+    base = ctx.base_view
+    moves = ctx.view.change_moves(base, ctx.group)
+    n = int(moves.sum())
+    scope = "" if ctx.disease is None else f" ({ctx.disease})"
+    if n == 0:
+        st.caption("No patient changes status under this scenario" + scope + ".")
+        return
+    pages = max(1, -(-n // CHANGED_PAGE))
+    if st.session_state.get("wi_changed_page", 1) > pages:
+        st.session_state["wi_changed_page"] = pages
+    page = st.pagination(pages, key="wi_changed_page") if pages > 1 else 1
+    start = (page - 1) * CHANGED_PAGE
+    _, patients = S.last_page("changed", (ctx.data.key, base.scenario.key, ctx.scenario.key, ctx.group, page),
+                              lambda: ctx.view.status_change_from(
+                                  base, offset=start, limit=CHANGED_PAGE, group=ctx.group))
+    st.caption(f"{n:,} patient(s) change status{scope}: " + ", ".join(f"{m} {k:,}" for m, k in moves.items())
+               + f". Rows {start + 1:,}–{start + len(patients):,}; page {page} of {pages} (computed in the "
+               "database a page at a time).")
+    shown = patients.copy()
+    shown.insert(5, "change", shown["status_before"] + " → " + shown["status_after"])
+    for c in ("first_reason_before", "first_reason_after"):
+        shown[c] = shown[c].map(label_of)
+    st.dataframe(
+        shown, hide_index=True, key="wi_changed_table", height=300,
+        column_order=["row", "patient_id", "disease", "change", "first_reason_before", "first_reason_after"],
+        column_config={
+            "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file"),
+            "patient_id": "Patient ID", "disease": "Disease", "change": "Status: protocol → scenario",
+            "first_reason_before": st.column_config.TextColumn(
+                "First reason, protocol", help="First failing criterion under the protocol (empty if none)"),
+            "first_reason_after": st.column_config.TextColumn(
+                "First reason, scenario", help="First failing criterion under the scenario (empty if none)"),
+        },
+    )
+    download_button(st, "Download this page (CSV)", data=lambda: export.to_csv_bytes(patients),
+                    file_name=f"status_changes_page{page}.csv", mime="text/csv", on_click="ignore",
+                    icon=":material/download:", key="wi_dl_changed")
+
+
 SWEEP_CACHE = 16  # sweeps remembered per cohort
 
 
-def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame:
+def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame | None:
     """whatif.sweep, remembered per cohort under the scenario *without* the swept parameter
     (the curve does not depend on its own current value): moving the slider of the swept
     parameter only moves the "scenario" marker. Kept with the protocol evaluation, which
     is held process-wide per cohort. The scenario's own value is always one of the points."""
     items, disabled = ctx.scenario.key
     key = ("wi:sweep", name, ctx.disease, points, tuple(i for i in items if i[0] != name), disabled)
-    store = ctx.base._memo.setdefault("wi:sweeps", {})
+    store = ctx.base_view.memo.setdefault("wi:sweeps", {})
     df = store.get(key)
     p = CAT.parameters[name]
+    if df is None and ctx.aggregate_only:  # each point one evaluation in the database: on request
+        assert ctx.data.database is not None
+        if not st.button(f"Run the sweep in the database ({len(sweep_points(p, points))} evaluations)",
+                         key="wi_sweep_run", icon=":material/play_arrow:",
+                         help="Each point evaluates the whole cohort in the database; the curve is then "
+                              "kept for this scenario."):
+            return None
+        with st.spinner("Evaluating each point in the database…"):
+            df = ctx.data.database.sweep(ctx.scenario, name, sweep_points(p, points), ctx.disease)
+        store[key] = df
     if df is None:
         df = sweep(ctx.data.evaluator, ctx.scenario, name, values=sweep_points(p, points), group=ctx.disease)
         store[key] = df
@@ -397,7 +463,7 @@ def cached_sweep(ctx: S.Context, name: str, points: int) -> pd.DataFrame:
     grid = sweep_points(p, points, current=current)
     if len(grid) > len(df):  # the scenario's value is not on the grid: add that one point
         # That point is the scenario itself: its counts are the page's own (no evaluation).
-        own = status_counts(ctx.current).loc[ctx.group]
+        own = ctx.view.status_counts().loc[ctx.group]
         extra = pd.DataFrame([{"value": float(current), "eligible": int(own["eligible"]),
                                "pending": int(own["pending"]), "ineligible": int(own["ineligible"])}])
         out = pd.concat([df, extra], ignore_index=True).sort_values("value", kind="stable").reset_index(drop=True)
@@ -434,8 +500,12 @@ def _sweep(ctx: S.Context) -> None:
     released = suppression_on()
     # With suppression, every two points differ by 0 or ≥ k or are hidden: a coarser grid (chosen
     # without looking at the counts) leaves larger steps between points, so more can be shown.
-    points = SUP.SWEEP_POINTS if released else 21 if len(ctx.cohort) <= BIG_COHORT else 11
+    points = SUP.SWEEP_POINTS if released else 21 if ctx.data.n_rows <= BIG_COHORT else 11
     df = cached_sweep(ctx, name, points)
+    if df is None:  # aggregate mode, not run yet
+        st.caption("The sweep evaluates the whole cohort once per point in the database; move the control on "
+                   "the left instead for a single value.")
+        return
     if released:  # counts as released, suppressed together with the page's counts
         df = SUP.sweep(ctx, df, name)
     scope = "all diseases" if ctx.disease is None else ctx.disease
@@ -530,6 +600,9 @@ def compare_panel(ctx: S.Context) -> None:
                    "compared here (counts per disease, patients gained and lost, the patients who differ).")
         return
     b = resolve(b_data, CAT)
+    if ctx.aggregate_only:
+        compare_aggregate(ctx, b)
+        return
     ev_b = S.evaluation(ctx.data, b)
     name_a = ctx.scenario.name or ("protocol" if ctx.is_baseline else "What-if")
     name_b = b.name or "B"
@@ -567,6 +640,44 @@ def compare_panel(ctx: S.Context) -> None:
                            icon=":material/download:", key="wi_dl_cmp")
 
 
+def compare_aggregate(ctx: S.Context, b) -> None:
+    """Aggregate mode: A and B side by side from the database's counts and A → B diff; the
+    patients who differ, the first page of them."""
+    view_b = S.view(ctx.data, b)
+    name_a = ctx.scenario.name or ("protocol" if ctx.is_baseline else "What-if")
+    name_b = b.name or "B"
+    diff, patients = S.last_page("compare", (ctx.data.key, ctx.scenario.key, b.key, ctx.group),
+                                 lambda: view_b.status_change_from(ctx.view, offset=0, limit=MAX_ROWS,
+                                                                   group=ctx.group))
+    table = memo(ctx, ("wi:cmp", b.key), lambda: view_counts_side_by_side(ctx.base_view, ctx.view, view_b, diff))
+    table = table.assign(group=table["group"].map(lambda g: "All diseases" if g == "All" else g))
+    st.markdown(f"**A** = current scenario {lit(name_a)} · **B** = {lit(name_b)}")
+    n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
+        ("screened", "Screened"), ("eligible_protocol", "Eligible, protocol"), ("eligible_a", "Eligible, A"),
+        ("eligible_b", "Eligible, B"), ("net_b_vs_a", "B − A"), ("gained_b_vs_a", "Gained in B"),
+        ("lost_b_vs_a", "Lost in B"), ("pending_protocol", "Pending, protocol"), ("pending_a", "Pending, A"),
+        ("pending_b", "Pending, B"), ("differ", "Status differs")]}
+    st.dataframe(table, hide_index=True, key="wi_cmp_table", column_config={"group": "Disease", **n},
+                 column_order=["group", "screened", "eligible_protocol", "eligible_a", "eligible_b", "net_b_vs_a",
+                               "gained_b_vs_a", "lost_b_vs_a", "pending_a", "pending_b", "differ"])
+    total = int(diff.loc[ctx.group, "changed"]) if ctx.group in diff.index else 0
+    st.caption(f"{total:,} patient(s) have a different status under A and B"
+               + ("" if ctx.disease is None else f" ({ctx.disease})")
+               + (f"; the first {len(patients):,} are listed" if total > len(patients) else "")
+               + ". Gained in B: eligible under B but not under A; lost: the reverse.")
+    if len(patients):
+        shown = patients.rename(columns={"status_before": "status_a", "status_after": "status_b",
+                                         "first_reason_before": "first_reason_a",
+                                         "first_reason_after": "first_reason_b"})
+        shown = shown.assign(first_reason_a=lambda d: d["first_reason_a"].map(label_of),
+                             first_reason_b=lambda d: d["first_reason_b"].map(label_of))
+        st.dataframe(shown, hide_index=True, key="wi_cmp_patients", height=260,
+                     column_config={"row": st.column_config.NumberColumn("Row", format="%d"),
+                                    "patient_id": "Patient ID", "disease": "Disease",
+                                    "status_a": "A", "status_b": "B",
+                                    "first_reason_a": "First reason, A", "first_reason_b": "First reason, B"})
+
+
 def controls_and_sweep(ctx: S.Context):
     """The controls on the left, the threshold sweep heading the right column (returned)."""
     left, right = st.columns([5, 7], gap="large")
@@ -584,6 +695,7 @@ def controls_and_sweep(ctx: S.Context):
 
 ctx = S.context()
 if suppression_on():  # every count suppressed with the page's release; no patient lists
+    S.stop_if_suppressed_aggregate(ctx, "What-if: protocol amendments")
     SUP.what_if(ctx)
     right = controls_and_sweep(ctx)
     with right:
@@ -601,7 +713,7 @@ if suppression_on():  # every count suppressed with the page's release; no patie
 st.title("What-if: protocol amendments")
 data = S.scenario_dict()
 n_changes = len(data["parameters"]) + len(data["disabled"]) + len(data.get("readings", {}))
-st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.current.n_patients:,} patients · "
+st.caption(f"Cohort: **{lit(S.cohort_label(ctx))}** · {ctx.view.n_patients:,} patients · "
            + ("protocol as registered" if n_changes == 0 else
               f"scenario {lit(data.get('name') or 'What-if')}: {len(data['parameters'])} parameter "
               f"change(s), {len(data['disabled'])} criterion/part(s) switched off"

@@ -25,6 +25,10 @@ st.caption(f"Cohort **{lit(cohort_label(ctx))}** · "
            + ("protocol as registered" if ctx.is_baseline
               else f"what-if scenario “{lit(ctx.scenario.name or 'What-if')}”"))
 
+if ctx.aggregate_only:  # each pending patient's deciding fields come from their own values
+    S.unavailable("the chart-review worklist (it reads each pending patient's values)")
+    st.stop()
+
 with guard("the worklist"):
     with st.spinner("Finding the fields that decide each patient's status…"):
         wl = worklist(ctx)

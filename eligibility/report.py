@@ -24,6 +24,7 @@ from .figures import consort as C
 from .figures.demographics import demographics_figure
 from .figures.overview import status_by_group
 from .labels import label
+from .pageview import MemoryView, PageView
 from .protocol_files import read_bytes
 
 
@@ -71,11 +72,14 @@ def _chart(fig: go.Figure, div_id: str) -> str:
                                                config={"displaylogo": False, "staticPlot": False}) + "</div>"
 
 
-def build_report(ev: Evaluation, protocol: Evaluation, info: ReportInput) -> str:
-    """The whole report as an HTML document (a str)."""
+def build_report(ev: Evaluation | PageView, protocol: Evaluation | PageView, info: ReportInput) -> str:
+    """The whole report as an HTML document (a str). `ev` / `protocol`: evaluations, or the
+    page views of either source (a database cohort in aggregate mode: its aggregates)."""
+    ev = ev if isinstance(ev, PageView) else MemoryView(ev)
+    protocol = protocol if isinstance(protocol, PageView) else MemoryView(protocol)
     when = (info.when or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     group = info.disease or A.ALL
-    counts = A.status_counts(ev)
+    counts = ev.status_counts()
     row = counts.loc[group]
     scope = "all diseases" if info.disease is None else info.disease
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -107,7 +111,7 @@ def build_report(ev: Evaluation, protocol: Evaluation, info: ReportInput) -> str
     parts.append("<h2>Per disease</h2>")
     per = counts.reset_index()[["group", "screened", "eligible", "pending", "ineligible",
                                 "eligible_pct", "pending_pct"]]
-    base = A.status_counts(protocol)
+    base = protocol.status_counts()
     per.insert(3, "eligible_protocol", [int(base.loc[g, "eligible"]) for g in per["group"]])
     per.columns = ["Group", "Screened", "Eligible", "Eligible (protocol)", "Pending", "Ineligible",
                    "Eligible %", "Pending %"]
@@ -116,7 +120,7 @@ def build_report(ev: Evaluation, protocol: Evaluation, info: ReportInput) -> str
     parts.append(_chart(status_by_group(counts, groups, title="Screening status by disease"), "status"))
 
     parts.append(f"<h2>Attrition ({escape(scope)})</h2>")
-    att = A.attrition(ev, group)
+    att = ev.attrition(group)
     att = att[att["excluded"] > 0]
     shown = pd.DataFrame({"Criterion": [label(c) for c in att["criterion"]],
                           "Excluded (first failing)": att["excluded"], "Remaining": att["remaining"]})
@@ -125,17 +129,17 @@ def build_report(ev: Evaluation, protocol: Evaluation, info: ReportInput) -> str
                  "catalog order (DX, INC, EXC, disease block).</p>")
 
     parts.append("<h2>Screening flow (CONSORT)</h2>")
-    lay = C.consort_layout(C.consort_data(ev), groups=None if info.disease is None else [info.disease],
-                           dose_levels=info.dose, reasons=C.top_reasons(ev))
+    lay = C.consort_layout(ev.consort_data(), groups=None if info.disease is None else [info.disease],
+                           dose_levels=info.dose, reasons=ev.top_reasons())
     parts.append(C.consort_svg(lay, title=f"Screening flow — {scope}"))
 
     parts.append("<h2>Demographics of the pool</h2>")
-    pool = D.pool(ev, D.scope_groups(ev, info.disease))
+    pool = ev.pool(ev.scope_groups(info.disease))
     parts.append(_table(D.display_pool(pool)))
     parts.append(_chart(demographics_figure(pool[pool["group"] == group],
                                             title=f"Age and sex — {scope}"), "demographics"))
     parts.append("<p class='note'>At each attrition step (patients remaining):</p>")
-    parts.append(_table(D.display_steps(D.by_step(ev, group))))
+    parts.append(_table(D.display_steps(ev.by_step(group))))
 
     parts.append("<h2>Dose plan</h2>")
     if info.dose is not None and len(info.dose):

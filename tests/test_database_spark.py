@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,6 +24,7 @@ from eligibility.loader import load_cohort
 from eligibility.scenario import resolve
 from eligibility.screen import screen_frame
 
+BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "cohort_sample.csv"
 full_only = pytest.mark.skipif(os.environ.get("ELIGIBILITY_TEST_SPARK") != "1",
                                reason="the full Spark set is opt-in: ELIGIBILITY_TEST_SPARK=1")
 
@@ -104,3 +106,36 @@ def test_attribution_on_spark_equals_memory(spark_con):
     pd.testing.assert_frame_equal(attr.status_counts(), A.status_counts(ev))
     pd.testing.assert_frame_equal(attr.criterion_table(), A.criterion_table(ev), check_dtype=False)
     pd.testing.assert_frame_equal(attr.combinations("SSc"), A.combinations(ev, "SSc"), check_dtype=False)
+
+
+@full_only
+def test_dashboard_aggregate_mode_on_spark_equals_memory(spark_con):
+    """The dashboard's aggregate-mode views (eligibility.database.dashboard) on Spark."""
+    from eligibility.database.dashboard import DatabaseSource
+    from eligibility.database.engine import DatabaseCohort
+    from eligibility.pageview import MemoryView, status_change
+    from eligibility.quality import missingness
+
+    cohort = load_cohort(BUNDLED_SAMPLE)
+    evaluator = Evaluator.for_cohort(cohort)
+    src = DatabaseSource(DatabaseCohort.from_cohort(spark_con, cohort).materialize())
+    b, m0 = src.view(resolve({})), MemoryView(evaluator.evaluate(resolve({})), cohort.frame)
+    r = resolve({"parameters": {"age_max": 75, "hb_min_g_l": 50}})
+    v, m = src.view(r), MemoryView(evaluator.evaluate(r), cohort.frame)
+    pd.testing.assert_frame_equal(v.status_counts(), m.status_counts(), check_dtype=False)
+    pd.testing.assert_frame_equal(v.criterion_table("SSc"), m.criterion_table("SSc"), check_dtype=False)
+    pd.testing.assert_frame_equal(v.consort_data(), m.consort_data(), check_dtype=False)
+    groups = v.scope_groups(None)
+    pd.testing.assert_frame_equal(v.pool(groups), m.pool(groups), check_dtype=False)
+    pd.testing.assert_frame_equal(src.missingness(None), missingness(cohort, None), check_dtype=False)
+    page = v.patients(status="ineligible", contains={"failed": "inc"}, offset=3, limit=20)
+    want = m.patients(status="ineligible", contains={"failed": "inc"}, offset=3, limit=20)
+    pd.testing.assert_frame_equal(page, want, check_dtype=False)
+    got_sum, got_pat = status_change(b, v, offset=0, limit=10)
+    want_sum, want_pat = status_change(m0, m)
+    pd.testing.assert_frame_equal(got_sum, want_sum, check_dtype=False)
+    pd.testing.assert_frame_equal(got_pat.reset_index(drop=True), want_pat.head(10).reset_index(drop=True),
+                                  check_dtype=False)
+    rec, _ = v.explain(str(cohort.frame["patient_id"].iloc[4]))
+    assert int(rec["row"]) == 5
+    pd.testing.assert_frame_equal(v.near_misses(0.2), m.near_misses(0.2), check_dtype=False)

@@ -509,14 +509,23 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
     raws = [f"r{pos}" for pos in sorted({i[0] for i in index})]
     flagged = stage.filter(stage.nb & (stage[ROW] <= last) & any_flag).select(
         ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], *[f"v{pos}" for pos in numbers], *raws)
-    joined = flagged.order_by(ROW)
     from .engine import arrow_batches
 
     out: list[Issue] = []
     drug_text: dict[str | None, str] = {}
-    # In batches (ordered by row): memory holds one batch of flagged rows, not all of them.
-    for batch in arrow_batches(ibis.get_backend(joined), joined, 1 << 17):
+    # Streamed in batches, unsorted: an ORDER BY made the engine hold (and sort) every flagged
+    # row with its raw cells before the first batch. DuckDB returns them in file order as a
+    # rule; if not, the issues are sorted by row at the end (stable: a row's cells keep
+    # their check order).
+    last_row, in_order = 0, True
+    for batch in arrow_batches(ibis.get_backend(flagged), flagged, 1 << 17):
+        rows = batch.column(ROW).to_numpy(zero_copy_only=False).astype(np.int64)
+        if len(rows):
+            in_order = in_order and rows[0] > last_row and bool(np.all(rows[1:] > rows[:-1]))
+            last_row = int(rows[-1])
         out.extend(_batch_issues(batch, index, mapping, id_col, drug_text))
+    if not in_order:
+        out.sort(key=lambda issue: issue.row)
     return out
 
 

@@ -58,7 +58,7 @@ def group_code(disease: ir.StringValue) -> ir.IntegerValue:
     """The disease group as `columns.disease_groups` numbers it: the five, other, missing."""
     return ibis.cases(
         *[(disease == d, i) for i, d in enumerate(DISEASES)],
-        (disease.isnull(), len(GROUP_NAMES) - 1),
+        (disease.isnull(), GROUP_NAMES.index("missing")),  # "empty" (last) is a blank file row
         else_=len(DISEASES),
     ).cast("int8")
 
