@@ -525,7 +525,7 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
             last_row = int(rows[-1])
         out.extend(_batch_issues(batch, index, mapping, id_col, drug_text))
     if not in_order:
-        out.sort(key=lambda issue: issue.row)
+        out.sort(key=lambda issue: issue.row or 0)  # cell issues always name their row
     return out
 
 
