@@ -486,9 +486,6 @@ def status_notes(ctx: Context) -> None:
     from eligibility.assessment import blank_rows_text
 
     view = ctx.view
-    if not view.readings_applied:
-        st.warning("The database engine does not apply the scenario's choice of contested readings yet: the "
-                   "counts below use the protocol's default readings.", icon=":material/warning:")
     na = memo(ctx, ("na:summary",), view.not_assessed_summary)
     if na:
         st.warning(f"**{na}.** They neither fail nor make anyone pending, so eligible counts are "

@@ -95,11 +95,6 @@ class PageView:
         """The per-patient evaluation (raises AggregateOnly for a database cohort in aggregate mode)."""
         raise NotImplementedError
 
-    @property
-    def readings_applied(self) -> bool:
-        """Whether the scenario's contested readings are in these counts (see DatabaseView)."""
-        return True
-
     def _cached(self, key, build):
         if key not in self.memo:
             self.memo[key] = build()

@@ -360,3 +360,21 @@ def test_cell_report_in_row_order_whatever_order_the_engine_returns(con, tmp_pat
     mem = load_cohort(path)
     assert [dataclasses.astuple(i) for i in db.issues] == [dataclasses.astuple(i) for i in mem.issues]
     assert sum(i.kind == "cell_error" for i in mem.issues) >= 8
+
+
+def test_every_reading_alternative_identical(con, synth_files):
+    """A scenario's contested readings (readings.yaml) change the rules in the database too."""
+    from eligibility.catalog import default_catalog
+
+    path = synth_files[".parquet"]
+    mem = load_cohort(path)
+    db = DatabaseCohort.open(con, str(path))
+    base = screen_frame(mem)
+    changed = 0
+    for name, reading in default_catalog().readings.items():
+        for alt in reading.alternatives:
+            scenario = resolve({"readings": {name: alt}})
+            want = screen_frame(mem, scenario)
+            pd.testing.assert_frame_equal(results_frame(db.evaluate(scenario)), want, obj=f"{name}={alt}")
+            changed += not want.equals(base)
+    assert changed >= 3  # the readings do change outcomes on this cohort

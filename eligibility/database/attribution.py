@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..attribution import ALL
-from ..columns import GROUP_NAMES
+from ..columns import EMPTY_ROW, GROUP_NAMES
 from ..fields import DISEASES
 from .compile import GROUP
 from .outcomes import MASK_BITS, Plan, mask_words
@@ -44,7 +44,9 @@ class Attribution:
     """All attribution aggregates of one scenario, fetched once from the database."""
 
     def __init__(self, t, pl: Plan, top: int = 15):
-        """`t`: the per-patient table of `outcomes.patient_sql` (masks and summary columns)."""
+        """`t`: the per-patient table of `outcomes.patient_sql` (masks and summary columns).
+        Blank rows (the 'empty' group) are not patients: left out of every aggregate."""
+        t = t.filter(t[GROUP] != EMPTY_ROW)
         self.plan = pl
         units = pl.active
         q1 = t.group_by([GROUP, "status", "first_idx", "sole_idx"]).aggregate(n=t.count()).execute()
@@ -87,7 +89,8 @@ class Attribution:
 
     def groups(self, include_empty: bool = False) -> list[str]:
         sizes = self._sizes()
-        out = [g for i, g in enumerate(GROUP_NAMES) if include_empty or g in DISEASES or sizes.get(i, 0) > 0]
+        out = [g for i, g in enumerate(GROUP_NAMES)
+               if i != EMPTY_ROW and (include_empty or g in DISEASES or sizes.get(i, 0) > 0)]
         return [*out, ALL]
 
     def _codes(self, group: str | None) -> list[int] | None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from .. import normalize as nz
 from ..catalog import parts_reading_field
+from ..columns import EMPTY_ROW
 from ..fields import DERIVED, DISEASES, FIELD_BY_NAME, FIELDS, Field
 from ..loader import (
     REQUIRED,
@@ -321,6 +322,8 @@ def prepare(raw: ir.Table, source: str = "input", pre: list[Issue] | None = None
         if f"b{pos}" in stage.columns:
             values_cols[UNREADABLE + name] = stage[f"b{pos}"]
     values = stage.select(ROW, **values_cols)
+    # A blank row (kept between data rows) is the memory engine's 'empty' group: not a patient.
+    values = values.mutate(**{GROUP: ibis.ifelse(values.nb, group_code(values["disease"]), EMPTY_ROW).cast("int8")})
     values = register(values, False) if register else values
     return Prepared(raw, source, mapping, order, extras, extra_labels, issues, lookups, values, register)
 
@@ -441,7 +444,6 @@ def finish(prep: Prepared, first: ir.Table) -> Validated:
 
     values = prep.values
     typed = values.filter(values[ROW] <= last).drop("nb", "flagged")
-    typed = typed.mutate(**{GROUP: group_code(typed["disease"])})
     return Validated(typed, present, issues, tuple(prep.extras), last)
 
 

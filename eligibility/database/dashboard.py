@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..attribution import ALL
 from ..catalog import Catalog
-from ..columns import GROUP_NAMES, unreadable_cells
+from ..columns import EMPTY_ROW, GROUP_NAMES, unreadable_cells
 from ..evaluate import ELIGIBLE, INELIGIBLE, PENDING, Evaluation, Evaluator
 from ..fields import FIELD_BY_NAME
 from ..loader import Cohort
@@ -179,6 +179,11 @@ class DatabaseSource:
     def n_rows(self) -> int:
         return len(self.db)
 
+    @property
+    def empty_rows(self) -> int:
+        """Blank rows kept between data rows (the loader's 'empty row: kept' reports): not patients."""
+        return sum(1 for i in self.db.issues if i.kind == "empty_row" and i.row is not None and i.column is None)
+
     def view(self, scenario: Resolved | None = None) -> DatabaseView:
         scenario = scenario or baseline(self.db.catalog)
         with self.lock:
@@ -300,16 +305,13 @@ class DatabaseView(PageView):
         raise AggregateOnly(aggregate_only_message("this per-patient view"))
 
     @property
-    def readings_applied(self) -> bool:
-        """False when the scenario chooses contested readings but the engine's plan kept the
-        protocol's catalog (the engine does not apply readings yet): the counts are then the
-        default readings', and the pages say so."""
-        return not self._scenario.readings or self._plan().catalog is not self.source.db.catalog
+    def empty_rows(self) -> int:
+        return self.source.empty_rows
 
     def status_counts(self) -> pd.DataFrame:
         df = self._cached("db:status_counts", lambda: self._attr().status_counts())
         out = df.copy()
-        out.attrs["empty_rows"] = 0
+        out.attrs["empty_rows"] = self.empty_rows
         return out
 
     def criterion_table(self, group: str | None = None) -> pd.DataFrame:
@@ -370,7 +372,7 @@ class DatabaseView(PageView):
             db = self.source.db
             with self.source.lock:
                 p = self._dev().patients_table
-                p = p.select(ROW, GROUP, "status", "first_idx")
+                p = p.filter(p[GROUP] != EMPTY_ROW).select(ROW, GROUP, "status", "first_idx")  # blank rows
                 t = db.typed
                 age = (t["age_years"].cast("float64") if "age_years" in db.present and "age_years" in t.columns
                        else ibis.null().cast("float64"))

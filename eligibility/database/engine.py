@@ -19,12 +19,12 @@ import pandas as pd
 import pyarrow as pa
 
 from ..catalog import Catalog, default_catalog
-from ..columns import GROUP_NAMES
+from ..columns import EMPTY_ROW, GROUP_NAMES
 from ..loader import Issue
 from ..scenario import Resolved, baseline
 from .attribution import Attribution
 from .cells import finish, prepare
-from .compile import GROUP, ROW, group_code
+from .compile import GROUP, ROW
 from .outcomes import (
     MASK_BITS,
     Plan,
@@ -143,7 +143,7 @@ class DatabaseCohort:
         prep = prepare(raw, src.name, pre, register=reg)
         catalog = default_catalog()
         pl = plan(prep.present, scenario or baseline(catalog), catalog)
-        every_row = register(con, prep.values.mutate(**{GROUP: group_code(prep.values["disease"])}))
+        every_row = prep.values
         sql_cache: dict = {}
         carry = ("nb", "flagged")
         codes_all = register(con, codes_sql(con, every_row, prep.present, pl, sql_cache, carry))
@@ -162,9 +162,9 @@ class DatabaseCohort:
     @classmethod
     def from_cohort(cls, con, cohort) -> DatabaseCohort:
         """A cohort the loader (or a test) already typed, pushed into the engine."""
-        from ..columns import unreadable_cells
+        from ..columns import blank_rows, unreadable_cells
 
-        typed = register(con, typed_from_frame(con, cohort.frame, unreadable_cells(cohort)))
+        typed = register(con, typed_from_frame(con, cohort.frame, unreadable_cells(cohort), blank_rows(cohort)))
         return cls(con, typed, frozenset(cohort.present), list(getattr(cohort, "issues", [])), len(cohort.frame),
                    getattr(cohort, "source", ""))
 
@@ -239,10 +239,10 @@ class DatabaseCohort:
         sizes = agg.groupby(GROUP)["n"].sum()
         rows = []
         for gi, g in enumerate(GROUP_NAMES):
-            if g not in GROUP_NAMES[:5] and sizes.get(gi, 0) == 0:
+            if gi == EMPTY_ROW or (g not in GROUP_NAMES[:5] and sizes.get(gi, 0) == 0):
                 continue
             rows.append(self._diff_row(g, agg[agg[GROUP] == gi]))
-        rows.append(self._diff_row("All", agg))
+        rows.append(self._diff_row("All", agg[agg[GROUP] != EMPTY_ROW]))  # blank rows are not patients
         summary = pd.DataFrame(rows).set_index("group")
         summary["net"] = summary["eligible_after"] - summary["eligible_before"]
         changed = j.filter(j.sa != j.sb).order_by(ROW)

@@ -62,6 +62,7 @@ class Plan:
 def plan(present: frozenset[str], scenario: Resolved | None = None, catalog: Catalog | None = None) -> Plan:
     catalog = catalog or default_catalog()
     scenario = scenario or baseline(catalog)
+    catalog = catalog.variant(scenario.readings)  # the scenario's readings of contested text
     active, not_assessed, disabled = [], [], []
     for u in catalog.units:
         if u.id in scenario.disabled:

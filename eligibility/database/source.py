@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..columns import disease_groups
 from ..fields import FIELD_BY_NAME
 from ..loader import CohortError
-from .compile import GROUP, ROW, UNREADABLE, group_code
+from .compile import GROUP, ROW, UNREADABLE
 
 _names = itertools.count()
 
@@ -206,8 +207,10 @@ def _spark_raw(con, src: Input, pre: list) -> ir.Table:
     return con.table(name)
 
 
-def typed_from_frame(con, frame: pd.DataFrame, unreadable: dict[str, np.ndarray] | None = None) -> ir.Table:
-    """A typed cohort frame (loader output or tests' factory) as a typed engine table."""
+def typed_from_frame(con, frame: pd.DataFrame, unreadable: dict[str, np.ndarray] | None = None,
+                     blank: np.ndarray | None = None) -> ir.Table:
+    """A typed cohort frame (loader output or tests' factory) as a typed engine table;
+    `blank` rows (kept empty spreadsheet rows) are the 'empty' group, as in memory."""
     n = len(frame)
     data: dict[str, pa.Array] = {ROW: pa.array(np.arange(1, n + 1, dtype=np.int64))}
     for name in frame.columns:
@@ -226,5 +229,6 @@ def typed_from_frame(con, frame: pd.DataFrame, unreadable: dict[str, np.ndarray]
     for name, mask in (unreadable or {}).items():
         if name in frame.columns and FIELD_BY_NAME.get(name) and FIELD_BY_NAME[name].kind == "number":
             data[UNREADABLE + name] = pa.array(np.asarray(mask, bool))
-    t = _register(con, pa.table(data))
-    return t.mutate(**{GROUP: group_code(t["disease"])})
+    disease = frame["disease"] if "disease" in frame else pd.Series([None] * n, dtype="string")
+    data[GROUP] = pa.array(disease_groups(disease, blank), pa.int8())
+    return _register(con, pa.table(data))
