@@ -16,7 +16,7 @@ import pytest
 from factory import make_cohort
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_properties import ALL_IDS, _safe, cohorts, present_sets, scenario_params
+from test_properties import ALL_IDS, _safe, cohorts, present_sets, readings_choices, scenario_params
 
 from eligibility.database.backend import duckdb
 from eligibility.database.engine import DatabaseCohort, results_frame
@@ -33,8 +33,8 @@ def _duck():
     return _DUCK
 
 
-def _compare(con, rows, params, disabled, present):
-    scenario = {"parameters": params, "disabled": disabled}
+def _compare(con, rows, params, disabled, present, readings=None):
+    scenario = {"parameters": params, "disabled": disabled, "readings": readings or {}}
     cohort = make_cohort(rows, present)
     want = screen_frame(cohort, resolve(scenario))
     db = DatabaseCohort.from_cohort(con, cohort).materialize()
@@ -47,10 +47,10 @@ def _compare(con, rows, params, disabled, present):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cohorts(max_size=15), scenario_params, st.lists(st.sampled_from(ALL_IDS), max_size=3, unique=True),
-       present_sets())
-def test_duckdb_equals_memory_on_random_cohorts(rows, params, disabled, present):
+       present_sets(), readings_choices)
+def test_duckdb_equals_memory_on_random_cohorts(rows, params, disabled, present, readings):
     assume(_safe(present, params))
-    _compare(_duck(), rows, params, disabled, present)
+    _compare(_duck(), rows, params, disabled, present, readings)
 
 
 @pytest.mark.skipif(shutil.which("java") is None or os.environ.get("ELIGIBILITY_TEST_SPARK") != "1",
