@@ -24,7 +24,6 @@ from eligibility.cohort_store import CohortStore, StoreSettings, over_budget, pl
 from eligibility.columns import EMPTY_ROW
 from eligibility.evaluate import Evaluation, Evaluator
 from eligibility.loader import Cohort, CohortError, load_cohort
-from eligibility.memory import exempt_from_gc
 from eligibility.pageview import AggregateOnly, MemoryView, PageView, aggregate_only_message
 from eligibility.quality import missingness
 from eligibility.scenario import (
@@ -162,7 +161,6 @@ def _register(key: str, name: str, cohort: Cohort) -> Loaded:
                 del store["cohorts"][old]
                 store["evaluations"] = {k: v for k, v in store["evaluations"].items() if k[0] != old}
             store["cohorts"][key] = Loaded(key, name, cohort, Evaluator.for_cohort(cohort))
-            exempt_from_gc()
         return store["cohorts"][key]
 
 

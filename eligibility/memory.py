@@ -42,17 +42,3 @@ def peak_rss_mib() -> float:
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # other systems (kB on Linux, bytes on macOS)
 
-
-def exempt_from_gc() -> None:
-    """Move every object alive now out of the garbage collector's reach (`gc.freeze`).
-
-    Called each time a cohort is loaded and held for the server's life: its ~10^5 container
-    objects (issues, labels) were traversed again by every full collection, pauses of
-    90–200 ms in the middle of what-if reruns at 1M rows. Frozen objects are still freed by
-    reference counting when a cohort is dropped; cycles among them are collected here, at
-    the next load (everything is unfrozen, collected once, and frozen again)."""
-    import gc
-
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
