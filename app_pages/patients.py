@@ -159,12 +159,20 @@ def _style_outcomes(df: pd.DataFrame, outcomes: pd.Series):
     return df.style.apply(row_style, axis=1)
 
 
-def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
+def _patient_id_input() -> str | None:
+    """The heading and the patient ID box of the explanation (None until one is given)."""
     st.subheader("Explain one patient")
     pid = st.text_input("Patient ID", key="pt_explain_id",
                         placeholder="Select a row in the table above, or type an exact patient ID")
     if not pid.strip():
         st.info("Pick a patient: select a row in the table or type a patient ID.", icon=":material/touch_app:")
+        return None
+    return pid
+
+
+def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
+    pid = _patient_id_input()
+    if pid is None:
         return
     ids = res["patient_id"].astype("string")
     hit = np.flatnonzero((ids == pid.strip()).fillna(False).to_numpy(bool))
@@ -182,11 +190,8 @@ def explanation(ctx: S.Context, res: pd.DataFrame) -> None:
 def explanation_aggregate(ctx: S.Context) -> None:
     """Aggregate mode: the patient's results row and typed values are fetched from the database
     (one row), and the criteria are explained from those values alone."""
-    st.subheader("Explain one patient")
-    pid = st.text_input("Patient ID", key="pt_explain_id",
-                        placeholder="Select a row in the table above, or type an exact patient ID")
-    if not pid.strip():
-        st.info("Pick a patient: select a row in the table or type a patient ID.", icon=":material/touch_app:")
+    pid = _patient_id_input()
+    if pid is None:
         return
     found = S.last_page("explain", (ctx.data.key, ctx.scenario.key, pid.strip()),
                         lambda: ctx.view.explain(pid))

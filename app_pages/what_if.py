@@ -370,6 +370,13 @@ def changed_patients(ctx: S.Context) -> None:
                + ("" if ctx.disease is None else f" ({ctx.disease})") + ": "
                + ", ".join(f"{m} {k:,}" for m, k in moves.items())
                + (f". Showing the first {MAX_ROWS:,} (download for all)." if len(patients) > MAX_ROWS else "."))
+    _show_changed(shown)
+    download_button(st, "Download the patients who change (CSV)", data=lambda: export.to_csv_bytes(patients),
+                       file_name="status_changes.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:", key="wi_dl_changed")
+
+
+def _show_changed(shown) -> None:
     st.dataframe(
         shown, hide_index=True, key="wi_changed_table", height=300,
         column_order=["row", "patient_id", "disease", "change", "first_reason_before", "first_reason_after"],
@@ -382,9 +389,6 @@ def changed_patients(ctx: S.Context) -> None:
                 "First reason, scenario", help="First failing criterion under the scenario (empty if none)"),
         },
     )
-    download_button(st, "Download the patients who change (CSV)", data=lambda: export.to_csv_bytes(patients),
-                       file_name="status_changes.csv", mime="text/csv", on_click="ignore",
-                       icon=":material/download:", key="wi_dl_changed")
 
 
 CHANGED_PAGE = 100  # changed patients per page for a database cohort in aggregate mode
@@ -414,18 +418,7 @@ def changed_page(ctx: S.Context) -> None:
     shown.insert(5, "change", shown["status_before"] + " → " + shown["status_after"])
     for c in ("first_reason_before", "first_reason_after"):
         shown[c] = shown[c].map(label_of)
-    st.dataframe(
-        shown, hide_index=True, key="wi_changed_table", height=300,
-        column_order=["row", "patient_id", "disease", "change", "first_reason_before", "first_reason_after"],
-        column_config={
-            "row": st.column_config.NumberColumn("Row", format="%d", help="1-based data row in the file"),
-            "patient_id": "Patient ID", "disease": "Disease", "change": "Status: protocol → scenario",
-            "first_reason_before": st.column_config.TextColumn(
-                "First reason, protocol", help="First failing criterion under the protocol (empty if none)"),
-            "first_reason_after": st.column_config.TextColumn(
-                "First reason, scenario", help="First failing criterion under the scenario (empty if none)"),
-        },
-    )
+    _show_changed(shown)
     download_button(st, "Download this page (CSV)", data=lambda: export.to_csv_bytes(patients),
                     file_name=f"status_changes_page{page}.csv", mime="text/csv", on_click="ignore",
                     icon=":material/download:", key="wi_dl_changed")
@@ -610,16 +603,7 @@ def compare_panel(ctx: S.Context) -> None:
         SUP.compare(ctx, ev_b, name_a, name_b)
         return
     table = memo(ctx, ("wi:cmp", b.key), lambda: counts_side_by_side(ctx.base, ctx.current, ev_b))
-    table = table.assign(group=table["group"].map(lambda g: "All diseases" if g == "All" else g))
-    st.markdown(f"**A** = current scenario {lit(name_a)} · **B** = {lit(name_b)}")
-    n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
-        ("screened", "Screened"), ("eligible_protocol", "Eligible, protocol"), ("eligible_a", "Eligible, A"),
-        ("eligible_b", "Eligible, B"), ("net_b_vs_a", "B − A"), ("gained_b_vs_a", "Gained in B"),
-        ("lost_b_vs_a", "Lost in B"), ("pending_protocol", "Pending, protocol"), ("pending_a", "Pending, A"),
-        ("pending_b", "Pending, B"), ("differ", "Status differs")]}
-    st.dataframe(table, hide_index=True, key="wi_cmp_table", column_config={"group": "Disease", **n},
-                 column_order=["group", "screened", "eligible_protocol", "eligible_a", "eligible_b", "net_b_vs_a",
-                               "gained_b_vs_a", "lost_b_vs_a", "pending_a", "pending_b", "differ"])
+    _side_by_side(table, name_a, name_b)
     patients = memo(ctx, ("wi:cmp_pat", b.key),
                     lambda: differing_patients(ctx.base, ctx.current, ev_b, ctx.cohort.frame))
     if ctx.disease is not None:
@@ -640,16 +624,8 @@ def compare_panel(ctx: S.Context) -> None:
                            icon=":material/download:", key="wi_dl_cmp")
 
 
-def compare_aggregate(ctx: S.Context, b) -> None:
-    """Aggregate mode: A and B side by side from the database's counts and A → B diff; the
-    patients who differ, the first page of them."""
-    view_b = S.view(ctx.data, b)
-    name_a = ctx.scenario.name or ("protocol" if ctx.is_baseline else "What-if")
-    name_b = b.name or "B"
-    diff, patients = S.last_page("compare", (ctx.data.key, ctx.scenario.key, b.key, ctx.group),
-                                 lambda: view_b.status_change_from(ctx.view, offset=0, limit=MAX_ROWS,
-                                                                   group=ctx.group))
-    table = memo(ctx, ("wi:cmp", b.key), lambda: view_counts_side_by_side(ctx.base_view, ctx.view, view_b, diff))
+def _side_by_side(table: pd.DataFrame, name_a: str, name_b: str) -> None:
+    """The A-vs-B counts table (either cohort source)."""
     table = table.assign(group=table["group"].map(lambda g: "All diseases" if g == "All" else g))
     st.markdown(f"**A** = current scenario {lit(name_a)} · **B** = {lit(name_b)}")
     n = {c: st.column_config.NumberColumn(t, format="%d") for c, t in [
@@ -660,6 +636,19 @@ def compare_aggregate(ctx: S.Context, b) -> None:
     st.dataframe(table, hide_index=True, key="wi_cmp_table", column_config={"group": "Disease", **n},
                  column_order=["group", "screened", "eligible_protocol", "eligible_a", "eligible_b", "net_b_vs_a",
                                "gained_b_vs_a", "lost_b_vs_a", "pending_a", "pending_b", "differ"])
+
+
+def compare_aggregate(ctx: S.Context, b) -> None:
+    """Aggregate mode: A and B side by side from the database's counts and A → B diff; the
+    patients who differ, the first page of them."""
+    view_b = S.view(ctx.data, b)
+    name_a = ctx.scenario.name or ("protocol" if ctx.is_baseline else "What-if")
+    name_b = b.name or "B"
+    diff, patients = S.last_page("compare", (ctx.data.key, ctx.scenario.key, b.key, ctx.group),
+                                 lambda: view_b.status_change_from(ctx.view, offset=0, limit=MAX_ROWS,
+                                                                   group=ctx.group))
+    table = memo(ctx, ("wi:cmp", b.key), lambda: view_counts_side_by_side(ctx.base_view, ctx.view, view_b, diff))
+    _side_by_side(table, name_a, name_b)
     total = int(diff.loc[ctx.group, "changed"]) if ctx.group in diff.index else 0
     st.caption(f"{total:,} patient(s) have a different status under A and B"
                + ("" if ctx.disease is None else f" ({ctx.disease})")

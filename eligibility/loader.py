@@ -93,6 +93,23 @@ class Cohort:
 # ---------------------------------------------------------------------------
 
 
+def absent_column_issues(present) -> list[Issue]:
+    """One issue per contract column the file lacks, saying what that costs."""
+    out = []
+    for f in FIELDS:
+        if f.name in present or f.optional:
+            continue
+        parts = parts_reading_field(f.name)
+        if parts:
+            what, severity = f"{', '.join(parts)} not assessed for everyone", "warning"
+        elif f.name == "screening_date":
+            what, severity = "dose-cohort assignment and enrolment projection cannot use dates", "warning"
+        else:
+            what, severity = "no criterion reads it", "info"
+        out.append(Issue(None, None, f.name, None, f"column absent from the file: {what}", severity, "missing_column"))
+    return out
+
+
 def duplicate_ids_message(where: str, rows_of: dict[str, list[int]], n_ids: int) -> str:
     """One line naming the first ten duplicated ids with their first five row numbers."""
     shown = ", ".join(f"{shorten(d, 40)} (rows {', '.join(map(str, rows[:5]))}"
@@ -900,20 +917,7 @@ def _validate(raw: _Raw, source: str, pre: list[Issue], prog: Progress) -> Cohor
     frame = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)  # the arrays are ours: no second copy
 
     present = frozenset(mapping.values())
-    for f in FIELDS:
-        if f.name in present or f.optional:
-            continue
-        parts = parts_reading_field(f.name)
-        if parts:
-            what, severity = f"{', '.join(parts)} not assessed for everyone", "warning"
-        elif f.name == "screening_date":
-            what, severity = "dose-cohort assignment and enrolment projection cannot use dates", "warning"
-        else:
-            what, severity = "no criterion reads it", "info"
-        issues.append(
-            Issue(None, None, f.name, None, f"column absent from the file: {what}",
-                  severity, "missing_column")
-        )
+    issues.extend(absent_column_issues(present))
 
     cell_issues.sort(key=lambda t: (t[0], t[1]))
     issues.extend(t[2] for t in cell_issues)

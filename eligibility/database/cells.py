@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 from .. import normalize as nz
-from ..catalog import parts_reading_field
 from ..columns import EMPTY_ROW
 from ..fields import DERIVED, DISEASES, FIELD_BY_NAME, FIELDS, Field
 from ..loader import (
@@ -31,6 +30,7 @@ from ..loader import (
     _cell_text,
     _clean_label,
     _norm_header,
+    absent_column_issues,
     duplicate_ids_message,
 )
 from .compile import GROUP, ROW, UNREADABLE, group_code
@@ -424,18 +424,7 @@ def finish(prep: Prepared, first: ir.Table) -> Validated:
     _check_duplicate_ids(first, source)
 
     present = prep.present
-    for f in FIELDS:
-        if f.name in present or f.optional:
-            continue
-        parts = parts_reading_field(f.name)
-        if parts:
-            what, severity = f"{', '.join(parts)} not assessed for everyone", "warning"
-        elif f.name == "screening_date":
-            what, severity = "dose-cohort assignment and enrolment projection cannot use dates", "warning"
-        else:
-            what, severity = "no criterion reads it", "info"
-        issues.append(Issue(None, None, f.name, None, f"column absent from the file: {what}", severity,
-                            "missing_column"))
+    issues.extend(absent_column_issues(present))
 
     rows = _flagged_rows(prep.raw, first.filter(first.nb & first.flagged & (first[ROW] <= last)))
     stage, parsed = _stage(rows, order, mapping, prep.lookups, prep.extra_labels, prep.register)
