@@ -43,7 +43,7 @@ def attribute_all(ev) -> None:
 
 
 def run_size(n: int, repeat: int, seed: int = 7) -> dict:
-    from .columns import unreadable_cells
+    from .columns import implausible_cells, unreadable_cells
     from .evaluate import Evaluator
     from .loader import load_cohort
     from .reference import screen_row
@@ -90,9 +90,10 @@ def run_size(n: int, repeat: int, seed: int = 7) -> dict:
 
     sample = min(n, 2000)
     rows = cohort.frame.iloc[:sample].to_dict("records")
-    for column, mask in unreadable_cells(cohort).items():
-        for i in np.flatnonzero(mask[:sample]):
-            rows[i].setdefault("_unreadable", set()).add(column)
+    for marker, cells in (("_unreadable", unreadable_cells(cohort)), ("_implausible", implausible_cells(cohort))):
+        for column, mask in cells.items():
+            for i in np.flatnonzero(mask[:sample]):
+                rows[i].setdefault(marker, set()).add(column)
     params = base.scenario.params
     present = cohort.present
     t0 = time.perf_counter()

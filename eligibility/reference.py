@@ -53,7 +53,9 @@ def drug_count(text) -> float | None:
 
 class _Truth(RuleVisitor[int]):
     """Truth (0 false, 1 unknown, 2 true) of a rule for one patient (a dict of column → value;
-    an absent key is an empty cell; `_unreadable` lists columns whose cell could not be read)."""
+    an absent key is an empty cell; `_unreadable` lists columns whose cell could not be read;
+    `_implausible` those whose value the loader flagged as outside its plausible range, unknown
+    while the `implausible_values_unknown` parameter is on)."""
 
     def __init__(self, row: dict, params: dict, catalog: Catalog):
         self.row, self.p, self.catalog = row, params, catalog
@@ -62,7 +64,10 @@ class _Truth(RuleVisitor[int]):
         if name in DERIVED and name not in self.row:
             return drug_count(self.row.get(DERIVED[name]))
         v = self.row.get(name)
-        return None if _missing(v) else v
+        if _missing(v) or (self.p.get("implausible_values_unknown", False)
+                           and name in self.row.get("_implausible", ())):
+            return None
+        return v
 
     def ref(self, node: Ref) -> int:
         return self.visit(self.catalog.definitions[node.name])

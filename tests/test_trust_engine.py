@@ -221,3 +221,24 @@ def test_eligible_on_assessed_text_equals_the_results_frame_summary():
         texts.append(eligible_on_assessed_text(ev))
         assert texts[-1] == assessed_k_of_n(results_frame(ev, cohort.frame))
     assert texts[0] == "" and texts[1].startswith("2 eligible patient(s)")
+
+
+def test_reference_reads_flagged_implausible_values_as_unknown():
+    """The per-patient reference (eligibility/reference.py) honours the loader's implausible
+    flags as the engine does: unknown while the parameter is on, used as given when off."""
+    from eligibility.reference import screen_row
+
+    cohort = load_rows([eligible_row("SSc", hemoglobin_g_l=12.1)])
+    row = dict(cohort.frame.iloc[0].to_dict(), _implausible={"hemoglobin_g_l"})
+    evaluator = Evaluator.for_cohort(cohort)
+    for scenario in ({}, {"parameters": {"implausible_values_unknown": False}}):
+        ev = evaluator.evaluate(resolve(scenario))
+        assert screen_row(row, ev.scenario.params, evaluator.catalog, cohort.present) == ev.status_labels()[0]
+
+
+def test_benchmark_reference_agrees_with_the_engine():
+    """`bench` times a naive per-row evaluator against the engine; they must agree (its
+    rows did not carry the implausible flags: 3 of 2,000 synthetic patients differed)."""
+    from eligibility.bench import run_size
+
+    assert run_size(3000, 1)["reference_agrees"]
