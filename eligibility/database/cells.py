@@ -504,11 +504,9 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
 
     out: list[Issue] = []
     drug_text: dict[str | None, str] = {}
-    # Ordered by row in the engine: the sort spills within the engine's memory limit. Without
-    # the ORDER BY, DuckDB streamed the rows in order but held them outside its limit while
-    # the issues were worded (30M rows: 7.3 GB peak against 3.5 GB). Should an engine still
-    # return rows out of order, the issues are sorted by row at the end (stable: a row's
-    # cells keep their check order).
+    # Ordered by row in the engine (the sort spills within the engine's memory limit). Should
+    # an engine still return rows out of order, the issues are sorted by row at the end
+    # (stable: a row's cells keep their check order).
     flagged = flagged.order_by(ROW)
     last_row, in_order = 0, True
     for batch in arrow_batches(ibis.get_backend(flagged), flagged, 1 << 17):
