@@ -179,6 +179,8 @@ class PageView:
 
     def top_reasons(self, k: int = 4) -> dict[str, list[tuple[str, int]]]:
         """`figures.consort.top_reasons` from the first-reason counts."""
+        from .figures.consort import ranked_reasons
+
         crits = [self.catalog.unit_by_id[u].criterion for u in self.unit_ids]
         order = list(dict.fromkeys(crits))
         of = np.array([order.index(c) for c in crits], np.int64)
@@ -186,12 +188,7 @@ class PageView:
         for g, first in self.first_reason_counts().items():
             counts = (np.bincount(of, weights=first, minlength=len(order)).astype(np.int64) if len(order)
                       else np.zeros(0, np.int64))
-            ranked = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
-            items = [(order[i], int(counts[i])) for i in ranked[:k]]
-            rest = int(sum(counts[i] for i in ranked[k:]))
-            if rest:
-                items.append(("other criteria", rest))
-            out[g] = items
+            out[g] = ranked_reasons(counts, order, k)
         return out
 
     # -- patients ------------------------------------------------------------------------

@@ -74,13 +74,19 @@ def top_reasons(ev: Evaluation, k: int = 4) -> dict[str, list[tuple[str, int]]]:
     for g, sl in group_slices(ev).items():
         f = first[sl]
         counts = np.bincount(of_unit[f[f >= 0]], minlength=len(order)) if len(order) else np.zeros(0, int)
-        ranked = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
-        items = [(order[i], int(counts[i])) for i in ranked[:k]]
-        rest = int(sum(counts[i] for i in ranked[k:]))
-        if rest:
-            items.append(("other criteria", rest))
-        out[g] = items
+        out[g] = ranked_reasons(counts, order, k)
     return out
+
+
+def ranked_reasons(counts: np.ndarray, order: list[str], k: int) -> list[tuple[str, int]]:
+    """The k criteria with the most patients (most first, ties in catalog order), then
+    ("other criteria", the rest) if any remain."""
+    ranked = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
+    items = [(order[i], int(counts[i])) for i in ranked[:k]]
+    rest = int(sum(counts[i] for i in ranked[k:]))
+    if rest:
+        items.append(("other criteria", rest))
+    return items
 
 
 def _reason_lines(items: list[tuple[str, int]], width: int) -> list[str]:
