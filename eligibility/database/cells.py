@@ -480,14 +480,6 @@ def _check_duplicate_ids(t: ir.Table, source: str) -> None:
         raise CohortError(duplicate_ids_message(source, rows_of, n_dup))
 
 
-def validate(raw: ir.Table, source: str = "input", pre: list[Issue] | None = None, register=None) -> Validated:
-    """`prepare` and `finish` with a first pass of the checks alone (no scenario)."""
-    prep = prepare(raw, source, pre, register)
-    v = prep.values
-    first = v.select(ROW, "nb", "flagged", "patient_id")
-    return finish(prep, register(first, True) if register else first)
-
-
 def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
     """Offending cells only: flags computed in the database; the rows holding one come
     back with their flags and raw cells, and the loader's own code words the messages
@@ -575,8 +567,4 @@ def _drug_problems(values: list[str | None]) -> list[str]:
     return [text[v] for v in values]
 
 
-def disease_groups_of(typed: ir.Table) -> ir.Table:  # pragma: no cover - convenience
-    return typed.mutate(**{GROUP: group_code(typed["disease"])})
-
-
-__all__ = ["Prepared", "Validated", "finish", "prepare", "validate", "map_headers", "parse_field", "text_of", "DISEASES", "dt"]
+__all__ = ["Prepared", "Validated", "finish", "prepare", "map_headers", "parse_field", "text_of", "DISEASES", "dt"]
