@@ -1,0 +1,123 @@
+"""The evaluator's memory-saving paths give the results of the plain ones.
+
+- The common block's units read the frame's columns in input order (no gathered copy; a
+  float64 column is the frame's own buffer) and their outcomes are put in evaluation order:
+  equal to evaluating on the gathered, evaluation-order columns.
+- Attribution works from the units' rows (no units × patients matrix): equal to the
+  matrix-based definitions.
+- The loader's flagged cells and blank rows are mapped to frame rows in one vectorised step:
+  equal to the one-issue-at-a-time mapping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from factory import eligible_row, make_cohort
+
+from eligibility import attribution as A
+from eligibility.evaluate import FAIL, Evaluator
+from eligibility.fields import DISEASES, FIELDS
+from eligibility.scenario import resolve
+
+WASHOUTS = ["days_since_gcsf", "days_since_iv_antibiotics", "days_since_oral_antibiotics",
+            "days_since_live_vaccine", "days_since_investigational_drug", "years_since_malignancy"]
+
+
+def _rows(n: int, seed: int, grouped: bool = False) -> list[dict]:
+    """Patients of every disease (interleaved unless `grouped`), with values near and past
+    the limits, empty cells, unknown diseases and blank rows."""
+    rng = np.random.default_rng(seed)
+    diseases = [*DISEASES, "Other", None]
+    rows = []
+    for i in range(n):
+        d = diseases[i % len(diseases)] if not grouped else diseases[min(i * len(diseases) // n, len(diseases) - 1)]
+        row = eligible_row(d if d in DISEASES else "SSc")
+        row["disease"] = d
+        for f in FIELDS:
+            if f.name not in row or f.kind in ("id", "disease"):
+                continue
+            u = rng.random()
+            if u < 0.12:
+                row[f.name] = None
+            elif u < 0.35 and f.kind == "number" and row[f.name] is not None:
+                row[f.name] = float(row[f.name]) * rng.choice([0.2, 0.5, 0.9, 1.1, 2.0, 5.0])
+            elif u < 0.45 and f.kind == "yesno":
+                row[f.name] = not row[f.name] if row[f.name] is not None else True
+        rows.append(row)
+    if not grouped:
+        for i in range(3, n, 17):  # blank rows between data rows
+            rows[i] = {"disease": None}
+    return rows
+
+
+def _evaluator(rows: list[dict], seed: int) -> tuple[Evaluator, object]:
+    cohort = make_cohort(rows)
+    rng = np.random.default_rng(seed + 1)
+    n = len(rows)
+    numbers = [f.name for f in FIELDS if f.kind == "number" and f.name in cohort.frame]
+    implausible = {name: rng.random(n) < 0.08 for name in numbers}
+    unreadable = {name: rng.random(n) < 0.1 for name in WASHOUTS if name in cohort.frame}
+    blank = np.array([set(r) == {"disease"} for r in rows])
+    return Evaluator(cohort.frame, cohort.present, None, unreadable, implausible, blank), cohort
+
+
+SCENARIOS = [{}, {"parameters": {"hb_min_g_l": 75, "age_max": 70}},
+             {"parameters": {"implausible_values_unknown": False, "unreadable_event_unknown": False}},
+             {"readings": {"gc_dose": "more_than"}}, {"disabled": ["INC-2", "SSC-INC-1", "EXC-3"]}]
+
+
+def _criterion_matrix(ev) -> tuple[np.ndarray, list[str]]:
+    crit = [u.criterion for u in ev.units]
+    names = list(dict.fromkeys(crit))
+    f = ev.outcomes == FAIL
+    m = np.zeros((len(names), ev.n), bool)
+    for q, name in enumerate(names):
+        m[q] = f[[i for i, c in enumerate(crit) if c == name]].any(axis=0)
+    return m, names
+
+
+def _sole_reference(ev) -> np.ndarray:
+    cause_idx, names = A._cause_index(ev)
+    f = ev.outcomes == FAIL
+    per_cause = np.zeros((len(names), ev.n), bool)
+    for k in range(len(names)):
+        per_cause[k] = f[cause_idx == k].any(axis=0)
+    first = ev.first_failed_index()
+    one = per_cause.sum(axis=0) == 1
+    if not len(cause_idx):
+        return np.full(ev.n, -1, np.int32)
+    return np.where(one & (first >= 0), cause_idx[np.maximum(first, 0)], -1).astype(np.int32)
+
+
+@pytest.mark.parametrize("spec", [*SCENARIOS, {"disabled": ["DX-1", "INC-1", "INC-2", "INC-3", "INC-4"]}])
+def test_attribution_from_rows_equals_the_matrix_definitions(spec):
+    evaluator, _ = _evaluator(_rows(300, 5), 5)
+    ev = evaluator.evaluate(resolve(spec))
+    m, names = _criterion_matrix(ev)
+    np.testing.assert_array_equal(A.sole_cause(ev), _sole_reference(ev))
+    keys = A.criterion_keys(ev)
+    assert "crit_fail" not in ev._memo and "failed" not in ev._memo  # no matrix was built
+    np.testing.assert_array_equal(keys, A.row_keys(m))
+    for group in (None, *A.group_slices(ev)):
+        sl = A.group_slice(ev, group)
+        totals = A.criterion_totals(ev, group)
+        assert list(totals["criterion"]) == names
+        np.testing.assert_array_equal(totals["failed"].to_numpy(), m[:, sl].sum(axis=1))
+    got, got_names = A.criterion_failures(ev)
+    assert got_names == names
+    np.testing.assert_array_equal(got, m)
+    A.combinations(ev)
+    ev2 = evaluator.evaluate(resolve(spec))  # keys from the matrix when it was built first
+    A.criterion_failures(ev2)
+    np.testing.assert_array_equal(A.criterion_keys(ev2), keys)
+
+
+def test_criterion_keys_wider_than_64_criteria():
+    m = np.random.default_rng(0).random((70, 50)) < 0.3
+    keys = A.row_keys(m)
+    assert keys.dtype.itemsize == 16
+    for j in range(50):
+        assert A.decode_key(keys[j], [str(i) for i in range(70)]) == [str(i) for i in np.flatnonzero(m[:, j])]
+
+
