@@ -20,26 +20,35 @@ EMPTY_ROW = len(DISEASES) + 2  # a blank spreadsheet row: kept, but not a patien
 GROUP_NAMES = (*DISEASES, "other", "missing", "empty")
 
 
-def _row_index(cohort, row: int) -> int | None:
-    """Frame position of a 1-based data-row number from the loader's report (None: not kept)."""
+def _row_indexes(cohort, rows: np.ndarray) -> np.ndarray:
+    """Frame positions of 1-based data-row numbers (-1: a row not kept)."""
     n = len(cohort.frame)
+    rows = np.asarray(rows, np.int64)
     rows_of = getattr(cohort, "row_numbers", None)
     if rows_of is not None and len(rows_of) == n:
-        idx = int(np.searchsorted(rows_of, row))
-        return idx if idx < n and rows_of[idx] == row else None
-    return row - 1 if 0 < row <= n else None
+        idx = np.searchsorted(rows_of, rows)
+        inside = idx < n
+        found = np.zeros(len(rows), bool)
+        found[inside] = rows_of[idx[inside]] == rows[inside]
+        return np.where(found, idx, -1)
+    return np.where((rows > 0) & (rows <= n), rows - 1, -1)
 
 
 def flagged_cells(cohort, kind: str) -> dict[str, np.ndarray]:
     """Per column, which rows the loader reported with an issue of this kind."""
     n = len(cohort.frame)
-    out: dict[str, np.ndarray] = {}
+    rows_by_column: dict[str, list[int]] = {}
     for issue in getattr(cohort, "issues", ()):
         if issue.kind != kind or issue.row is None or issue.column is None:
             continue
-        idx = _row_index(cohort, issue.row)
-        if idx is not None:
-            out.setdefault(issue.column, np.zeros(n, bool))[idx] = True
+        rows_by_column.setdefault(issue.column, []).append(issue.row)
+    out: dict[str, np.ndarray] = {}
+    for column, rows in rows_by_column.items():
+        idx = _row_indexes(cohort, np.array(rows, np.int64))
+        idx = idx[idx >= 0]
+        if len(idx):  # a column whose issues all lie on rows not kept gets no mask (as before)
+            out[column] = mask = np.zeros(n, bool)
+            mask[idx] = True
     return out
 
 
@@ -56,11 +65,11 @@ def implausible_cells(cohort) -> dict[str, np.ndarray]:
 def blank_rows(cohort) -> np.ndarray:
     """Rows the loader kept as fully empty (a blank spreadsheet row between data rows)."""
     mask = np.zeros(len(cohort.frame), bool)
-    for issue in getattr(cohort, "issues", ()):
-        if issue.kind == "empty_row" and issue.row is not None and issue.column is None:
-            idx = _row_index(cohort, issue.row)
-            if idx is not None:
-                mask[idx] = True
+    rows = [issue.row for issue in getattr(cohort, "issues", ())
+            if issue.kind == "empty_row" and issue.row is not None and issue.column is None]
+    if rows:
+        idx = _row_indexes(cohort, np.array(rows, np.int64))
+        mask[idx[idx >= 0]] = True
     return mask
 
 

@@ -11,11 +11,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pandas as pd
 import pytest
 from factory import eligible_row, make_cohort
 
 from eligibility import attribution as A
+from eligibility.columns import blank_rows, flagged_cells, implausible_cells, unreadable_cells
 from eligibility.evaluate import FAIL, Evaluator
 from eligibility.fields import DISEASES, FIELDS
 from eligibility.scenario import resolve
@@ -121,3 +125,56 @@ def test_criterion_keys_wider_than_64_criteria():
         assert A.decode_key(keys[j], [str(i) for i in range(70)]) == [str(i) for i in np.flatnonzero(m[:, j])]
 
 
+def _flagged_one_by_one(cohort, kind):
+    """The mapping as it was: one issue at a time."""
+    n = len(cohort.frame)
+    rows_of = getattr(cohort, "row_numbers", None)
+
+    def index(row):
+        if rows_of is not None and len(rows_of) == n:
+            idx = int(np.searchsorted(rows_of, row))
+            return idx if idx < n and rows_of[idx] == row else None
+        return row - 1 if 0 < row <= n else None
+
+    out: dict[str, np.ndarray] = {}
+    for issue in cohort.issues:
+        if issue.kind != kind or issue.row is None or issue.column is None:
+            continue
+        idx = index(issue.row)
+        if idx is not None:
+            out.setdefault(issue.column, np.zeros(n, bool))[idx] = True
+    blank = np.zeros(n, bool)
+    for issue in cohort.issues:
+        if issue.kind == "empty_row" and issue.row is not None and issue.column is None:
+            idx = index(issue.row)
+            if idx is not None:
+                blank[idx] = True
+    return out, blank
+
+
+@pytest.mark.parametrize("row_numbers", [None, "skips", "short"])
+def test_flagged_cells_equal_one_by_one_mapping(row_numbers):
+    n = 40
+    frame = pd.DataFrame({"x": np.zeros(n)})
+    rng = np.random.default_rng(7)
+
+    def issue(row, column, kind):
+        return SimpleNamespace(row=row, column=column, kind=kind)
+
+    issues = [issue(int(r), c, k) for r, c, k in zip(rng.integers(-2, n + 8, 300), rng.choice(["a", "b", "c"], 300),
+                                                      rng.choice(["cell_error", "implausible", "other"], 300),
+                                                      strict=True)]
+    issues += [issue(None, "a", "cell_error"), issue(5, None, "cell_error"), issue(n + 50, "d", "implausible"),
+               issue(3, None, "empty_row"), issue(n + 3, None, "empty_row"), issue(9, "a", "empty_row")]
+    cohort = SimpleNamespace(frame=frame, issues=issues)
+    if row_numbers == "skips":  # file rows 1..n+10 with some skipped
+        cohort.row_numbers = np.sort(rng.choice(np.arange(1, n + 11), n, replace=False)).astype(np.int64)
+    elif row_numbers == "short":  # not one per frame row: positions are row - 1
+        cohort.row_numbers = np.arange(1, n // 2, dtype=np.int64)
+    for kind, got in (("cell_error", unreadable_cells(cohort)), ("implausible", implausible_cells(cohort))):
+        expected, _ = _flagged_one_by_one(cohort, kind)
+        assert got.keys() == expected.keys()
+        for column in expected:
+            np.testing.assert_array_equal(got[column], expected[column])
+        assert flagged_cells(cohort, kind).keys() == expected.keys()
+    np.testing.assert_array_equal(blank_rows(cohort), _flagged_one_by_one(cohort, "none")[1])
