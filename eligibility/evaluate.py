@@ -355,14 +355,26 @@ class Evaluator:
             if key in cache:
                 cache.move_to_end(key)
                 return cache[key]
-        sl = self.columns.bounds[unit.block]
-        truth = RuleEvaluator(catalog, self.columns, sl, params, self._numbers)(unit.rule)
-        ok = truth if unit.kind == "incl" else TRUE - truth
-        ok.flags.writeable = False  # shared by every evaluation (and outline) that uses it
+        ok = self._compute(unit, params, catalog)
         with self._lock:  # one Evaluator serves every browser session of the server
             cache[key] = ok  # truth codes FALSE/UNKNOWN/TRUE equal FAIL/UNKNOWN/PASS
             if len(cache) > _CACHE_PER_UNIT:
                 cache.popitem(last=False)
+        return ok
+
+    def _compute(self, unit: Unit, params: dict[str, Any], catalog: Catalog) -> np.ndarray:
+        """Outcome codes of one unit on its block's slice (read-only: shared by every evaluation
+        and outline that uses it). A unit of the whole cohort (the common block) is computed in
+        input order, on the frame's own columns, and its outcomes (a byte a row) are put in
+        evaluation order: no gathered copy of its columns is made or kept."""
+        sl = self.columns.bounds[unit.block]
+        whole = not self.columns.identity and (sl.start, sl.stop) == (0, len(self.columns))
+        cols = self.columns.input_order() if whole else self.columns
+        truth = RuleEvaluator(catalog, cols, sl, params, self._numbers)(unit.rule)
+        ok = truth if unit.kind == "incl" else TRUE - truth
+        if whole:
+            ok = ok[self.columns.order]
+        ok.flags.writeable = False
         return ok
 
     def _partition(self, scenario: Resolved, catalog: Catalog) -> tuple[list[Unit], list[str], list[str]]:
@@ -437,10 +449,7 @@ class Evaluator:
                     self._sweep_rows.move_to_end((unit.id, key))
         if hit is not None:
             return hit
-        sl = self.columns.bounds[unit.block]
-        truth = RuleEvaluator(catalog, self.columns, sl, params, self._numbers)(unit.rule)
-        ok = truth if unit.kind == "incl" else TRUE - truth
-        ok.flags.writeable = False
+        ok = self._compute(unit, params, catalog)
         with self._lock:
             self._sweep_rows[(unit.id, key)] = ok
             total = sum(a.nbytes for a in self._sweep_rows.values())

@@ -22,6 +22,7 @@ from eligibility import attribution as A
 from eligibility.columns import blank_rows, flagged_cells, implausible_cells, unreadable_cells
 from eligibility.evaluate import FAIL, Evaluator
 from eligibility.fields import DISEASES, FIELDS
+from eligibility.rules import TRUE, RuleEvaluator
 from eligibility.scenario import resolve
 
 WASHOUTS = ["days_since_gcsf", "days_since_iv_antibiotics", "days_since_oral_antibiotics",
@@ -69,6 +70,48 @@ def _evaluator(rows: list[dict], seed: int) -> tuple[Evaluator, object]:
 SCENARIOS = [{}, {"parameters": {"hb_min_g_l": 75, "age_max": 70}},
              {"parameters": {"implausible_values_unknown": False, "unreadable_event_unknown": False}},
              {"readings": {"gc_dose": "more_than"}}, {"disabled": ["INC-2", "SSC-INC-1", "EXC-3"]}]
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_unit_outcomes_equal_evaluation_order_columns(seed, grouped):
+    """Every unit's outcome row equals the rule evaluated on the gathered (evaluation-order)
+    columns, whether the rows come grouped by disease (evaluation order = input order) or not."""
+    evaluator, _ = _evaluator(_rows(240, seed, grouped), seed)
+    cols = evaluator.columns
+    assert cols.identity == grouped
+    for spec in SCENARIOS:
+        scenario = resolve(spec)
+        ev = evaluator.evaluate(scenario)
+        for u, row in zip(ev.units, ev.rows(), strict=True):
+            sl = cols.bounds[u.block]
+            truth = RuleEvaluator(ev.catalog, cols, sl, scenario.params, {})(u.rule)
+            expected = truth if u.kind == "incl" else TRUE - truth
+            assert row.dtype == expected.dtype and not row.flags.writeable
+            np.testing.assert_array_equal(row, expected, err_msg=f"{u.id} {spec}")
+
+
+def test_common_block_reads_the_frame_in_place():
+    """No gathered copy of a whole column is made for the common block: a float64 column is
+    read from the frame's own buffer."""
+    evaluator, cohort = _evaluator(_rows(120, 3), 3)
+    evaluator.evaluate(resolve({"parameters": {"implausible_values_unknown": False}}))
+    n = len(cohort.frame)
+    cache = evaluator.columns._cache
+    assert not [k for k in cache if k[2:] == (0, n)]
+    hb = cache[("num", "hemoglobin_g_l", "input")]
+    assert np.shares_memory(hb, cohort.frame["hemoglobin_g_l"].to_numpy())
+
+
+def test_number_at_equals_the_gathered_column():
+    evaluator, _ = _evaluator(_rows(90, 4), 4)
+    cols = evaluator.columns
+    pos = np.array([5, 0, 77, 31, 31])
+    for name in ("hemoglobin_g_l", "mrss", "bvas"):
+        expected = cols.number(name)[pos]
+        np.testing.assert_array_equal(evaluator.columns.number_at(name, pos), expected)
+        cols._cache.pop(("num", name, 0, len(cols)))
+        np.testing.assert_array_equal(cols.number_at(name, pos), expected)
 
 
 def _criterion_matrix(ev) -> tuple[np.ndarray, list[str]]:
