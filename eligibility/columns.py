@@ -112,7 +112,6 @@ class Columns:
         self.n_patients = int(self.bounds["empty"].start)
         self.bounds["patients"] = slice(0, self.n_patients)
         self._cache: dict[tuple, np.ndarray] = {}
-        self._input_view: InputOrder | None = None
 
     in_input_order = False  # see InputOrder
 
@@ -125,10 +124,10 @@ class Columns:
         return self._identity
 
     def input_order(self) -> InputOrder:
-        """These columns over every row in input order (see the class docstring)."""
-        if self._input_view is None:
-            self._input_view = InputOrder(self)
-        return self._input_view
+        """These columns over every row in input order (see the class docstring). A new view
+        each time, not kept: kept, it would make a reference cycle, and a dropped Evaluator's
+        columns would wait for the cycle collector instead of being freed at once."""
+        return InputOrder(self)
 
     def has(self, name: str) -> bool:
         return source_field(name) in self.present and name in self.frame

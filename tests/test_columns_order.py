@@ -221,3 +221,23 @@ def test_flagged_cells_equal_one_by_one_mapping(row_numbers):
             np.testing.assert_array_equal(got[column], expected[column])
         assert flagged_cells(cohort, kind).keys() == expected.keys()
     np.testing.assert_array_equal(blank_rows(cohort), _flagged_one_by_one(cohort, "none")[1])
+
+
+def test_a_dropped_evaluator_is_freed_at_once():
+    """No reference cycle holds an evaluator's columns (and their cached arrays) until the
+    cycle collector runs: a server drops one per cohort, a benchmark one per cold run."""
+    import gc
+    import weakref
+
+    evaluator, _ = _evaluator(_rows(60, 6), 6)
+    ev = evaluator.evaluate()
+    A.criterion_table(ev)
+    A.combinations(ev)
+    gc.collect()
+    gc.disable()
+    try:
+        ref = weakref.ref(evaluator.columns)
+        del evaluator, ev
+        assert ref() is None
+    finally:
+        gc.enable()
