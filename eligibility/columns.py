@@ -269,8 +269,10 @@ class InputOrder:
         return None if mask is None or not mask.any() else mask
 
     def kleene(self, name: str, sl: slice | None = None) -> np.ndarray:
+        # Not kept: a byte a row, rebuilt from the frame's two buffers in one pass when a unit
+        # reading it is computed again (the unit's outcome row is kept, in evaluation order).
         self._check(sl)
-        return self.cols._whole("yn", name, lambda: self.cols._kleene_raw(name))
+        return self.cols._kleene_raw(name)
 
     def codes(self, name: str, sl: slice | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
         self._check(sl)
