@@ -241,3 +241,15 @@ def test_a_dropped_evaluator_is_freed_at_once():
         assert ref() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("k", [3, 64, 70])
+def test_key_counts_equal_np_unique(k):
+    rng = np.random.default_rng(k)
+    keys = A.row_keys(rng.random((k, 5000)) < rng.random((k, 1)) * 0.2)
+    for sample in (keys, keys[:0], keys[:1]):
+        uniq, counts = A._key_counts(sample)
+        expected_uniq, expected_counts = np.unique(sample, return_counts=True)
+        assert uniq.dtype == expected_uniq.dtype and counts.dtype == expected_counts.dtype
+        np.testing.assert_array_equal(uniq, expected_uniq)
+        np.testing.assert_array_equal(counts, expected_counts)
