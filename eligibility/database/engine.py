@@ -26,13 +26,13 @@ from .attribution import Attribution
 from .cells import finish, prepare
 from .compile import GROUP, ROW
 from .outcomes import (
-    MASK_BITS,
     Plan,
     codes_sql,
     mask_words,
     patient_sql,
     plan,
     rich_sql,
+    unit_at_bit,
 )
 from .source import Input, parse_input, raw_table, register, typed_from_frame
 
@@ -335,7 +335,7 @@ def batch_frame(table: pa.Table) -> pd.DataFrame:
 
 
 class _MaskText:
-    """The ';'-joined unit ids of bit-mask words (63 units a word), spelled once per
+    """The ';'-joined unit ids of bit-mask words (`outcomes.unit_word`/`unit_shift`), spelled once per
     distinct mask (hash-factorised: a sort of millions of multi-word keys took seconds)."""
 
     def __init__(self, ids: tuple[str, ...], words: int):
@@ -349,7 +349,7 @@ class _MaskText:
             for w, word in enumerate(key):  # set bits only, lowest first: a few per patient
                 while word:
                     low = word & -word
-                    i = w * MASK_BITS + low.bit_length() - 1
+                    i = unit_at_bit(w, low.bit_length() - 1)
                     if i < len(self.ids):
                         names.append(self.ids[i])
                     word ^= low
