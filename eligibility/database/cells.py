@@ -489,9 +489,17 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
         return []
     any_flag = _any_flag(stage, order, parsed)
     numbers = sorted({pos for pos, lab, _, _ in index if parsed[lab].parsed_number is not None})
-    raws = [f"r{pos}" for pos in sorted({i[0] for i in index})]
+    flags_of: dict[int, ir.BooleanValue] = {}
+    for pos, _, k, _ in index:
+        flags_of[pos] = flags_of[pos] | stage[f"f{pos}_{k}"] if pos in flags_of else stage[f"f{pos}_{k}"]
+    # A flagged row has one or two offending cells, as a rule: its other cells are not
+    # fetched (NULL), or the result would carry every raw cell of the row (GBs at 30M rows).
+    cell = {f"r{pos}": ibis.ifelse(hit, stage[f"r{pos}"], ibis.null(stage[f"r{pos}"].type()))
+            for pos, hit in flags_of.items()}
+    cell.update({f"v{pos}": ibis.ifelse(flags_of[pos], stage[f"v{pos}"], ibis.null(stage[f"v{pos}"].type()))
+                 for pos in numbers})
     flagged = stage.filter(stage.nb & (stage[ROW] <= last) & any_flag).select(
-        ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], *[f"v{pos}" for pos in numbers], *raws)
+        ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], **cell)
     from .engine import arrow_batches
 
     out: list[Issue] = []
