@@ -46,6 +46,21 @@ def _weighted(per: pd.DataFrame, bits: np.ndarray, index: pd.Index) -> np.ndarra
     return out
 
 
+def _criteria_masks(per: pd.DataFrame, bits: np.ndarray, crit_of: list[int]) -> pd.DataFrame:
+    """(GROUP, crit_mask, n) from the failing-unit masks' GROUP BY (`per`, its unit bits):
+    the mask of failing criteria (circe's inclusion-rule mask; nonzero exactly for the
+    ineligible, the only rows kept), one bit a criterion."""
+    if crit_of and max(crit_of) > 62:  # pragma: no cover - the protocol has 62 criteria
+        raise ValueError("more than 63 criteria: the failure mask needs a second word")
+    crit_mask = np.zeros(len(per), np.int64)
+    for i, q in enumerate(crit_of):
+        crit_mask |= bits[i].astype(np.int64) << np.int64(q)
+    out = (pd.DataFrame({GROUP: per[GROUP].astype(np.int64).to_numpy(), "crit_mask": crit_mask,
+                         "n": per["n"].astype(np.int64).to_numpy()})
+           .groupby([GROUP, "crit_mask"], as_index=False)["n"].sum())
+    return out[out["crit_mask"] != 0]
+
+
 class Attribution:
     """All attribution aggregates of one scenario, fetched once from the database."""
 
@@ -78,19 +93,8 @@ class Attribution:
                 q2_cols[f"{col}{i}"] = pd.Series(counts[i], index=sizes.index)
             if prefix == "fw":
                 failing = per, bits
-        # The failing-criteria mask of each failing-unit mask (nonzero exactly for the
-        # ineligible): criterion totals and the most common combinations.
-        if len(crits) > 63:  # pragma: no cover - the protocol has 62 criteria
-            raise ValueError("more than 63 criteria: the failure mask needs a second word")
         assert failing is not None
-        per_units, bits = failing
-        crit_mask = np.zeros(len(per_units), np.int64)
-        for i, q in enumerate(crit_of):
-            crit_mask |= bits[i].astype(np.int64) << np.int64(q)
-        per = (pd.DataFrame({GROUP: per_units[GROUP].astype(np.int64).to_numpy(), "crit_mask": crit_mask,
-                             "n": per_units["n"].astype(np.int64).to_numpy()})
-               .groupby([GROUP, "crit_mask"], as_index=False)["n"].sum())
-        per = per[per["crit_mask"] != 0]
+        per = _criteria_masks(*failing, crit_of)
         crit_bits = np.array([(per["crit_mask"].to_numpy() >> np.int64(q)) & 1 for q in range(len(crits))], bool
                              ).reshape(len(crits), len(per))
         crit_counts = _weighted(per, crit_bits, sizes.index)
