@@ -33,10 +33,15 @@ from .outcomes import (
     plan,
     rich_sql,
     unit_at_bit,
+    unit_key,
+    update_sql,
 )
 from .source import Input, parse_input, raw_table, register, typed_from_frame
 
 _CACHED_SCENARIOS = 8
+# A scenario whose active units differ from a kept one's in at most 1/UPDATE_SHARE of them
+# is computed by updating that one's masks (outcomes.update_sql).
+UPDATE_SHARE = 4
 # At or below this many rows, a second scenario first keeps the parsed cohort in the engine
 # (a DuckDB temp table, ~0.7 kB a row; Spark cache), so that what-ifs skip parsing; above
 # it, every scenario parses the file again as it evaluates (one scan) and only its
@@ -217,7 +222,7 @@ class DatabaseCohort:
             self.materialize()  # a second scenario: parse once more, then never again
         pl = plan(self.present, scenario, self.catalog)
         codes = register(self.con, codes_sql(self.con, self.typed, self.present, pl, self._sql_cache))
-        patients = register(self.con, patient_sql(codes.get_name(), pl), materialize=True)
+        patients = self._patients(pl, codes)
         ev = DatabaseEvaluation(self, pl, patients, codes, register(self.con, rich_sql(patients.get_name(), pl)))
         with self._lock:
             self._cache[key] = ev
@@ -225,6 +230,30 @@ class DatabaseCohort:
                 _, old = self._cache.popitem(last=False)
                 self._drop(old.rich_table, old.patients_table, old.codes_table)
         return ev
+
+    def _patients(self, pl: Plan, codes: ir.Table) -> ir.Table:
+        """The kept per-patient integers of `pl`: from a kept scenario with the same active
+        units when few of them differ (what-ifs: the changed units' data alone is read), else
+        from every unit's codes."""
+        with self._lock:
+            kept = [ev for ev in self._cache.values() if ev.plan.unit_ids == pl.unit_ids]
+        best, best_changed = None, None
+        for ev in kept:
+            changed = [i for i, u in enumerate(pl.active) if unit_key(pl, u) != unit_key(ev.plan, ev.plan.active[i])]
+            if best_changed is None or len(changed) < len(best_changed):
+                best, best_changed = ev, changed
+        if best is None or best_changed is None or len(best_changed) > max(1, len(pl.active) // UPDATE_SHARE):
+            return register(self.con, patient_sql(codes.get_name(), pl), materialize=True)
+        part = None
+        if best_changed:
+            part = register(self.con, codes_sql(self.con, self.typed, self.present, pl, self._sql_cache,
+                                                only=set(best_changed)))
+        sql = update_sql(best.patients_table.get_name(), part.get_name() if part is not None else None, pl,
+                         best_changed)
+        out = register(self.con, sql, materialize=True)
+        if part is not None:
+            self._drop(part)
+        return out
 
     def status_change(self, before: DatabaseEvaluation, after: DatabaseEvaluation,
                       offset: int = 0, limit: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -103,19 +103,27 @@ def _frozen(value: Any) -> Any:
     return tuple(sorted(value)) if isinstance(value, (set, frozenset, list, tuple)) else value
 
 
+def unit_key(pl: Plan, u: Unit) -> tuple:
+    """What a unit's outcome codes depend on besides the data: the readings that changed its
+    rule, the implausible-values setting and the values of the parameters it reads."""
+    params = pl.scenario.params
+    return (u.id, pl.catalog.rule_key.get(u.id, ()), bool(params.get(IMPLAUSIBLE_UNKNOWN, False)),
+            tuple((name, _frozen(params[name])) for name in pl.catalog.unit_params(u.id)))
+
+
 def codes_sql(con, typed: ir.Table, present: frozenset[str], pl: Plan, cache: dict,
-              carry: tuple[str, ...] = ()) -> str:
+              carry: tuple[str, ...] = (), only: set[int] | None = None) -> str:
     """The SQL of `outcome_codes` over the named table `typed`, each unit's expression
     compiled once per value of the parameters it reads (`cache`, kept per cohort): a
     one-parameter what-if recompiles one or two units, not the whole catalog (building
-    and compiling ibis expressions was most of a what-if's time on small cohorts)."""
+    and compiling ibis expressions was most of a what-if's time on small cohorts).
+    `only`: the codes of these units alone (by index; `__o<index>` as in the whole)."""
     comp = RuleCompiler(pl.catalog, typed, present, pl.scenario.params)
-    params = pl.scenario.params
-    implausible = bool(params.get(IMPLAUSIBLE_UNKNOWN, False))
     cols = []
     for i, u in enumerate(pl.active):
-        key = (id(pl.catalog), u.id, implausible,
-               tuple((name, _frozen(params[name])) for name in pl.catalog.unit_params(u.id)))
+        if only is not None and i not in only:
+            continue
+        key = unit_key(pl, u)
         sql = cache.get(key)
         if sql is None:
             select = con.compiler.to_sqlglot(typed.select(__x=unit_code(comp, u, typed[GROUP])))
@@ -276,6 +284,33 @@ def patient_sql(codes_name: str, pl: Plan, carry: tuple[str, ...] = ()) -> str:
     codes = f"SELECT {''.join(f'c.{c}, ' for c in keep)}{packed} FROM {codes_name} AS c"
     return (f"SELECT m.*, {summary} FROM (SELECT {''.join(f'k.{c}, ' for c in keep)}{masks} "
             f"FROM ({codes}) AS k) AS m")
+
+
+def update_sql(base_name: str, codes_name: str | None, pl: Plan, changed: list[int]) -> str:
+    """The per-patient integers of `pl` from those of a scenario with the same active units
+    (the kept table `base_name`) that differs in the units `changed` alone: their bits of
+    the masks are replaced by their new codes (`codes_name`, joined on the row), and the
+    summary recomputed from the masks. A one-parameter what-if then reads the data of one
+    or two units instead of evaluating every unit again."""
+    keep = (ROW, GROUP, "patient_id", "disease")
+    cols = [f"b.{c}" for c in keep]
+    n = len(pl.active)
+    for prefix, code in (("fw", FAIL), ("uw", UNKNOWN)):
+        for w in range(mask_words(n)):
+            mine = [i for i in changed if unit_word(i) == w]
+            if not mine:
+                cols.append(f"b.{prefix}{w}")
+                continue
+            cleared = sum(1 << unit_shift(i) for i in mine)
+            terms = [f"CASE WHEN c.{code_column(i)} = {code} THEN CAST({1 << unit_shift(i)} AS BIGINT) "
+                     "ELSE CAST(0 AS BIGINT) END" for i in mine]
+            cols.append(f"((b.{prefix}{w} & ~CAST({cleared} AS BIGINT)) | {' | '.join(terms)}) AS {prefix}{w}")
+    cols.append(f"{assessed_sql(pl)} AS assessed")
+    codes = ", ".join([ROW, *(code_column(i) for i in changed)])
+    source = f"{base_name} AS b" + (f" JOIN (SELECT {codes} FROM {codes_name}) AS c ON b.{ROW} = c.{ROW}"
+                                    if changed else "")
+    summary = ", ".join(f"{expr} AS {name}" for name, expr in summary_sql(pl).items())
+    return f"SELECT m.*, {summary} FROM (SELECT {', '.join(cols)} FROM {source}) AS m"
 
 
 def rich_sql(patients_name: str, pl: Plan) -> str:
