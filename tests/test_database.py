@@ -334,11 +334,11 @@ def test_scenario_evaluated_in_the_opening_pass(con, synth_files):
 
 
 def test_cell_report_in_row_order_whatever_order_the_engine_returns(con, tmp_path, monkeypatch):
-    """The report's query has no ORDER BY (DuckDB then streams it); rows that come back out
-    of order must still give the loader's report, row by row, checks in order within a row."""
+    """Should an engine return the flagged rows out of order, the report must still be the
+    loader's, row by row, checks in order within a row."""
     import pyarrow as pa
 
-    from eligibility.database import engine
+    from eligibility.database import cells
 
     base = {k: v for k, v in eligible_row("SSc").items() if v is not None}
     rows = [dict(base, patient_id=f"B{i}", consent_signed="maybe" if i % 2 else "yes",
@@ -346,17 +346,17 @@ def test_cell_report_in_row_order_whatever_order_the_engine_returns(con, tmp_pat
             for i in range(12)]
     path = tmp_path / "unordered.csv"
     _write_csv(path, rows)
-    plain = engine.arrow_batches
+    plain = cells._row_ordered_batches
 
-    def reversed_batches(c, expr, rows_per_batch):
-        table = pa.Table.from_batches(list(plain(c, expr, rows_per_batch)))
+    def reversed_batches(t, size):
+        table = pa.Table.from_batches(list(plain(t, size)))
         table = table.take(pa.array(range(table.num_rows - 1, -1, -1)))
         half = table.num_rows // 2
         yield from (table.slice(half).to_batches() + table.slice(0, half).to_batches())
 
-    monkeypatch.setattr(engine, "arrow_batches", reversed_batches)
+    monkeypatch.setattr(cells, "_row_ordered_batches", reversed_batches)
     db = DatabaseCohort.open(con, str(path))
-    monkeypatch.setattr(engine, "arrow_batches", plain)
+    monkeypatch.setattr(cells, "_row_ordered_batches", plain)
     mem = load_cohort(path)
     assert [dataclasses.astuple(i) for i in db.issues] == [dataclasses.astuple(i) for i in mem.issues]
     assert sum(i.kind == "cell_error" for i in mem.issues) >= 8

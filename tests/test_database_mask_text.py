@@ -7,17 +7,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eligibility.database.engine import _MaskText
-from eligibility.database.outcomes import MASK_BITS
+from eligibility.database.outcomes import UNITS_PER_WORD, unit_shift, unit_word
 
-IDS = tuple(f"U{i}" for i in range(130))  # three mask words
+EVEN = sum(1 << unit_shift(i) for i in range(UNITS_PER_WORD))  # every unit of a word set
+
+IDS = tuple(f"U{i}" for i in range(3 * UNITS_PER_WORD))  # three mask words
 
 
 def _spelled(words: list[int]) -> str:
-    return ";".join(u for i, u in enumerate(IDS) if words[i // MASK_BITS] >> (i % MASK_BITS) & 1)
+    return ";".join(u for i, u in enumerate(IDS) if words[unit_word(i)] >> unit_shift(i) & 1)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(*[st.sampled_from([0, 1, 5, 1 << 62, (1 << 63) - 1, 12345])] * 3), max_size=40))
+@given(st.lists(st.tuples(*[st.sampled_from([0, 1, 5, 1 << 60, EVEN, 4097])] * 3), max_size=40))
 def test_every_row_spelled_as_its_own_mask(rows):
     cols = [np.array([r[w] for r in rows], np.int64) for w in range(3)]
     got = _MaskText(IDS, 3)(cols).to_pylist()
@@ -26,5 +28,5 @@ def test_every_row_spelled_as_its_own_mask(rows):
 
 def test_masks_differing_in_one_word_only_are_told_apart():
     # same first word, different second word; and the reverse: a key built from one word alone fails
-    cols = [np.array([1, 1, 2, 2], np.int64), np.array([1, 2, 1, 2], np.int64), np.zeros(4, np.int64)]
-    assert _MaskText(IDS, 3)(cols).to_pylist() == ["U0;U63", "U0;U64", "U1;U63", "U1;U64"]
+    cols = [np.array([1, 1, 4, 4], np.int64), np.array([1, 4, 1, 4], np.int64), np.zeros(4, np.int64)]
+    assert _MaskText(IDS, 3)(cols).to_pylist() == ["U0;U31", "U0;U32", "U1;U31", "U1;U32"]

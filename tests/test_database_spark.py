@@ -139,3 +139,24 @@ def test_dashboard_aggregate_mode_on_spark_equals_memory(spark_con):
     rec, _ = v.explain(str(cohort.frame["patient_id"].iloc[4]))
     assert int(rec["row"]) == 5
     pd.testing.assert_frame_equal(v.near_misses(0.2), m.near_misses(0.2), check_dtype=False)
+
+
+@full_only
+def test_what_ifs_by_update_on_spark_equal_memory(spark_con, monkeypatch, tmp_path):
+    from test_database_update import STEPS
+
+    from eligibility.database import engine as E
+    from eligibility.database.engine import DatabaseCohort, results_frame
+    from eligibility.synth import generate, write_cohort
+
+    updates = []
+    real = E.update_sql
+    monkeypatch.setattr(E, "update_sql", lambda *a: updates.append(a) or real(*a))
+    path = tmp_path / "cohort.csv"
+    write_cohort(generate(400, seed=5), path)
+    mem = load_cohort(path)
+    db = DatabaseCohort.open(spark_con, str(path))
+    for spec, _ in STEPS:
+        scenario = resolve(spec)
+        pd.testing.assert_frame_equal(results_frame(db.evaluate(scenario)), screen_frame(mem, scenario))
+    assert updates

@@ -2,13 +2,13 @@
 
 Four small queries per scenario over the per-patient integers that
 `outcomes.patient_sql` keeps; only aggregates leave the database:
-1. GROUP BY (disease group, status, first failing unit, sole cause) → counts:
+1. GROUP BY (disease group, status, first failing unit, sole cause or not) → counts:
    status counts, first-reason counts, attrition, sole-reason impact;
 2. GROUP BY (disease group, failing-unit mask) and 3. (disease group, unknown-unit
-   mask) → per unit the fail and unknown counts (the masks' bits, summed here);
-4. GROUP BY (disease group, failing-criteria mask) → per criterion the fail counts
-   (all-reasons, UpSet set sizes) and the most common failure combinations (circe's
-   inclusion-rule mask; nonzero exactly for the ineligible).
+   mask) → per unit the fail and unknown counts (the masks' bits, summed here); from
+   the failing masks, each group's failing-criteria masks (circe's inclusion-rule
+   mask; nonzero exactly for the ineligible) → per criterion the fail counts
+   (all-reasons, UpSet set sizes) and the most common failure combinations.
 The tables have the columns of `eligibility.attribution`'s, so pages and tests can
 use either.
 """
@@ -22,22 +22,43 @@ from ..attribution import ALL
 from ..columns import EMPTY_ROW, GROUP_NAMES
 from ..fields import DISEASES
 from .compile import GROUP
-from .outcomes import MASK_BITS, Plan, mask_words
+from .outcomes import Plan, mask_words, unit_shift, unit_word
 
 STATUSES = ("ineligible", "pending", "eligible")
 
 
-def _bit_counts(per: pd.DataFrame, keys: list[str], n: int, index: pd.Index, bits: int = MASK_BITS) -> np.ndarray:
-    """counts[i, g]: the summed `n` of the rows of `per` (GROUP, mask words, n) in group
-    index[g] whose mask has bit i set (i < n)."""
+def _unit_bits(per: pd.DataFrame, prefix: str, n: int) -> np.ndarray:
+    """bits[i, r]: whether row r of `per` has unit i (of n) set in its mask words `prefix0…`."""
+    words = {w: per[f"{prefix}{w}"].astype(np.int64).to_numpy() for w in range(mask_words(n))}
+    out = np.zeros((n, len(per)), bool)
+    for i in range(n):
+        out[i] = (words[unit_word(i)] >> np.int64(unit_shift(i))) & 1
+    return out
+
+
+def _weighted(per: pd.DataFrame, bits: np.ndarray, index: pd.Index) -> np.ndarray:
+    """counts[i, g]: the summed `n` of the rows of `per` in group index[g] with bits[i] set."""
     groups = index.get_indexer(per[GROUP].astype(np.int64).to_numpy())
     weights = per["n"].astype(np.int64).to_numpy()
-    out = np.zeros((n, len(index)), np.int64)
-    for i in range(n):
-        word = per[keys[i // bits]].astype(np.int64).to_numpy()
-        hit = (word >> np.int64(i % bits)) & 1
+    out = np.zeros((len(bits), len(index)), np.int64)
+    for i, hit in enumerate(bits):
         out[i] = np.bincount(groups, weights=weights * hit, minlength=len(index)).astype(np.int64)
     return out
+
+
+def _criteria_masks(per: pd.DataFrame, bits: np.ndarray, crit_of: list[int]) -> pd.DataFrame:
+    """(GROUP, crit_mask, n) from the failing-unit masks' GROUP BY (`per`, its unit bits):
+    the mask of failing criteria (circe's inclusion-rule mask; nonzero exactly for the
+    ineligible, the only rows kept), one bit a criterion."""
+    if crit_of and max(crit_of) > 62:  # pragma: no cover - the protocol has 62 criteria
+        raise ValueError("more than 63 criteria: the failure mask needs a second word")
+    crit_mask = np.zeros(len(per), np.int64)
+    for i, q in enumerate(crit_of):
+        crit_mask |= bits[i].astype(np.int64) << np.int64(q)
+    out = (pd.DataFrame({GROUP: per[GROUP].astype(np.int64).to_numpy(), "crit_mask": crit_mask,
+                         "n": per["n"].astype(np.int64).to_numpy()})
+           .groupby([GROUP, "crit_mask"], as_index=False)["n"].sum())
+    return out[out["crit_mask"] != 0]
 
 
 class Attribution:
@@ -49,27 +70,34 @@ class Attribution:
         t = t.filter(t[GROUP] != EMPTY_ROW)
         self.plan = pl
         units = pl.active
-        q1 = t.group_by([GROUP, "status", "first_idx", "sole_idx"]).aggregate(n=t.count()).execute()
-        for c in (GROUP, "first_idx", "sole_idx", "n"):
+        q1 = t.group_by([GROUP, "status", "first_idx", "sole"]).aggregate(n=t.count()).execute()
+        for c in (GROUP, "first_idx", "n"):
             q1[c] = q1[c].astype(np.int64)
+        cause_idx, _ = pl.causes()
+        # The sole cause is the first failing unit's: -1 for a patient failing none or several.
+        q1["sole_idx"] = np.where(q1["sole"].astype(bool) & (q1["first_idx"] >= 0),
+                                  np.array([*cause_idx, -1], np.int64)[q1["first_idx"].to_numpy()], -1)
         self.q1 = q1
         crits = pl.criteria
         crit_of = [crits.index(u.criterion) for u in units]
         words = mask_words(len(units))
         sizes = q1.groupby(GROUP)["n"].sum()
         q2_cols: dict[str, pd.Series] = {"n": sizes}
+        failing = None
         for prefix, col in (("fw", "f"), ("uw", "u")):
             keys = [f"{prefix}{w}" for w in range(words)]
             per = t.group_by([GROUP, *keys]).aggregate(n=t.count()).execute()
-            counts = _bit_counts(per, keys, len(units), sizes.index)
+            bits = _unit_bits(per, prefix, len(units))
+            counts = _weighted(per, bits, sizes.index)
             for i in range(len(units)):
                 q2_cols[f"{col}{i}"] = pd.Series(counts[i], index=sizes.index)
-        # The failing-criteria mask (nonzero exactly for the ineligible): criterion totals
-        # and the most common combinations from one GROUP BY.
-        per = t.group_by([GROUP, "crit_mask"]).aggregate(n=t.count()).execute()
-        per = per[per["crit_mask"].astype(np.int64) != 0].astype({GROUP: np.int64, "crit_mask": np.int64,
-                                                                   "n": np.int64})
-        crit_counts = _bit_counts(per, ["crit_mask"], len(crits), sizes.index, bits=64)
+            if prefix == "fw":
+                failing = per, bits
+        assert failing is not None
+        per = _criteria_masks(*failing, crit_of)
+        crit_bits = np.array([(per["crit_mask"].to_numpy() >> np.int64(q)) & 1 for q in range(len(crits))], bool
+                             ).reshape(len(crits), len(per))
+        crit_counts = _weighted(per, crit_bits, sizes.index)
         for q in range(len(crits)):
             q2_cols[f"c{q}"] = pd.Series(crit_counts[q], index=sizes.index)
         self.q2 = pd.DataFrame(q2_cols).fillna(0).astype(np.int64)

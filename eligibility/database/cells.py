@@ -426,32 +426,42 @@ def finish(prep: Prepared, first: ir.Table) -> Validated:
     present = prep.present
     issues.extend(absent_column_issues(present))
 
-    rows = _flagged_rows(prep.raw, first.filter(first.nb & first.flagged & (first[ROW] <= last)))
-    stage, parsed = _stage(rows, order, mapping, prep.lookups, prep.extra_labels, prep.register)
-    id_pos = order.index(next(lab for lab in order if mapping[lab] == "patient_id"))
-    issues.extend(_cell_issues(stage, order, mapping, parsed, f"v{id_pos}", last))
+    rows, done = _flagged_rows(prep.raw, first.filter(first.nb & first.flagged & (first[ROW] <= last)))
+    try:
+        stage, parsed = _stage(rows, order, mapping, prep.lookups, prep.extra_labels, prep.register)
+        id_pos = order.index(next(lab for lab in order if mapping[lab] == "patient_id"))
+        issues.extend(_cell_issues(stage, order, mapping, parsed, f"v{id_pos}", last))
+    finally:
+        done()
 
     values = prep.values
     typed = values.filter(values[ROW] <= last).drop("nb", "flagged")
     return Validated(typed, present, issues, tuple(prep.extras), last)
 
 
-def _flagged_rows(raw: ir.Table, flagged: ir.Table) -> ir.Table:
-    """The rows of `raw` whose ROW is in `flagged` (a few percent of them, as a rule).
-    DuckDB: a bit per row, tested as the file is scanned; a hash semi-join carried every
-    column of every row through its probe and took ~3x a plain scan."""
+def _flagged_rows(raw: ir.Table, flagged: ir.Table):
+    """The rows of `raw` whose ROW is in `flagged` (a few percent of them, as a rule), and
+    what to call when they have been read. DuckDB: a bit per row in a session variable,
+    tested as the file is scanned. A hash semi-join carried every column of every row
+    through its probe (~3x a plain scan); the bits as a one-row table joined to every row
+    made each later join hold them per row (30M rows: 5.5 GB at peak instead of 1.9)."""
     con = ibis.get_backend(raw)
     if con.name != "duckdb":
-        return raw.filter(raw[ROW].isin(flagged.select(__f=flagged[ROW])["__f"]))
+        return raw.filter(raw[ROW].isin(flagged.select(__f=flagged[ROW])["__f"])), lambda: None
     at = flagged.select(ROW).to_pyarrow().column(ROW).to_numpy().astype(np.int64)
     n = int(at.max()) if len(at) else 0
     bits = np.full(n + 1, ord("0"), np.uint8)
     bits[at] = ord("1")  # bit r is row r (bit 0 unused: rows count from 1)
     name = f"__elig_bits_{next(_bitmaps)}"
-    con.con.execute(f"CREATE TEMP TABLE {name}_b AS SELECT CAST(? AS BIT) AS b", [bits.tobytes().decode()]).fetchall()
-    con.raw_sql(f"CREATE TEMP VIEW {name} AS SELECT r.* FROM {raw.get_name()} AS r, {name}_b AS m "
-                f"WHERE r.{ROW} <= {n} AND get_bit(m.b, CAST(r.{ROW} AS INTEGER)) = 1")
-    return con.table(name)
+    con.con.execute(f"SET VARIABLE {name} = CAST(? AS BIT)", [bits.tobytes().decode()])
+    con.raw_sql(f"CREATE TEMP VIEW {name} AS SELECT r.* FROM {raw.get_name()} AS r "
+                f"WHERE r.{ROW} <= {n} AND get_bit(getvariable('{name}'), CAST(r.{ROW} AS INTEGER)) = 1")
+
+    def done() -> None:
+        con.raw_sql(f"DROP VIEW IF EXISTS {name}")
+        con.raw_sql(f"RESET VARIABLE {name}")
+
+    return con.table(name), done
 
 
 _bitmaps = itertools.count()
@@ -489,19 +499,25 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
         return []
     any_flag = _any_flag(stage, order, parsed)
     numbers = sorted({pos for pos, lab, _, _ in index if parsed[lab].parsed_number is not None})
-    raws = [f"r{pos}" for pos in sorted({i[0] for i in index})]
+    flags_of: dict[int, ir.BooleanValue] = {}
+    for pos, _, k, _ in index:
+        flags_of[pos] = flags_of[pos] | stage[f"f{pos}_{k}"] if pos in flags_of else stage[f"f{pos}_{k}"]
+    # A flagged row has one or two offending cells, as a rule: its other cells are not
+    # fetched (NULL), or the result would carry every raw cell of the row (GBs at 30M rows).
+    cell = {f"r{pos}": ibis.ifelse(hit, stage[f"r{pos}"], ibis.null(stage[f"r{pos}"].type()))
+            for pos, hit in flags_of.items()}
+    cell.update({f"v{pos}": ibis.ifelse(flags_of[pos], stage[f"v{pos}"], ibis.null(stage[f"v{pos}"].type()))
+                 for pos in numbers})
     flagged = stage.filter(stage.nb & (stage[ROW] <= last) & any_flag).select(
-        ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], *[f"v{pos}" for pos in numbers], *raws)
-    from .engine import arrow_batches
+        ROW, id_col, *[f"f{pos}_{k}" for pos, _, k, _ in index], **cell)
 
     out: list[Issue] = []
     drug_text: dict[str | None, str] = {}
     # Ordered by row in the engine (the sort spills within the engine's memory limit). Should
     # an engine still return rows out of order, the issues are sorted by row at the end
     # (stable: a row's cells keep their check order).
-    flagged = flagged.order_by(ROW)
     last_row, in_order = 0, True
-    for batch in arrow_batches(ibis.get_backend(flagged), flagged, 1 << 17):
+    for batch in _row_ordered_batches(flagged, 1 << 17):
         rows = batch.column(ROW).to_numpy(zero_copy_only=False).astype(np.int64)
         if len(rows):
             in_order = in_order and rows[0] > last_row and bool(np.all(rows[1:] > rows[:-1]))
@@ -510,6 +526,30 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
     if not in_order:
         out.sort(key=lambda issue: issue.row or 0)  # cell issues always name their row
     return out
+
+
+def _row_ordered_batches(t: ir.Table, size: int):
+    """The rows of `t` in ROW order, about `size` at a time. DuckDB: kept first in a temp
+    table (within the engine's memory limit, spilled beyond it), then read a row range per
+    query; streamed as one ordered query, the result was held outside the memory limit
+    (30M rows, 1.7M flagged: ~4 GB more at peak)."""
+    from .engine import arrow_batches
+
+    con = ibis.get_backend(t)
+    if con.name != "duckdb":
+        yield from arrow_batches(con, t.order_by(ROW), size)
+        return
+    name = f"__elig_flagged_{next(_bitmaps)}"
+    con.raw_sql(f"CREATE TEMP TABLE {name} AS {con.compile(t)}")
+    try:
+        kept = con.table(name)
+        rows = np.sort(kept.select(ROW).to_pyarrow().column(ROW).to_numpy().astype(np.int64))
+        for lo in range(0, len(rows), size):
+            first, last = int(rows[lo]), int(rows[min(lo + size, len(rows)) - 1])
+            part = kept.filter((kept[ROW] >= first) & (kept[ROW] <= last)).order_by(ROW)
+            yield from part.to_pyarrow().to_batches()
+    finally:
+        con.raw_sql(f"DROP TABLE IF EXISTS {name}")
 
 
 def _batch_issues(hits, index, mapping, id_col, drug_text) -> list[Issue]:

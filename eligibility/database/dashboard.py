@@ -463,10 +463,12 @@ class DatabaseView(PageView):
         numeric = [k for k in range(len(names))
                    if all(_numeric_leaves(pl.catalog, u.rule) is not None
                           for u, c in zip(pl.active, cause_idx, strict=True) if c == k)]
+        # A sole cause is the first failing unit's: the units of the numeric causes.
+        first_units = [i for i, c in enumerate(cause_idx) if c in numeric]
         db = self.source.db
         with self.source.lock:
             t = self._dev().patients_table
-            t = t.filter((t.status == "ineligible") & t.sole_idx.isin(numeric or [-2]))
+            t = t.filter((t.status == "ineligible") & t.sole & t.first_idx.isin(first_units or [-2]))
             if group not in (None, ALL):
                 t = t.filter(t[GROUP] == GROUP_NAMES.index(group))
             n = int(t.count().execute())

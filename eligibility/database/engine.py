@@ -26,17 +26,22 @@ from .attribution import Attribution
 from .cells import finish, prepare
 from .compile import GROUP, ROW
 from .outcomes import (
-    MASK_BITS,
     Plan,
     codes_sql,
     mask_words,
     patient_sql,
     plan,
     rich_sql,
+    unit_at_bit,
+    unit_key,
+    update_sql,
 )
 from .source import Input, parse_input, raw_table, register, typed_from_frame
 
 _CACHED_SCENARIOS = 8
+# A scenario whose active units differ from a kept one's in at most 1/UPDATE_SHARE of them
+# is computed by updating that one's masks (outcomes.update_sql).
+UPDATE_SHARE = 4
 # At or below this many rows, a second scenario first keeps the parsed cohort in the engine
 # (a DuckDB temp table, ~0.7 kB a row; Spark cache), so that what-ifs skip parsing; above
 # it, every scenario parses the file again as it evaluates (one scan) and only its
@@ -217,7 +222,7 @@ class DatabaseCohort:
             self.materialize()  # a second scenario: parse once more, then never again
         pl = plan(self.present, scenario, self.catalog)
         codes = register(self.con, codes_sql(self.con, self.typed, self.present, pl, self._sql_cache))
-        patients = register(self.con, patient_sql(codes.get_name(), pl), materialize=True)
+        patients = self._patients(pl, codes)
         ev = DatabaseEvaluation(self, pl, patients, codes, register(self.con, rich_sql(patients.get_name(), pl)))
         with self._lock:
             self._cache[key] = ev
@@ -225,6 +230,30 @@ class DatabaseCohort:
                 _, old = self._cache.popitem(last=False)
                 self._drop(old.rich_table, old.patients_table, old.codes_table)
         return ev
+
+    def _patients(self, pl: Plan, codes: ir.Table) -> ir.Table:
+        """The kept per-patient integers of `pl`: from a kept scenario with the same active
+        units when few of them differ (what-ifs: the changed units' data alone is read), else
+        from every unit's codes."""
+        with self._lock:
+            kept = [ev for ev in self._cache.values() if ev.plan.unit_ids == pl.unit_ids]
+        best, best_changed = None, None
+        for ev in kept:
+            changed = [i for i, u in enumerate(pl.active) if unit_key(pl, u) != unit_key(ev.plan, ev.plan.active[i])]
+            if best_changed is None or len(changed) < len(best_changed):
+                best, best_changed = ev, changed
+        if best is None or best_changed is None or len(best_changed) > max(1, len(pl.active) // UPDATE_SHARE):
+            return register(self.con, patient_sql(codes.get_name(), pl), materialize=True)
+        part = None
+        if best_changed:
+            part = register(self.con, codes_sql(self.con, self.typed, self.present, pl, self._sql_cache,
+                                                only=set(best_changed)))
+        sql = update_sql(best.patients_table.get_name(), part.get_name() if part is not None else None, pl,
+                         best_changed)
+        out = register(self.con, sql, materialize=True)
+        if part is not None:
+            self._drop(part)
+        return out
 
     def status_change(self, before: DatabaseEvaluation, after: DatabaseEvaluation,
                       offset: int = 0, limit: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -335,7 +364,7 @@ def batch_frame(table: pa.Table) -> pd.DataFrame:
 
 
 class _MaskText:
-    """The ';'-joined unit ids of bit-mask words (63 units a word), spelled once per
+    """The ';'-joined unit ids of bit-mask words (`outcomes.unit_word`/`unit_shift`), spelled once per
     distinct mask (hash-factorised: a sort of millions of multi-word keys took seconds)."""
 
     def __init__(self, ids: tuple[str, ...], words: int):
@@ -349,7 +378,7 @@ class _MaskText:
             for w, word in enumerate(key):  # set bits only, lowest first: a few per patient
                 while word:
                     low = word & -word
-                    i = w * MASK_BITS + low.bit_length() - 1
+                    i = unit_at_bit(w, low.bit_length() - 1)
                     if i < len(self.ids):
                         names.append(self.ids[i])
                     word ^= low
