@@ -20,26 +20,35 @@ EMPTY_ROW = len(DISEASES) + 2  # a blank spreadsheet row: kept, but not a patien
 GROUP_NAMES = (*DISEASES, "other", "missing", "empty")
 
 
-def _row_index(cohort, row: int) -> int | None:
-    """Frame position of a 1-based data-row number from the loader's report (None: not kept)."""
+def _row_indexes(cohort, rows: np.ndarray) -> np.ndarray:
+    """Frame positions of 1-based data-row numbers (-1: a row not kept)."""
     n = len(cohort.frame)
+    rows = np.asarray(rows, np.int64)
     rows_of = getattr(cohort, "row_numbers", None)
     if rows_of is not None and len(rows_of) == n:
-        idx = int(np.searchsorted(rows_of, row))
-        return idx if idx < n and rows_of[idx] == row else None
-    return row - 1 if 0 < row <= n else None
+        idx = np.searchsorted(rows_of, rows)
+        inside = idx < n
+        found = np.zeros(len(rows), bool)
+        found[inside] = rows_of[idx[inside]] == rows[inside]
+        return np.where(found, idx, -1)
+    return np.where((rows > 0) & (rows <= n), rows - 1, -1)
 
 
 def flagged_cells(cohort, kind: str) -> dict[str, np.ndarray]:
     """Per column, which rows the loader reported with an issue of this kind."""
     n = len(cohort.frame)
-    out: dict[str, np.ndarray] = {}
+    rows_by_column: dict[str, list[int]] = {}
     for issue in getattr(cohort, "issues", ()):
         if issue.kind != kind or issue.row is None or issue.column is None:
             continue
-        idx = _row_index(cohort, issue.row)
-        if idx is not None:
-            out.setdefault(issue.column, np.zeros(n, bool))[idx] = True
+        rows_by_column.setdefault(issue.column, []).append(issue.row)
+    out: dict[str, np.ndarray] = {}
+    for column, rows in rows_by_column.items():
+        idx = _row_indexes(cohort, np.array(rows, np.int64))
+        idx = idx[idx >= 0]
+        if len(idx):  # a column whose issues all lie on rows not kept gets no mask (as before)
+            out[column] = mask = np.zeros(n, bool)
+            mask[idx] = True
     return out
 
 
@@ -56,11 +65,11 @@ def implausible_cells(cohort) -> dict[str, np.ndarray]:
 def blank_rows(cohort) -> np.ndarray:
     """Rows the loader kept as fully empty (a blank spreadsheet row between data rows)."""
     mask = np.zeros(len(cohort.frame), bool)
-    for issue in getattr(cohort, "issues", ()):
-        if issue.kind == "empty_row" and issue.row is not None and issue.column is None:
-            idx = _row_index(cohort, issue.row)
-            if idx is not None:
-                mask[idx] = True
+    rows = [issue.row for issue in getattr(cohort, "issues", ())
+            if issue.kind == "empty_row" and issue.row is not None and issue.column is None]
+    if rows:
+        idx = _row_indexes(cohort, np.array(rows, np.int64))
+        mask[idx[idx >= 0]] = True
     return mask
 
 
@@ -76,7 +85,11 @@ def disease_groups(disease: pd.Series, blank: np.ndarray | None = None) -> np.nd
 
 
 class Columns:
-    """Typed cohort columns as numpy arrays in evaluation order, converted on first use."""
+    """Typed cohort columns as numpy arrays in evaluation order, converted on first use.
+
+    `input_order()` gives the same columns over every row in the frame's own order: a column
+    the frame holds as float64 is then used in place, without a gathered copy (what the
+    evaluator reads for the common block, whose units cover every row)."""
 
     def __init__(self, frame: pd.DataFrame, present: Iterable[str],
                  unreadable: dict[str, np.ndarray] | None = None,
@@ -88,6 +101,7 @@ class Columns:
         self._implausible = implausible or {}  # column → bool mask (input order) of values to verify
         groups = (disease_groups(frame["disease"], blank) if "disease" in frame
                   else np.full(len(frame), MISSING_DISEASE, np.int8))
+        self._groups = groups  # input order
         self.order = np.argsort(groups, kind="stable")  # eval position → input row
         self.group = groups[self.order]
         self._identity = bool((np.diff(self.order) == 1).all()) if len(self.order) > 1 else True
@@ -99,8 +113,21 @@ class Columns:
         self.bounds["patients"] = slice(0, self.n_patients)
         self._cache: dict[tuple, np.ndarray] = {}
 
+    in_input_order = False  # see InputOrder
+
     def __len__(self) -> int:
         return len(self.frame)
+
+    @property
+    def identity(self) -> bool:
+        """Evaluation order is input order (the rows come grouped by disease already)."""
+        return self._identity
+
+    def input_order(self) -> InputOrder:
+        """These columns over every row in input order (see the class docstring). A new view
+        each time, not kept: kept, it would make a reference cycle, and a dropped Evaluator's
+        columns would wait for the cycle collector instead of being freed at once."""
+        return InputOrder(self)
 
     def has(self, name: str) -> bool:
         return source_field(name) in self.present and name in self.frame
@@ -117,14 +144,30 @@ class Columns:
             self._cache[key] = values[sl] if self._identity else values[self.order[sl]]
         return self._cache[key]
 
-    def number(self, name: str, sl: slice | None = None) -> np.ndarray:
-        def raw():
-            s = self.frame[name]
-            if s.dtype != np.float64:
-                s = pd.to_numeric(s, errors="coerce")
-            return s.to_numpy(np.float64, na_value=np.nan)
+    def _whole(self, kind: str, name: str, raw) -> np.ndarray:
+        """Every row of a column in input order: raw() itself, kept (a view of the frame's own
+        buffer when the frame holds the column in that form, else the one converted copy)."""
+        key = (kind, name, "input")
+        if key not in self._cache:
+            self._cache[key] = raw()
+        return self._cache[key]
 
-        return self._take("num", name, sl or slice(0, len(self)), raw)
+    def _number_raw(self, name: str) -> np.ndarray:
+        s = self.frame[name]
+        if s.dtype != np.float64:
+            s = pd.to_numeric(s, errors="coerce")
+        return s.to_numpy(np.float64, na_value=np.nan)
+
+    def number(self, name: str, sl: slice | None = None) -> np.ndarray:
+        return self._take("num", name, sl or slice(0, len(self)), lambda: self._number_raw(name))
+
+    def number_at(self, name: str, pos: np.ndarray) -> np.ndarray:
+        """number(name)[pos] at evaluation positions `pos`, without gathering the whole column."""
+        pos = np.asarray(pos, np.intp)
+        full = self._cache.get(("num", name, 0, len(self)))
+        if full is not None:
+            return full[pos]
+        return self._whole("num", name, lambda: self._number_raw(name))[self.order[pos]]
 
     def unreadable(self, name: str, sl: slice) -> np.ndarray | None:
         """Cells of a column that held a value the loader could not read (None: none)."""
@@ -140,45 +183,102 @@ class Columns:
             return None
         return self._take("odd", name, sl, lambda: mask)
 
+    def _kleene_raw(self, name: str) -> np.ndarray:
+        arr = self.frame[name].array
+        if not isinstance(arr, pd.arrays.BooleanArray):
+            arr = pd.array(arr, dtype="boolean")
+        values, mask = arr._data, arr._mask  # the masked array's own buffers: no copies
+        out = values.view(np.uint8) * np.uint8(2)
+        out[mask] = 1
+        return out
+
     def kleene(self, name: str, sl: slice | None = None) -> np.ndarray:
         """A yes/no column as truth codes: 0 no, 1 empty, 2 yes."""
+        return self._take("yn", name, sl or slice(0, len(self)), lambda: self._kleene_raw(name))
 
-        def raw():
-            arr = self.frame[name].array
-            if not isinstance(arr, pd.arrays.BooleanArray):
-                arr = pd.array(arr, dtype="boolean")
-            values, mask = arr._data, arr._mask  # the masked array's own buffers: no copies
-            out = values.view(np.uint8) * np.uint8(2)
-            out[mask] = 1
-            return out
+    def _codes_raw(self, name: str) -> np.ndarray:
+        cats = FIELD_BY_NAME[name].categories
+        s = self.frame[name]
+        if not (isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == cats):
+            s = pd.Series(pd.Categorical(s.astype("string"), categories=cats))
+        return s.cat.codes.to_numpy(np.int16)
 
-        return self._take("yn", name, sl or slice(0, len(self)), raw)
+    @staticmethod
+    def _disease_codes(groups: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+        c = groups.astype(np.int16)
+        c[c >= MISSING_DISEASE] = -1
+        return c, tuple(GROUP_NAMES[: OTHER_DISEASE + 1])
 
     def codes(self, name: str, sl: slice | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
         """A category column as codes into its categories (-1 = empty)."""
         sl = sl or slice(0, len(self))
         if name == "disease":
-            c = self.group[sl].astype(np.int16)
-            c[c >= MISSING_DISEASE] = -1
-            return c, tuple(GROUP_NAMES[: OTHER_DISEASE + 1])
-        cats = FIELD_BY_NAME[name].categories
-
-        def raw():
-            s = self.frame[name]
-            if not (isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == cats):
-                s = pd.Series(pd.Categorical(s.astype("string"), categories=cats))
-            return s.cat.codes.to_numpy(np.int16)
-
-        return self._take("cat", name, sl, raw), cats
+            return self._disease_codes(self.group[sl])
+        return self._take("cat", name, sl, lambda: self._codes_raw(name)), FIELD_BY_NAME[name].categories
 
     def membership(self, name: str, allowed: Iterable[str], sl: slice | None = None) -> np.ndarray:
         """Truth codes of `value ∈ allowed` (empty → unknown); matched case-insensitively."""
-        codes, cats = self.codes(name, sl)
-        wanted = {a.lower() for a in allowed}
-        # A closed category set settles even an empty cell: nothing is in {}, everything in all.
-        if not wanted & {c.lower() for c in cats}:
-            return np.zeros(len(codes), np.uint8)
-        if name != "disease" and wanted >= {c.lower() for c in cats}:
-            return np.full(len(codes), 2, np.uint8)
-        lut = np.array([2 if c.lower() in wanted else 0 for c in cats] + [1], np.uint8)
-        return lut[codes]  # code -1 picks the trailing UNKNOWN
+        return _membership(name, allowed, *self.codes(name, sl))
+
+
+def _membership(name: str, allowed: Iterable[str], codes: np.ndarray, cats: tuple[str, ...]) -> np.ndarray:
+    wanted = {a.lower() for a in allowed}
+    # A closed category set settles even an empty cell: nothing is in {}, everything in all.
+    if not wanted & {c.lower() for c in cats}:
+        return np.zeros(len(codes), np.uint8)
+    if name != "disease" and wanted >= {c.lower() for c in cats}:
+        return np.full(len(codes), 2, np.uint8)
+    lut = np.array([2 if c.lower() in wanted else 0 for c in cats] + [1], np.uint8)
+    return lut[codes]  # code -1 picks the trailing UNKNOWN
+
+
+class InputOrder:
+    """A `Columns` over every row in input order, read like it (the slice given to each method
+    must be every row): no column is gathered, and one the frame holds as float64 is its own
+    buffer, so the common block's units cost no copy. Results come in input order; the
+    evaluator puts a unit's outcomes in evaluation order (`Columns.order`), one byte a row."""
+
+    in_input_order = True
+
+    def __init__(self, cols: Columns):
+        self.cols = cols
+        self.frame = cols.frame
+        self.present = cols.present
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+    def has(self, name: str) -> bool:
+        return self.cols.has(name)
+
+    def _check(self, sl: slice | None) -> None:
+        if sl is not None and (sl.start, sl.stop) != (0, len(self.cols)):
+            raise ValueError("input-order columns are read whole")
+
+    def number(self, name: str, sl: slice | None = None) -> np.ndarray:
+        self._check(sl)
+        return self.cols._whole("num", name, lambda: self.cols._number_raw(name))
+
+    def unreadable(self, name: str, sl: slice) -> np.ndarray | None:
+        self._check(sl)
+        return self.cols._unreadable.get(name)
+
+    def implausible(self, name: str, sl: slice) -> np.ndarray | None:
+        self._check(sl)
+        mask = self.cols._implausible.get(name)
+        return None if mask is None or not mask.any() else mask
+
+    def kleene(self, name: str, sl: slice | None = None) -> np.ndarray:
+        # Not kept: a byte a row, rebuilt from the frame's two buffers in one pass when a unit
+        # reading it is computed again (the unit's outcome row is kept, in evaluation order).
+        self._check(sl)
+        return self.cols._kleene_raw(name)
+
+    def codes(self, name: str, sl: slice | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+        self._check(sl)
+        if name == "disease":
+            return self.cols._disease_codes(self.cols._groups)
+        return self.cols._whole("cat", name, lambda: self.cols._codes_raw(name)), FIELD_BY_NAME[name].categories
+
+    def membership(self, name: str, allowed: Iterable[str], sl: slice | None = None) -> np.ndarray:
+        return _membership(name, allowed, *self.codes(name, sl))

@@ -322,9 +322,10 @@ class Evaluator:
     def __len__(self) -> int:
         return len(self.columns)
 
-    def assessed(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> bool:
+    def assessed(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None,
+                 _key: tuple | None = None) -> bool:
         catalog = catalog or self.catalog
-        key = (unit.id, self._key(unit, params, catalog))
+        key = (unit.id, self._key(unit, params, catalog) if _key is None else _key)
         hit = self._assessed.get(key)
         if hit is None:
             hit = all(f in self.columns.present for f in catalog.fields_of(unit.rule, params))
@@ -338,43 +339,68 @@ class Evaluator:
             for p in sorted({*catalog.unit_params(unit.id), *self._extra})
         ))
 
-    def _cached(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> bool:
-        return self._key(unit, params, catalog or self.catalog) in self._cache[unit.id]
+    def _cached(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None,
+                _key: tuple | None = None) -> bool:
+        return (self._key(unit, params, catalog or self.catalog) if _key is None else _key) in self._cache[unit.id]
 
     def catalog_for(self, scenario: Resolved) -> Catalog:
         """The catalog under the scenario's readings (the protocol's own when there are none)."""
         return self.catalog.variant(scenario.readings)
 
-    def unit_outcome(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None) -> np.ndarray:
+    def unit_outcome(self, unit: Unit, params: dict[str, Any], catalog: Catalog | None = None,
+                     _key: tuple | None = None) -> np.ndarray:
         """Outcome codes of one unit on its block's slice (cached). `catalog`: a reading variant
-        of this evaluator's catalog (its unit of the same ID)."""
+        of this evaluator's catalog (its unit of the same ID). `_key`: its _key(), if known."""
         catalog = catalog or self.catalog
-        key = self._key(unit, params, catalog)
+        key = self._key(unit, params, catalog) if _key is None else _key
         cache = self._cache[unit.id]
         with self._lock:
             if key in cache:
                 cache.move_to_end(key)
                 return cache[key]
-        sl = self.columns.bounds[unit.block]
-        truth = RuleEvaluator(catalog, self.columns, sl, params, self._numbers)(unit.rule)
-        ok = truth if unit.kind == "incl" else TRUE - truth
-        ok.flags.writeable = False  # shared by every evaluation (and outline) that uses it
+        ok = self._compute(unit, params, catalog)
         with self._lock:  # one Evaluator serves every browser session of the server
             cache[key] = ok  # truth codes FALSE/UNKNOWN/TRUE equal FAIL/UNKNOWN/PASS
             if len(cache) > _CACHE_PER_UNIT:
                 cache.popitem(last=False)
         return ok
 
+    def _compute(self, unit: Unit, params: dict[str, Any], catalog: Catalog) -> np.ndarray:
+        """Outcome codes of one unit on its block's slice (read-only: shared by every evaluation
+        and outline that uses it). A unit of the whole cohort (the common block) is computed in
+        input order, on the frame's own columns, and its outcomes (a byte a row) are put in
+        evaluation order: no gathered copy of its columns is made or kept."""
+        sl = self.columns.bounds[unit.block]
+        whole = not self.columns.identity and (sl.start, sl.stop) == (0, len(self.columns))
+        cols = self.columns.input_order() if whole else self.columns
+        truth = RuleEvaluator(catalog, cols, sl, params, self._numbers)(unit.rule)
+        if whole:  # a new array: made an exclusion's outcomes in place
+            ok = truth[self.columns.order]
+            if unit.kind != "incl":
+                np.subtract(TRUE, ok, out=ok)
+        else:
+            ok = truth if unit.kind == "incl" else TRUE - truth
+        ok.flags.writeable = False
+        return ok
+
     def _partition(self, scenario: Resolved, catalog: Catalog) -> tuple[list[Unit], list[str], list[str]]:
+        return self._partition_keyed(scenario, catalog)[:3]
+
+    def _partition_keyed(self, scenario: Resolved, catalog: Catalog
+                         ) -> tuple[list[Unit], list[str], list[str], dict[str, tuple]]:
+        """_partition, with the cache key of every unit not switched off (computed once)."""
         active, not_assessed, disabled = [], [], []
+        keys: dict[str, tuple] = {}
         for u in catalog.units:
             if u.id in scenario.disabled:
                 disabled.append(u.id)
-            elif not self.assessed(u, scenario.params, catalog):
+                continue
+            keys[u.id] = key = self._key(u, scenario.params, catalog)
+            if not self.assessed(u, scenario.params, catalog, key):
                 not_assessed.append(u.id)
             else:
                 active.append(u)
-        return active, not_assessed, disabled
+        return active, not_assessed, disabled, keys
 
     def status(self, scenario: Resolved) -> np.ndarray:
         """Status codes only (evaluation order): what sweeps need, without the outcome matrix."""
@@ -437,10 +463,7 @@ class Evaluator:
                     self._sweep_rows.move_to_end((unit.id, key))
         if hit is not None:
             return hit
-        sl = self.columns.bounds[unit.block]
-        truth = RuleEvaluator(catalog, self.columns, sl, params, self._numbers)(unit.rule)
-        ok = truth if unit.kind == "incl" else TRUE - truth
-        ok.flags.writeable = False
+        ok = self._compute(unit, params, catalog)
         with self._lock:
             self._sweep_rows[(unit.id, key)] = ok
             total = sum(a.nbytes for a in self._sweep_rows.values())
@@ -513,15 +536,15 @@ class Evaluator:
         scenario = scenario or baseline(self.catalog)
         params = scenario.params
         catalog = self.catalog_for(scenario)
-        active, not_assessed, disabled = self._partition(scenario, catalog)
+        active, not_assessed, disabled, keys = self._partition_keyed(scenario, catalog)
         n = len(self.columns)
         # Units not yet cached (a freshly loaded cohort) are computed on both cores: numpy
         # releases the GIL in the column gathers and comparisons that dominate this step.
-        missing = [u for u in active if not self._cached(u, params, catalog)]
+        missing = [u for u in active if not self._cached(u, params, catalog, keys[u.id])]
         if len(missing) > 8 and n >= PARALLEL_MIN_ROWS:
             with ThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(lambda u: self.unit_outcome(u, params, catalog), missing))
-        rows = [self.unit_outcome(u, params, catalog) for u in active]
+                list(pool.map(lambda u: self.unit_outcome(u, params, catalog, keys[u.id]), missing))
+        rows = [self.unit_outcome(u, params, catalog, keys[u.id]) for u in active]
         derived = self._derive(active, rows)
         if derived is None:
             status, first = self._full_status(active, rows), None

@@ -229,7 +229,7 @@ def _numeric_leaves(catalog: Catalog, rule) -> list | None:
 
 def _limit(leaf, cols, params, pos) -> np.ndarray:
     if isinstance(leaf, UlnLimit):
-        row_uln = cols.number(leaf.uln_field)[pos] if cols.has(leaf.uln_field) else None
+        row_uln = cols.number_at(leaf.uln_field, pos) if cols.has(leaf.uln_field) else None
         return np.broadcast_to(uln_limit(params[leaf.max_param], row_uln, params[leaf.default_param]), pos.shape)
     return np.full(pos.shape, float(_threshold(leaf, params)))
 
@@ -251,7 +251,7 @@ def near_misses(ev: Evaluation, frame: pd.DataFrame, max_relative: float = 0.1) 
         pos = np.flatnonzero((sole == k) & (ev.status == INELIGIBLE))
         if not len(pos):
             continue
-        values = cols.number(leaf.field)[pos]
+        values = cols.number_at(leaf.field, pos)
         threshold = _limit(leaf, cols, params, pos).copy()
         for other in leaves[1:]:  # a range: the limit is the bound the value is outside
             ok_first = compare(values, leaf.op, threshold) == 2

@@ -25,7 +25,7 @@ from .catalog import (
     UlnLimit,
     Within,
 )
-from .columns import Columns
+from .columns import Columns, InputOrder
 from .rule_visit import RuleVisitor
 
 FALSE, UNKNOWN, TRUE = np.uint8(0), np.uint8(1), np.uint8(2)
@@ -78,7 +78,7 @@ def at_least(k: int, items: list[np.ndarray], n: int) -> np.ndarray:
 class RuleEvaluator(RuleVisitor[np.ndarray]):
     """Evaluates rule trees on one slice of the columns, under one parameter set."""
 
-    def __init__(self, catalog: Catalog, cols: Columns, sl: slice, params: dict[str, Any],
+    def __init__(self, catalog: Catalog, cols: Columns | InputOrder, sl: slice, params: dict[str, Any],
                  verified: dict[tuple, np.ndarray] | None = None):
         self.catalog = catalog
         self.cols = cols
@@ -91,7 +91,7 @@ class RuleEvaluator(RuleVisitor[np.ndarray]):
     def num(self, name: str) -> np.ndarray:
         values = self.cols.number(name, self.sl)
         if self.params.get(IMPLAUSIBLE_UNKNOWN, False):
-            key = (name, self.sl.start, self.sl.stop)
+            key = (name, self.sl.start, self.sl.stop, self.cols.in_input_order)
             blanked = self._verified.get(key)
             if blanked is None:
                 odd = self.cols.implausible(name, self.sl)
