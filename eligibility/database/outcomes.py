@@ -173,6 +173,16 @@ def unit_at_bit(word: int, bit: int) -> int:
     return word * UNITS_PER_WORD + bit // 2
 
 
+def _word_units(n: int, w: int) -> range:
+    """The units (of n) held by mask word w."""
+    return range(w * UNITS_PER_WORD, min(n, (w + 1) * UNITS_PER_WORD))
+
+
+def _bits_of(units) -> int:
+    """The mask bits of these units (all in one word)."""
+    return sum(1 << unit_shift(i) for i in units)
+
+
 def mask_sql(pl: Plan) -> dict[str, str]:
     """The failing and the unknown units of each patient as bit masks (`fw0…`, `uw0…`:
     circe's inclusion-rule mask extended to three states), plain SQL, the same on DuckDB
@@ -184,7 +194,7 @@ def mask_sql(pl: Plan) -> dict[str, str]:
     n = len(pl.active)
     for w in range(mask_words(n)):
         cw, high = f"cw{w}", f"(cw{w} >> 1)"
-        units = sum(1 << unit_shift(i) for i in range(w * UNITS_PER_WORD, min(n, (w + 1) * UNITS_PER_WORD)))
+        units = _bits_of(_word_units(n, w))
         out[f"fw{w}"] = f"(~({cw} | {high}) & CAST({units} AS BIGINT))"  # a word's unused pairs are 00
         out[f"uw{w}"] = f"({cw} & ~{high} & CAST({units} AS BIGINT))"
     return out
@@ -196,7 +206,7 @@ def packed_sql(pl: Plan) -> dict[str, str]:
     out = {}
     for w in range(mask_words(n)):
         terms = [f"CAST({code_column(i)} AS BIGINT) * CAST({1 << unit_shift(i)} AS BIGINT)"
-                 for i in range(w * UNITS_PER_WORD, min(n, (w + 1) * UNITS_PER_WORD))]
+                 for i in _word_units(n, w)]
         out[f"cw{w}"] = "(" + " + ".join(terms) + ")" if terms else "CAST(0 AS BIGINT)"
     return out
 
@@ -301,7 +311,7 @@ def update_sql(base_name: str, codes_name: str | None, pl: Plan, changed: list[i
             if not mine:
                 cols.append(f"b.{prefix}{w}")
                 continue
-            cleared = sum(1 << unit_shift(i) for i in mine)
+            cleared = _bits_of(mine)
             terms = [f"CASE WHEN c.{code_column(i)} = {code} THEN CAST({1 << unit_shift(i)} AS BIGINT) "
                      "ELSE CAST(0 AS BIGINT) END" for i in mine]
             cols.append(f"((b.{prefix}{w} & ~CAST({cleared} AS BIGINT)) | {' | '.join(terms)}) AS {prefix}{w}")
