@@ -503,7 +503,7 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
     for pos, _, k, _ in index:
         flags_of[pos] = flags_of[pos] | stage[f"f{pos}_{k}"] if pos in flags_of else stage[f"f{pos}_{k}"]
     # A flagged row has one or two offending cells, as a rule: its other cells are not
-    # fetched (NULL), or the result would carry every raw cell of the row (GBs at 30M rows).
+    # fetched (NULL), or the result would carry the text of every cell of the row.
     cell = {f"r{pos}": ibis.ifelse(hit, stage[f"r{pos}"], ibis.null(stage[f"r{pos}"].type()))
             for pos, hit in flags_of.items()}
     cell.update({f"v{pos}": ibis.ifelse(flags_of[pos], stage[f"v{pos}"], ibis.null(stage[f"v{pos}"].type()))
@@ -529,27 +529,11 @@ def _cell_issues(stage, order, mapping, parsed, id_col, last) -> list[Issue]:
 
 
 def _row_ordered_batches(t: ir.Table, size: int):
-    """The rows of `t` in ROW order, about `size` at a time. DuckDB: kept first in a temp
-    table (within the engine's memory limit, spilled beyond it), then read a row range per
-    query; streamed as one ordered query, the result was held outside the memory limit
-    (30M rows, 1.7M flagged: ~4 GB more at peak)."""
+    """The rows of `t` in ROW order, about `size` at a time (the sort spills within the
+    engine's memory limit)."""
     from .engine import arrow_batches
 
-    con = ibis.get_backend(t)
-    if con.name != "duckdb":
-        yield from arrow_batches(con, t.order_by(ROW), size)
-        return
-    name = f"__elig_flagged_{next(_bitmaps)}"
-    con.raw_sql(f"CREATE TEMP TABLE {name} AS {con.compile(t)}")
-    try:
-        kept = con.table(name)
-        rows = np.sort(kept.select(ROW).to_pyarrow().column(ROW).to_numpy().astype(np.int64))
-        for lo in range(0, len(rows), size):
-            first, last = int(rows[lo]), int(rows[min(lo + size, len(rows)) - 1])
-            part = kept.filter((kept[ROW] >= first) & (kept[ROW] <= last)).order_by(ROW)
-            yield from part.to_pyarrow().to_batches()
-    finally:
-        con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+    yield from arrow_batches(ibis.get_backend(t), t.order_by(ROW), size)
 
 
 def _batch_issues(hits, index, mapping, id_col, drug_text) -> list[Issue]:
