@@ -346,7 +346,7 @@ def test_cell_report_in_row_order_whatever_order_the_engine_returns(con, tmp_pat
             for i in range(12)]
     path = tmp_path / "unordered.csv"
     _write_csv(path, rows)
-    plain = cells._row_ordered_batches
+    plain = cells._report_batches
 
     def reversed_batches(t, size):
         table = pa.Table.from_batches(list(plain(t, size)))
@@ -354,9 +354,9 @@ def test_cell_report_in_row_order_whatever_order_the_engine_returns(con, tmp_pat
         half = table.num_rows // 2
         yield from (table.slice(half).to_batches() + table.slice(0, half).to_batches())
 
-    monkeypatch.setattr(cells, "_row_ordered_batches", reversed_batches)
+    monkeypatch.setattr(cells, "_report_batches", reversed_batches)
     db = DatabaseCohort.open(con, str(path))
-    monkeypatch.setattr(cells, "_row_ordered_batches", plain)
+    monkeypatch.setattr(cells, "_report_batches", plain)
     mem = load_cohort(path)
     assert [dataclasses.astuple(i) for i in db.issues] == [dataclasses.astuple(i) for i in mem.issues]
     assert sum(i.kind == "cell_error" for i in mem.issues) >= 8
