@@ -205,6 +205,35 @@ def test_messy_cells_report_and_outcomes_equal(con, tmp_path, lookup_mode):
     assert "EXC-6.iv" in got.unknown[0]  # an unreadable washout date is unknown, not "never"
 
 
+def test_native_number_columns_with_and_without_nan_or_infinity(con, tmp_path):
+    """A Parquet number column is read as it is only when it holds no NaN or infinity
+    (`cells.finite_columns`); where it does, those cells are reported and missing, as the
+    loader reads them. Both kinds of column in one file, every non-finite value and a
+    column that is all missing."""
+    import math
+
+    from eligibility.database.cells import finite_columns
+    from eligibility.database.source import parse_input, raw_table
+    from eligibility.fields import FIELD_BY_NAME
+
+    base = {k: v for k, v in eligible_row("SSc").items() if v is not None}
+    odd = [math.nan, math.inf, -math.inf, 120.0, None, 95.0]
+    rows = [dict(base, patient_id=f"N{i}", hemoglobin_g_l=odd[i], weight_kg=60.0 + i, iga_mg_dl=None)
+            for i in range(len(odd))]
+    frame = pd.DataFrame(rows)
+    frame["iga_mg_dl"] = frame["iga_mg_dl"].astype("float64")
+    path = tmp_path / "native.parquet"
+    frame.to_parquet(path, index=False)
+    raw = raw_table(con, parse_input(str(path)), [])
+    numbers = {c: FIELD_BY_NAME[c] for c in ("hemoglobin_g_l", "weight_kg", "iga_mg_dl")}
+    assert finite_columns(raw, numbers) == {"weight_kg", "iga_mg_dl"}
+    mem = load_cohort(path)
+    db = DatabaseCohort.open(con, str(path))
+    assert [dataclasses.astuple(i) for i in db.issues] == [dataclasses.astuple(i) for i in mem.issues]
+    assert sum(i.column == "hemoglobin_g_l" and i.kind == "cell_error" for i in db.issues) == 2  # ±inf
+    pd.testing.assert_frame_equal(results_frame(db.evaluate()), screen_frame(mem))
+
+
 def _cli(args, capsys):
     code = main(args)
     return code, capsys.readouterr().err

@@ -51,6 +51,8 @@ class Lookup:
         NULL's results)."""
         out = {}
         for name, (values, typ) in self.outputs.items():
+            if name == "nonblank":  # tested on the raw cell, and only where needed (cells._row_nonblank)
+                continue
             if joined is None:
                 out[prefix + name] = _spelled(raw, self.distinct, values, typ)
             else:
@@ -58,11 +60,12 @@ class Lookup:
                 out[prefix + name] = ibis.ifelse(raw.isnull(), at_null, joined(f"o_{name}"))
         return out
 
-    def parsed(self, col) -> Parsed:
-        """`Parsed` over the columns `columns` made (`col(output name)` reads one)."""
+    def parsed(self, col, nonblank: ir.BooleanValue) -> Parsed:
+        """`Parsed` over the columns `columns` made (`col(output name)` reads one), with
+        the cell's `nonblank` test."""
         t = self.template
         return Parsed(
-            nonblank=col("nonblank"),
+            nonblank=nonblank,
             value=col("value") if t.value is not None else None,
             extra={k: col(f"x_{k}") for k in t.extra},
             checks=[replace(chk, mask=col(f"check{k}")) for k, chk in enumerate(t.checks)],
