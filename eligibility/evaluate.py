@@ -31,6 +31,9 @@ OUTCOME_NAMES = np.array(["fail", "unknown", "pass", "n/a"], dtype=object)
 _CACHE_PER_UNIT = 6  # parameter settings remembered per unit (baseline + recent what-ifs)
 SWEEP_CACHE_BYTES = 48 * 2**20  # outcome rows of the swept units, kept apart from the per-unit cache
 PARALLEL_MIN_ROWS = 100_000  # below this, threads cost more than they save
+# The first failing unit's index per patient (-1: none): a catalog has ~100 units, and each
+# what-if copies this array (2 bytes a patient, not 4: fewer fresh pages touched per move).
+FIRST_DTYPE = np.int16
 _OUTLINES = 4  # recent evaluations a what-if can be derived from
 DERIVE_MAX_SHARE = 8  # derive when at most 1/8 of the rows can change status (else recompute)
 
@@ -70,7 +73,7 @@ def _first_at(units, rows, bounds, pos: np.ndarray, status: np.ndarray) -> np.nd
     """First failing unit at sorted evaluation positions `pos` (-1 unless ineligible).
     Only the ineligible positions are looked up, each until its first failing unit: the units
     are walked in order over the positions still open, which shrink as they are found."""
-    out = np.full(len(pos), -1, np.int32)
+    out = np.full(len(pos), -1, FIRST_DTYPE)
     open_ = np.flatnonzero(status == INELIGIBLE)  # indexes into pos still without a unit
     at = pos[open_]
     for i, (u, r) in enumerate(zip(units, rows, strict=True)):
@@ -176,12 +179,12 @@ class Evaluation:
     def first_failed_index(self) -> np.ndarray:
         """Index (into units) of the first failing unit per patient, -1 if none."""
         if "first" not in self._memo:
-            first = np.full(self.n, -1, np.int32)
+            first = np.full(self.n, -1, FIRST_DTYPE)
             # Last unit first, so that earlier units overwrite: one pass per unit over its own
             # slice (an argmax down the matrix's columns strides through memory).
             for i in range(len(self.units) - 1, -1, -1):
                 view = first[self.bounds[self.units[i].block]]
-                np.copyto(view, np.int32(i), where=self.rows()[i] == FAIL)
+                np.copyto(view, FIRST_DTYPE(i), where=self.rows()[i] == FAIL)
             first[self.status != INELIGIBLE] = -1
             self._memo["first"] = first
             if self._outline is not None:
@@ -195,7 +198,7 @@ class Evaluation:
         if "first" in self._memo:
             return self._memo["first"][pos]
         order = np.argsort(pos, kind="stable")
-        out = np.empty(len(pos), np.int32)
+        out = np.empty(len(pos), FIRST_DTYPE)
         out[order] = _first_at(self.units, self.rows(), self.bounds, pos[order], self.status[pos[order]])
         return out
 
@@ -301,6 +304,8 @@ class Evaluator:
                  implausible: dict[str, np.ndarray] | None = None,
                  blank: np.ndarray | None = None):
         self.catalog = catalog or default_catalog()
+        if len(self.catalog.units) > np.iinfo(FIRST_DTYPE).max:
+            raise ValueError(f"{len(self.catalog.units)} criteria units: at most {np.iinfo(FIRST_DTYPE).max}")
         self.columns = Columns(frame, present, unreadable, implausible, blank)
         # Every unit that reads a number may read a value to verify: its results depend on the setting.
         self._extra = (IMPLAUSIBLE_UNKNOWN,) if IMPLAUSIBLE_UNKNOWN in self.catalog.parameters else ()
@@ -369,9 +374,13 @@ class Evaluator:
         """Outcome codes of one unit on its block's slice (read-only: shared by every evaluation
         and outline that uses it). A unit of the whole cohort (the common block) is computed in
         input order, on the frame's own columns, and its outcomes (a byte a row) are put in
-        evaluation order: no gathered copy of its columns is made or kept."""
+        evaluation order: no gathered copy of its columns is made or kept, unless computed again."""
         sl = self.columns.bounds[unit.block]
-        whole = not self.columns.identity and (sl.start, sl.stop) == (0, len(self.columns))
+        # Computed again (a what-if moved one of its parameters): on columns in evaluation
+        # order, gathered once and kept, so that each further move skips gathering the
+        # outcomes (a what-if's unit in ~half the time; only the moved units' columns are kept).
+        again = bool(self._cache[unit.id])
+        whole = not again and not self.columns.identity and (sl.start, sl.stop) == (0, len(self.columns))
         cols = self.columns.input_order() if whole else self.columns
         truth = RuleEvaluator(catalog, cols, sl, params, self._numbers)(unit.rule)
         if whole:  # a new array: made an exclusion's outcomes in place
@@ -487,7 +496,9 @@ class Evaluator:
         ids = [u.id for u in active]
         id_set = set(ids)
         best, best_changed = None, None
-        for o in outlines:
+        # Most recent first: of two outlines as many units away, the last position of a
+        # slider differs from this one in the fewest patients (the baseline, in the most).
+        for o in reversed(outlines):
             changed = [i for i, (uid, r) in enumerate(zip(ids, rows, strict=True))
                        if (prev := o.rows.get(uid)) is None or prev[1] is not r]
             removed = [uid for uid in o.ids if uid not in id_set]
@@ -518,7 +529,7 @@ class Evaluator:
         kept = [uid for uid in best.ids if uid in id_set]
         if first and best.first is not None and kept == [uid for uid in ids if uid in best.rows]:
             where = {uid: i for i, uid in enumerate(ids)}
-            remap = np.array([where.get(uid, -1) for uid in best.ids] + [-1], np.int32)
+            remap = np.array([where.get(uid, -1) for uid in best.ids] + [-1], FIRST_DTYPE)
             first_idx = best.first.copy() if list(best.ids) == ids else remap[best.first]
             first_idx[pos] = _first_at(active, rows, bounds, pos, status[pos])
         return status, first_idx, best
