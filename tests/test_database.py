@@ -234,6 +234,34 @@ def test_native_number_columns_with_and_without_nan_or_infinity(con, tmp_path):
     pd.testing.assert_frame_equal(results_frame(db.evaluate()), screen_frame(mem))
 
 
+@pytest.mark.parametrize("kept_order", ["as stored", "reversed"])
+def test_results_in_input_order_however_the_kept_table_is_read(con, synth_files, monkeypatch, kept_order):
+    """Results are read from the kept table as stored (no ORDER BY on DuckDB); should its
+    rows come back out of order, they are read again sorted, and the output is the same."""
+    import pyarrow as pa
+
+    from eligibility.database import engine as DE
+
+    path = synth_files[".parquet"]
+    db = DatabaseCohort.open(con, str(path))
+    ev = db.evaluate()
+    plain = DE.arrow_batches
+    sorted_reads = []
+
+    def reads(c, expr, size):
+        in_order = "ORDER BY" in c.compile(expr).upper()
+        sorted_reads.append(in_order)
+        table = pa.Table.from_batches(list(plain(c, expr, size)))
+        if kept_order == "reversed" and not in_order:
+            table = table.take(pa.array(range(table.num_rows - 1, -1, -1)))
+        yield from table.to_batches()
+
+    monkeypatch.setattr(DE, "arrow_batches", reads)
+    got = results_frame(ev)
+    assert sorted_reads == ([False] if kept_order == "as stored" else [False, True])
+    pd.testing.assert_frame_equal(got, screen_frame(load_cohort(path)))
+
+
 def _cli(args, capsys):
     code = main(args)
     return code, capsys.readouterr().err

@@ -102,7 +102,7 @@ def screen(args, scenario) -> int:
     from ..cli import _report_issues
     from ..loader import Cohort, CohortError, write_report
     from .backend import BackendError, connect
-    from .engine import DatabaseCohort, result_batches
+    from .engine import DatabaseCohort, in_input_order
     from .source import parse_input
 
     out = Path(args.output)
@@ -122,7 +122,7 @@ def screen(args, scenario) -> int:
     ev = cohort.evaluate(scenario)
     _report_issues(cohort, ev)
     try:
-        counts = _write(result_batches(ev), out)
+        counts = in_input_order(ev, lambda batches: _write(batches, out))
         if args.report:
             write_report(Cohort(pd.DataFrame(), cohort.present, cohort.issues, cohort.source,
                                 cohort.extra_columns), args.report)
