@@ -30,3 +30,18 @@ def test_masks_differing_in_one_word_only_are_told_apart():
     # same first word, different second word; and the reverse: a key built from one word alone fails
     cols = [np.array([1, 1, 4, 4], np.int64), np.array([1, 4, 1, 4], np.int64), np.zeros(4, np.int64)]
     assert _MaskText(IDS, 3)(cols).to_pylist() == ["U0;U31", "U0;U32", "U1;U31", "U1;U32"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(*[st.sampled_from([0, 1, 5, 1 << 60, EVEN, 4097])] * 3), max_size=40))
+def test_masks_sharing_a_hash_are_spelled_word_by_word(rows):
+    """Every mask hashed alike (the mixing constants zeroed): the check finds the clash and
+    the exact word-by-word numbering spells each row as its own mask."""
+    from unittest import mock
+
+    from eligibility.database import engine
+
+    cols = [np.array([r[w] for r in rows], np.int64) for w in range(3)]
+    with mock.patch.object(engine, "_MIX", tuple(np.uint64(0) for _ in engine._MIX)):
+        got = _MaskText(IDS, 3)(cols).to_pylist()
+    assert got == [_spelled(list(r)) for r in rows]

@@ -417,18 +417,50 @@ class _MaskText:
 
     def __call__(self, cols: list[np.ndarray]) -> pa.Array:
         n = len(cols[0]) if cols else 0
-        key = np.zeros(n, np.int64)
-        for c in cols:  # combine word by word: (codes so far) x (codes of this word), re-factorised
-            codes, uniques = pd.factorize(c)
-            key, _ = pd.factorize(key * len(uniques) + codes)
-        # factorize numbers keys by first appearance: key k first occurs where the running maximum rises
-        new = np.ones(n, bool)
-        if n:
-            new[1:] = key[1:] > np.maximum.accumulate(key)[:-1]
-        first_at = np.flatnonzero(new)
+        key, first_at = self._hashed(cols, n)
+        if key is None:  # two masks with one hash: word by word, exactly
+            key = np.zeros(n, np.int64)
+            for c in cols:  # (codes so far) x (codes of this word), re-factorised
+                codes, uniques = pd.factorize(c)
+                key, _ = pd.factorize(key * len(uniques) + codes)
+            first_at = _first_appearances(key)
         distinct = np.stack([c[first_at] for c in cols], axis=1).tolist() if cols else [[]] * len(first_at)
         texts = pa.array([self.text(tuple(row)) for row in distinct], pa.string())
         return texts.take(pa.array(key))
+
+    @staticmethod
+    def _hashed(cols: list[np.ndarray], n: int) -> tuple[np.ndarray | None, np.ndarray]:
+        """Distinct masks numbered by first appearance through one 64-bit hash of their
+        words (one factorisation instead of two a word), checked: None when two distinct
+        masks share a hash."""
+        if not cols:
+            return np.zeros(n, np.int64), _first_appearances(np.zeros(n, np.int64))
+        h = np.zeros(n, np.uint64)
+        for c, mix in zip(cols, _MIX, strict=False):
+            h ^= np.ascontiguousarray(c, np.int64).view(np.uint64) * mix  # wraps modulo 2**64
+            h ^= h >> np.uint64(31)
+        if len(cols) > len(_MIX):  # pragma: no cover - more words than mixing constants
+            return None, np.zeros(0, np.int64)
+        key, _ = pd.factorize(h)
+        first_at = _first_appearances(key)
+        for c in cols:
+            if not np.array_equal(c, c[first_at][key]):
+                return None, first_at
+        return key, first_at
+
+
+# Odd 64-bit constants (from splitmix64) mixing the mask words into one hash.
+_MIX = tuple(np.uint64(m) for m in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
+                                    0xD6E8FEB86659FD93, 0xA0761D6478BD642F, 0xE7037ED1A0B428DB))
+
+
+def _first_appearances(key: np.ndarray) -> np.ndarray:
+    """Where each key first occurs, keys being numbered by first appearance (factorize's
+    order): where the running maximum rises."""
+    new = np.ones(len(key), bool)
+    if len(key):
+        new[1:] = key[1:] > np.maximum.accumulate(key)[:-1]
+    return np.flatnonzero(new)
 
 
 def arrow_batches(con, expr: ir.Table, rows_per_batch: int):
