@@ -262,6 +262,37 @@ def test_results_in_input_order_however_the_kept_table_is_read(con, synth_files,
     pd.testing.assert_frame_equal(got, screen_frame(load_cohort(path)))
 
 
+@pytest.mark.parametrize("out_ext", [".csv", ".parquet"])
+def test_results_file_whole_when_rows_come_out_of_order_late(con, synth_files, monkeypatch, tmp_path, out_ext):
+    """Rows out of order after some batches were written: the file is written again from
+    the start, sorted, and holds every row once (the writer is closed with its file open)."""
+    import pyarrow as pa
+
+    from eligibility.database import engine as DE
+    from eligibility.database.screen_cli import _write
+
+    path = synth_files[".parquet"]
+    ev = DatabaseCohort.open(con, str(path)).evaluate()
+    plain = DE.arrow_batches
+
+    def reads(c, expr, size):
+        table = pa.Table.from_batches(list(plain(c, expr, size)))
+        batches = table.to_batches(max_chunksize=max(1, table.num_rows // 4))
+        if "ORDER BY" not in c.compile(expr).upper():
+            batches[-1], batches[-2] = batches[-2], batches[-1]
+        yield from batches
+
+    monkeypatch.setattr(DE, "arrow_batches", reads)
+    out = tmp_path / f"results{out_ext}"
+    counts = DE.in_input_order(ev, lambda batches: _write(batches, out))
+    got = pd.read_csv(out, dtype=str, keep_default_na=False) if out_ext == ".csv" else pd.read_parquet(out)
+    want = screen_frame(load_cohort(path))
+    assert list(got["patient_id"].astype(str)) == list(want["patient_id"].astype(str))
+    assert list(got["status"].astype(str)) == list(want["status"].astype(str))
+    assert counts["eligible"] == int((want["status"] == "eligible").sum())
+    assert not (tmp_path / f"results{out_ext}.part").exists()
+
+
 def _cli(args, capsys):
     code = main(args)
     return code, capsys.readouterr().err

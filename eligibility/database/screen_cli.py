@@ -36,31 +36,30 @@ def _write(batches, out: Path) -> dict[str, Any]:
     csv = out.suffix.lower() == ".csv"
     try:
         with open(part, "wb") as fh:
-            first = True
-            for table in batches:
-                _count(table, counts, seen)
-                if csv:
-                    frame = batch_frame(table)
-                    fh.write(to_csv_bytes(frame) if first else csv_rows_bytes(frame))
-                else:
-                    if writer is None:
-                        schema = _parquet_schema(table.column_names)
-                        writer = pq.ParquetWriter(fh, schema)
-                    writer.write_table(table.cast(schema))
-                first = False
-            if first:  # no rows: still a valid file with the contract's header
-                from ..screen import RESULT_COLUMNS
+            try:
+                first = True
+                for table in batches:
+                    _count(table, counts, seen)
+                    if csv:
+                        frame = batch_frame(table)
+                        fh.write(to_csv_bytes(frame) if first else csv_rows_bytes(frame))
+                    else:
+                        if writer is None:
+                            schema = _parquet_schema(table.column_names)
+                            writer = pq.ParquetWriter(fh, schema)
+                        writer.write_table(table.cast(schema))
+                    first = False
+                if first:  # no rows: still a valid file with the contract's header
+                    from ..screen import RESULT_COLUMNS
 
-                empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in RESULT_COLUMNS})
-                fh.write(to_csv_bytes(empty) if csv else _parquet_bytes(empty))
-            if writer is not None:
-                writer.close()
-                writer = None
+                    empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in RESULT_COLUMNS})
+                    fh.write(to_csv_bytes(empty) if csv else _parquet_bytes(empty))
+            finally:  # closed while its file is open, whether the batches ran out or failed
+                if writer is not None:
+                    writer.close()
         os.replace(part, out)
         counts["diseases"] = seen
     finally:
-        if writer is not None:
-            writer.close()
         if part.exists():
             part.unlink()
     return counts
