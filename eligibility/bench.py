@@ -141,7 +141,7 @@ def _screen_files(path: Path, engine: str, repeat: int) -> dict:
                 return ev.counts(), attribute_all(ev)
         else:
             from .database.backend import connect
-            from .database.engine import DatabaseCohort, in_input_order
+            from .database.engine import DatabaseCohort, result_batches
             from .database.screen_cli import _write
 
             con = connect(engine)
@@ -150,7 +150,7 @@ def _screen_files(path: Path, engine: str, repeat: int) -> dict:
             def screen_attribute():
                 db = DatabaseCohort.open(con, str(path))
                 ev = db.evaluate()
-                in_input_order(ev, lambda batches: _write(batches, result))
+                _write(result_batches(ev), result)
                 a = ev.attribution()
                 a.status_counts(), a.criterion_table(), a.cause_impact(), a.attrition(), a.combinations()
                 state.update(db=db)

@@ -234,63 +234,26 @@ def test_native_number_columns_with_and_without_nan_or_infinity(con, tmp_path):
     pd.testing.assert_frame_equal(results_frame(db.evaluate()), screen_frame(mem))
 
 
-@pytest.mark.parametrize("kept_order", ["as stored", "reversed"])
-def test_results_in_input_order_however_the_kept_table_is_read(con, synth_files, monkeypatch, kept_order):
-    """Results are read from the kept table as stored (no ORDER BY on DuckDB); should its
-    rows come back out of order, they are read again sorted, and the output is the same."""
-    import pyarrow as pa
-
-    from eligibility.database import engine as DE
-
-    path = synth_files[".parquet"]
-    db = DatabaseCohort.open(con, str(path))
-    ev = db.evaluate()
-    plain = DE.arrow_batches
-    sorted_reads = []
-
-    def reads(c, expr, size):
-        in_order = "ORDER BY" in c.compile(expr).upper()
-        sorted_reads.append(in_order)
-        table = pa.Table.from_batches(list(plain(c, expr, size)))
-        if kept_order == "reversed" and not in_order:
-            table = table.take(pa.array(range(table.num_rows - 1, -1, -1)))
-        yield from table.to_batches()
-
-    monkeypatch.setattr(DE, "arrow_batches", reads)
-    got = results_frame(ev)
-    assert sorted_reads == ([False] if kept_order == "as stored" else [False, True])
-    pd.testing.assert_frame_equal(got, screen_frame(load_cohort(path)))
-
-
 @pytest.mark.parametrize("out_ext", [".csv", ".parquet"])
-def test_results_file_whole_when_rows_come_out_of_order_late(con, synth_files, monkeypatch, tmp_path, out_ext):
-    """Rows out of order after some batches were written: the file is written again from
-    the start, sorted, and holds every row once (the writer is closed with its file open)."""
-    import pyarrow as pa
-
-    from eligibility.database import engine as DE
+def test_results_file_left_out_when_the_batches_fail_midway(con, synth_files, tmp_path, out_ext):
+    """A failure after some batches were written (an engine error) reaches the caller as
+    itself, and neither the file nor its side file is left (the Parquet writer is closed
+    while its file is still open: closed after it, the error became 'write to closed file')."""
+    from eligibility.database.engine import result_batches
     from eligibility.database.screen_cli import _write
 
-    path = synth_files[".parquet"]
-    ev = DatabaseCohort.open(con, str(path)).evaluate()
-    plain = DE.arrow_batches
+    ev = DatabaseCohort.open(con, str(synth_files[".parquet"])).evaluate()
 
-    def reads(c, expr, size):
-        table = pa.Table.from_batches(list(plain(c, expr, size)))
-        batches = table.to_batches(max_chunksize=max(1, table.num_rows // 4))
-        if "ORDER BY" not in c.compile(expr).upper():
-            batches[-1], batches[-2] = batches[-2], batches[-1]
-        yield from batches
+    def failing():
+        for k, batch in enumerate(result_batches(ev, rows_per_batch=64)):
+            if k == 2:
+                raise RuntimeError("engine gone")
+            yield batch
 
-    monkeypatch.setattr(DE, "arrow_batches", reads)
     out = tmp_path / f"results{out_ext}"
-    counts = DE.in_input_order(ev, lambda batches: _write(batches, out))
-    got = pd.read_csv(out, dtype=str, keep_default_na=False) if out_ext == ".csv" else pd.read_parquet(out)
-    want = screen_frame(load_cohort(path))
-    assert list(got["patient_id"].astype(str)) == list(want["patient_id"].astype(str))
-    assert list(got["status"].astype(str)) == list(want["status"].astype(str))
-    assert counts["eligible"] == int((want["status"] == "eligible").sum())
-    assert not (tmp_path / f"results{out_ext}.part").exists()
+    with pytest.raises(RuntimeError, match="engine gone"):
+        _write(failing(), out)
+    assert not out.exists() and not (tmp_path / f"results{out_ext}.part").exists()
 
 
 def _cli(args, capsys):

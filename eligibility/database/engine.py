@@ -310,53 +310,25 @@ def _rows_up_to(con, t: ir.Table, last: int) -> ir.Table:
     return t
 
 
-class OutOfOrder(Exception):
-    """A kept table's rows came back out of input order (see `result_batches`)."""
-
-
-def in_input_order(ev: DatabaseEvaluation, consume):
-    """`consume(result_batches(...))` over rows in input order: read as kept first, and once
-    more with an ORDER BY should they come back out of order (nothing is lost: `consume`
-    starts again from its first batch)."""
-    try:
-        return consume(result_batches(ev))
-    except OutOfOrder:
-        return consume(result_batches(ev, ordered=True))
-
-
-def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20, ordered: bool | None = None):
+def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20):
     """The `screen` contract as Arrow tables of text columns in input order, a batch at a
     time (bounded memory).
 
     Only the per-patient integers leave the database; the text columns are spelled here once
     per distinct failure (unknown) mask, as `outcomes.text_sql` spells them, instead of ~170
     CASEs a row in SQL, and stay Arrow (dictionary-decoded), never Python strings a row.
-
-    `ordered` False: the kept table is read as stored, without sorting ten million rows again
-    (DuckDB keeps a query's rows in the order they came, as a rule: its default
-    `preserve_insertion_order`); each batch is checked, and `OutOfOrder` raised before a row
-    out of order is yielded (`in_input_order` then reads again with an ORDER BY). Default:
-    False on DuckDB, True elsewhere (a Spark table has no order)."""
+    Sorted by the engine: DuckDB fills a kept table in parallel, and reading it as stored
+    was tried and dropped (at 1M rows, row 131,073 onwards came after row 1,000,000)."""
     pl = ev.plan
     words = mask_words(len(pl.active))
     t = ev.patients_table
     masks = [f"{p}{w}" for p in ("fw", "uw") for w in range(words)]
-    q = t.select(ROW, "patient_id", "disease", "status", "first_idx", "assessed", *masks)
-    if ordered is None:
-        ordered = ev.cohort.con.name != "duckdb"
-    if ordered:
-        q = q.order_by(ROW)
+    q = t.select(ROW, "patient_id", "disease", "status", "first_idx", "assessed", *masks).order_by(ROW)
     spell = _MaskText(pl.unit_ids, words)
     not_assessed = pa.array([";".join(pl.not_assessed)], pa.string())
     first = pa.array([*pl.unit_ids, ""], pa.string())  # first_idx -1 picks the trailing ""
-    last = 0
     for batch in arrow_batches(ev.cohort.con, q, rows_per_batch):
         n = batch.num_rows
-        if not ordered and n:
-            rows = batch.column(ROW).to_numpy(zero_copy_only=False)
-            if rows[0] <= last or not bool(np.all(rows[1:] > rows[:-1])):
-                raise OutOfOrder
-            last = int(rows[-1])
 
         def ints(c: str, batch=batch) -> np.ndarray:
             return batch.column(c).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -473,11 +445,11 @@ def arrow_batches(con, expr: ir.Table, rows_per_batch: int):
 
 
 def results_frame(ev: DatabaseEvaluation) -> pd.DataFrame:
-    frames = in_input_order(ev, lambda batches: [batch_frame(t) for t in batches])
+    frames = [batch_frame(t) for t in result_batches(ev)]
     if not frames:
         return pd.DataFrame(columns=["patient_id", "disease", "status", "first_reason", "failed", "unknown",
                                      "not_assessed"])
     return pd.concat(frames, ignore_index=True)
 
 
-__all__ = ["DatabaseCohort", "DatabaseEvaluation", "in_input_order", "result_batches", "results_frame", "ibis"]
+__all__ = ["DatabaseCohort", "DatabaseEvaluation", "result_batches", "results_frame", "ibis"]

@@ -54,7 +54,7 @@ def _write(batches, out: Path) -> dict[str, Any]:
 
                     empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in RESULT_COLUMNS})
                     fh.write(to_csv_bytes(empty) if csv else _parquet_bytes(empty))
-            finally:  # closed while its file is open, whether the batches ran out or failed
+            finally:  # closed while its file is open, whether the batches ran out or failed midway
                 if writer is not None:
                     writer.close()
         os.replace(part, out)
@@ -101,7 +101,7 @@ def screen(args, scenario) -> int:
     from ..cli import _report_issues
     from ..loader import Cohort, CohortError, write_report
     from .backend import BackendError, connect
-    from .engine import DatabaseCohort, in_input_order
+    from .engine import DatabaseCohort, result_batches
     from .source import parse_input
 
     out = Path(args.output)
@@ -121,7 +121,7 @@ def screen(args, scenario) -> int:
     ev = cohort.evaluate(scenario)
     _report_issues(cohort, ev)
     try:
-        counts = in_input_order(ev, lambda batches: _write(batches, out))
+        counts = _write(result_batches(ev), out)
         if args.report:
             write_report(Cohort(pd.DataFrame(), cohort.present, cohort.issues, cohort.source,
                                 cohort.extra_columns), args.report)
