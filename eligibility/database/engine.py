@@ -407,12 +407,12 @@ class _MaskText:
         masks share a hash."""
         if not cols:
             return np.zeros(n, np.int64), _first_appearances(np.zeros(n, np.int64))
+        if len(cols) > len(_MIX):  # pragma: no cover - more words than mixing constants
+            return None, np.zeros(0, np.int64)
         h = np.zeros(n, np.uint64)
         for c, mix in zip(cols, _MIX, strict=False):
             h ^= np.ascontiguousarray(c, np.int64).view(np.uint64) * mix  # wraps modulo 2**64
             h ^= h >> np.uint64(31)
-        if len(cols) > len(_MIX):  # pragma: no cover - more words than mixing constants
-            return None, np.zeros(0, np.int64)
         key, _ = pd.factorize(h)
         first_at = _first_appearances(key)
         for c in cols:
