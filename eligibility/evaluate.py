@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import Catalog, Unit, default_catalog
-from .columns import Columns, blank_rows, implausible_cells, unreadable_cells
+from .columns import Columns, issue_masks
 from .rules import IMPLAUSIBLE_UNKNOWN, TRUE, RuleEvaluator
 from .scenario import Resolved, baseline
 
@@ -321,8 +321,8 @@ class Evaluator:
 
     @classmethod
     def for_cohort(cls, cohort, catalog: Catalog | None = None) -> Evaluator:
-        return cls(cohort.frame, cohort.present, catalog, unreadable_cells(cohort),
-                   implausible_cells(cohort), blank_rows(cohort))
+        masks, blank = issue_masks(cohort, ("cell_error", "implausible"))
+        return cls(cohort.frame, cohort.present, catalog, masks["cell_error"], masks["implausible"], blank)
 
     def __len__(self) -> int:
         return len(self.columns)
