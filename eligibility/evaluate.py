@@ -38,6 +38,23 @@ _OUTLINES = 4  # recent evaluations a what-if can be derived from
 DERIVE_MAX_SHARE = 8  # derive when at most 1/8 of the rows can change status (else recompute)
 
 
+def on_row_halves(fn, n: int) -> None:
+    """fn(lo, hi) over rows 0:n: in two halves on two threads from PARALLEL_MIN_ROWS rows up
+    (numpy releases the GIL in each pass over a half), else in one call. A fresh pool each
+    time: a shared one could deadlock when called from one of its own workers."""
+    if n < PARALLEL_MIN_ROWS:
+        fn(0, n)
+        return
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for f in [pool.submit(fn, 0, n // 2), pool.submit(fn, n // 2, n)]:
+            f.result()
+
+
+def clip(sl: slice, lo: int, hi: int) -> tuple[int, int]:
+    """The part of `sl` inside rows lo:hi, as (start, stop), empty when start >= stop."""
+    return max(sl.start, lo), min(sl.stop, hi)
+
+
 @dataclass
 class _Outline:
     """What a later evaluation can be derived from: per unit ID its block slice and outcome
@@ -179,13 +196,25 @@ class Evaluation:
     def first_failed_index(self) -> np.ndarray:
         """Index (into units) of the first failing unit per patient, -1 if none."""
         if "first" not in self._memo:
-            first = np.full(self.n, -1, FIRST_DTYPE)
-            # Last unit first, so that earlier units overwrite: one pass per unit over its own
-            # slice (an argmax down the matrix's columns strides through memory).
-            for i in range(len(self.units) - 1, -1, -1):
-                view = first[self.bounds[self.units[i].block]]
-                np.copyto(view, FIRST_DTYPE(i), where=self.rows()[i] == FAIL)
-            first[self.status != INELIGIBLE] = -1
+            first = np.empty(self.n, FIRST_DTYPE)
+            rows = self.rows()
+            slices = [self.bounds[u.block] for u in self.units]
+
+            def fill(lo: int, hi: int) -> None:
+                first[lo:hi] = -1
+                # Last unit first, so that earlier units overwrite: one pass per unit over its
+                # own slice (an argmax down the matrix's columns strides through memory).
+                for i in range(len(rows) - 1, -1, -1):
+                    a, b = clip(slices[i], lo, hi)
+                    if b > a:
+                        off = slices[i].start
+                        np.copyto(first[a:b], FIRST_DTYPE(i), where=rows[i][a - off:b - off] == FAIL)
+                # -1 (every bit set) unless ineligible, by an OR: a masked store mispredicts.
+                keep = (self.status[lo:hi] != INELIGIBLE).view(np.int8).astype(FIRST_DTYPE)
+                np.negative(keep, out=keep)
+                first[lo:hi] |= keep
+
+            on_row_halves(fill, self.n)
             self._memo["first"] = first
             if self._outline is not None:
                 self._outline.first = first

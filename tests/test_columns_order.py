@@ -253,3 +253,16 @@ def test_key_counts_equal_np_unique(k):
         assert uniq.dtype == expected_uniq.dtype and counts.dtype == expected_counts.dtype
         np.testing.assert_array_equal(uniq, expected_uniq)
         np.testing.assert_array_equal(counts, expected_counts)
+
+
+@pytest.mark.parametrize("distinct", [1, 40, 30_000, 250_000])
+def test_key_counts_by_bucket_equal_np_unique(distinct):
+    """The bucket path (from 2**17 keys): keys that lose their bucket to another are counted apart."""
+    rng = np.random.default_rng(distinct)
+    pool = rng.integers(0, 2**64, distinct, dtype=np.uint64, endpoint=False)
+    keys = pool[rng.zipf(1.3, 300_000) % distinct]
+    uniq, counts = A._key_counts(keys)
+    expected_uniq, expected_counts = np.unique(keys, return_counts=True)
+    assert uniq.dtype == expected_uniq.dtype and counts.dtype == expected_counts.dtype
+    np.testing.assert_array_equal(uniq, expected_uniq)
+    np.testing.assert_array_equal(counts, expected_counts)
