@@ -129,6 +129,25 @@ def sole_cause(ev: Evaluation) -> np.ndarray:
     return sole
 
 
+def first_counts(ev: Evaluation, sl: slice) -> np.ndarray:
+    """Per active unit, the patients in `sl` whose first failing unit it is (memoised: the
+    criterion table and the attrition both read it)."""
+    key = ("first_counts", sl.start, sl.stop)
+    if key not in ev._memo:
+        first = ev.first_failed_index()[sl]
+        # Shifted by one, so -1 (none) is counted in bin 0: no masked selection of the rows.
+        ev._memo[key] = np.bincount(first.astype(np.intp) + 1, minlength=len(ev.units) + 1)[1:]
+    return ev._memo[key]
+
+
+def sole_counts(ev: Evaluation, sl: slice) -> np.ndarray:
+    """Per cause, the patients in `sl` for whom it is the only failing cause (memoised)."""
+    key = ("sole_counts", sl.start, sl.stop)
+    if key not in ev._memo:
+        ev._memo[key] = np.bincount(sole_cause(ev)[sl] + 1, minlength=len(_cause_index(ev)[1]) + 1)[1:]
+    return ev._memo[key]
+
+
 def _row_counts(ev: Evaluation, code: int, sl: slice) -> np.ndarray:
     """Per unit, patients in `sl` (and its own block) whose outcome is `code`: from the unit's
     row, so no (units × patients) matrix is built for a count."""
@@ -155,12 +174,8 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
     (impact of its cause) and unknown counts, with percentages of the patients it applies to."""
     sl = group_slice(ev, group)
     n = sl.stop - sl.start
-    first = ev.first_failed_index()[sl]
-    sole = sole_cause(ev)[sl]
     cause_idx, names = _cause_index(ev)
-    # Shifted by one, so -1 (none) is counted in bin 0: no masked selection of the rows.
-    first_counts = np.bincount(first.astype(np.intp) + 1, minlength=len(ev.units) + 1)[1:]
-    sole_counts = np.bincount(sole + 1, minlength=len(names) + 1)[1:]
+    firsts, soles = first_counts(ev, sl), sole_counts(ev, sl)
     applicable = np.array([
         n if x.block == "common" else (min(sl.stop, ev.bounds[x.block].stop) - max(sl.start, ev.bounds[x.block].start))
         for x in ev.units
@@ -173,8 +188,8 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
         "text": [x.text for x in ev.units],
         "applicable": np.maximum(applicable, 0),
         "all_reasons": _row_counts(ev, FAIL, sl) if len(ev.units) else [],
-        "first_reason": first_counts[: len(ev.units)],
-        "sole_reason": sole_counts[cause_idx] if len(ev.units) else [],
+        "first_reason": firsts,
+        "sole_reason": soles[cause_idx] if len(ev.units) else [],
         "cause": [names[i] for i in cause_idx],
         "unknown": _row_counts(ev, UNKNOWN, sl) if len(ev.units) else [],
     })
@@ -188,23 +203,19 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
 def cause_impact(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
     """Patients whose only failing cause is this one (relaxing it alone would admit them)."""
     sl = group_slice(ev, group)
-    sole = sole_cause(ev)[sl]
     _, names = _cause_index(ev)
-    counts = np.bincount(sole + 1, minlength=len(names) + 1)[1:]
-    return pd.DataFrame({"cause": names, "impact": counts}).sort_values("impact", ascending=False, kind="stable")
+    return pd.DataFrame({"cause": names, "impact": sole_counts(ev, sl)}).sort_values("impact", ascending=False, kind="stable")
 
 
 def attrition(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
     """CONSORT-order attrition by criterion: each step removes the patients whose first
     failing criterion it is. The last row is what remains (eligible + pending)."""
     sl = group_slice(ev, group)
-    first = ev.first_failed_index()[sl]
     unit_crit = [u.criterion for u in ev.units]
     crit_order = list(dict.fromkeys(unit_crit))
     crit_of_unit = np.array([crit_order.index(c) for c in unit_crit], np.int32)
-    removed = np.bincount(crit_of_unit, weights=np.bincount(first.astype(np.intp) + 1,
-                                                            minlength=len(unit_crit) + 1)[1:],
-                          minlength=len(crit_order)).astype(np.int64)
+    removed = np.zeros(len(crit_order), np.int64)
+    np.add.at(removed, crit_of_unit, first_counts(ev, sl))
     blocks = {u.criterion: u.block for u in ev.units}
     n = sl.stop - sl.start
     rows, remaining = [], n
