@@ -20,7 +20,8 @@ from factory import eligible_row, make_cohort
 
 from eligibility import attribution as A
 from eligibility.columns import blank_rows, flagged_cells, implausible_cells, unreadable_cells
-from eligibility.evaluate import FAIL, Evaluator
+from eligibility import evaluate as E
+from eligibility.evaluate import FAIL, INELIGIBLE, UNKNOWN, Evaluator
 from eligibility.fields import DISEASES, FIELDS
 from eligibility.rules import TRUE, RuleEvaluator
 from eligibility.scenario import resolve
@@ -137,12 +138,30 @@ def _sole_reference(ev) -> np.ndarray:
     return np.where(one & (first >= 0), cause_idx[np.maximum(first, 0)], -1).astype(np.int32)
 
 
+def _first_reference(ev) -> np.ndarray:
+    f = ev.outcomes == FAIL
+    first = np.where(f.any(axis=0), f.argmax(axis=0), -1)
+    return np.where(ev.status == INELIGIBLE, first, -1)
+
+
+@pytest.mark.parametrize("halves", [False, True], ids=["one-call", "row-halves"])
 @pytest.mark.parametrize("spec", [*SCENARIOS, {"disabled": ["DX-1", "INC-1", "INC-2", "INC-3", "INC-4"]}])
-def test_attribution_from_rows_equals_the_matrix_definitions(spec):
+def test_attribution_from_rows_equals_the_matrix_definitions(spec, halves, monkeypatch):
+    # Row halves (two threads) run from PARALLEL_MIN_ROWS up: lowered, the halves of 300 rows
+    # cut through a disease block.
+    monkeypatch.setattr(E, "PARALLEL_MIN_ROWS", 0 if halves else 10**9)
     evaluator, _ = _evaluator(_rows(300, 5), 5)
     ev = evaluator.evaluate(resolve(spec))
     m, names = _criterion_matrix(ev)
+    np.testing.assert_array_equal(ev.first_failed_index(), _first_reference(ev))
     np.testing.assert_array_equal(A.sole_cause(ev), _sole_reference(ev))
+    table = A.criterion_table(ev)  # of the patients: blank rows (sorted last) left out
+    f, unknown = ev.outcomes[:, :ev.n_patients] == FAIL, ev.outcomes[:, :ev.n_patients] == UNKNOWN
+    np.testing.assert_array_equal(table["all_reasons"].to_numpy(), f.sum(axis=1))
+    np.testing.assert_array_equal(table["unknown"].to_numpy(), unknown.sum(axis=1))
+    first = _first_reference(ev)[:ev.n_patients]
+    np.testing.assert_array_equal(table["first_reason"].to_numpy(),
+                                  [np.count_nonzero(first == i) for i in range(len(ev.units))])
     keys = A.criterion_keys(ev)
     assert "crit_fail" not in ev._memo and "failed" not in ev._memo  # no matrix was built
     np.testing.assert_array_equal(keys, A.row_keys(m))
