@@ -51,3 +51,36 @@ def test_yes_no_truth_codes_whatever_a_masked_cell_holds(cells):
     codes = Columns(frame, ["hbsag_pos"])._kleene_raw("hbsag_pos")
     np.testing.assert_array_equal(codes, np.where(mask, 1, np.where(data, 2, 0)).astype(np.uint8))
     assert codes.dtype == np.uint8
+
+
+def _groups_one_by_one(values: list, blank: np.ndarray) -> np.ndarray:
+    from eligibility.columns import EMPTY_ROW, MISSING_DISEASE, OTHER_DISEASE
+    from eligibility.fields import DISEASES
+
+    out = []
+    for v, b in zip(values, blank, strict=True):
+        if v is None:
+            out.append(EMPTY_ROW if b else MISSING_DISEASE)
+        else:
+            out.append(DISEASES.index(v) if v in DISEASES else OTHER_DISEASE)
+    return np.array(out, np.int8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cells=st.lists(st.tuples(st.sampled_from(["SSc", "IIM", "AAV", "SjS", "APS", "ssc", "SSc ", "", "other", None]),
+                             st.booleans()), max_size=40),
+    dtype=st.sampled_from(["str", "string", "object", "large_string", "category"]),
+)
+def test_disease_groups_equal_one_by_one(cells, dtype):
+    import pyarrow as pa
+
+    from eligibility.columns import disease_groups
+
+    values = [v for v, _ in cells]
+    blank = np.array([b for _, b in cells], bool)
+    if dtype == "large_string":
+        series = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([pa.array(values, pa.large_string())])))
+    else:
+        series = pd.Series(values, dtype=dtype)
+    np.testing.assert_array_equal(disease_groups(series, blank), _groups_one_by_one(values, blank))
