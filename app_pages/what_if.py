@@ -227,6 +227,24 @@ def criteria_controls(block: str, disabled: set[str], shown: dict | None = None)
                       help=f"Part of {c.id}: “{part.text}”." + ("" if on else f" {c.id} is switched off."))
 
 
+OPEN = "wi__open"  # expander key → open, as the planner left it (else the default below)
+
+
+def _remember_open(key: str) -> None:
+    st.session_state.setdefault(OPEN, {})[key] = bool(st.session_state.get(key))
+
+
+def lazy_expander(title: str, key: str, default: bool):
+    """An expander whose controls are drawn only while it is open (opening it reruns the page).
+    Each number box costs Streamlit a scan of the whole session state: drawn in every
+    expander, the controls were half of a slider move's rerun at a million patients.
+    Streamlit tells an expander by its title and `expanded` too, and a new title ("(1 changed)")
+    would start it over at `expanded`: so `expanded` is where the planner left it, kept here."""
+    left = st.session_state.get(OPEN, {}).get(key)
+    return st.expander(title, expanded=default if left is None else left, key=key,
+                       on_change=_remember_open, args=(key,))
+
+
 def controls(ctx: S.Context) -> None:
     data = S.scenario_dict()
     params = ctx.scenario.params
@@ -236,7 +254,10 @@ def controls(ctx: S.Context) -> None:
     for g, ps in groups().items():
         n_changed = sum(1 for p in ps if not is_default(p, params[p.name]))
         title = GROUP_TITLES.get(g, g) + (f" ({n_changed} changed)" if n_changed else "")
-        with st.expander(title, expanded=bool(n_changed) or g == "common"):
+        box = lazy_expander(title, f"wi_x_{g}", bool(n_changed) or g == "common")
+        if not box.open:
+            continue
+        with box:
             if g == "refractory":
                 st.caption("The refractory/relapsed definition (RR-A) is used by SSC-INC-4, IIM-INC-4, "
                            "AAV-INC-5 and SJS-INC-4.")
@@ -248,8 +269,10 @@ def controls(ctx: S.Context) -> None:
                     == block)
         title = ("Common criteria (DX, INC, EXC)" if block == "common" else GROUP_TITLES.get(block, block)) \
             + (f" ({n_off} off)" if n_off else "")
-        with st.expander(title, expanded=bool(n_off)):
-            criteria_controls(block, disabled, shown)
+        box = lazy_expander(title, f"wi_xc_{block}", bool(n_off))
+        if box.open:
+            with box:
+                criteria_controls(block, disabled, shown)
     hidden = sorted(k for k in data["parameters"] if k in CAT.parameters and not offered(CAT.parameters[k]))
     if hidden:
         st.info("Also set by the scenario (no control here): "

@@ -26,6 +26,23 @@ def open_page(page: str, *, query: dict | None = None, scenario: dict | None = N
         at.sidebar.selectbox(key="disease_filter").select(disease).run()
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
+    if page.endswith("what_if.py"):
+        open_what_if_controls(at)
+    return at
+
+
+def open_what_if_controls(at: AppTest) -> AppTest:
+    """Open every expander of the What-if controls (their widgets are drawn only while open),
+    as a planner clicking each one would."""
+    from eligibility.catalog import default_catalog
+    from eligibility.whatif import control_groups
+
+    cat = default_catalog()
+    keys = [f"wi_x_{g}" for g in control_groups(cat)]
+    keys += [f"wi_xc_{block}" for block in dict.fromkeys(c.block for c in cat.criteria)]
+    at.session_state["wi__open"] = dict.fromkeys(keys, True)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     return at
 
 

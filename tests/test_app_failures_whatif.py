@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from apptest_support import BUNDLED, as_int, errors, metrics, open_page
+from apptest_support import APP, BUNDLED, TIMEOUT, as_int, errors, metrics, open_page
 from streamlit.testing.v1 import AppTest
 
 from eligibility.attribution import status_counts
@@ -299,3 +299,53 @@ def test_disease_filter_on_what_if(engine):
     assert_counts(at, eligible(engine, {"parameters": {"age_max": 75}}))
     table = table_with(at, "status_before", "status_after")
     assert set(table["disease"]) <= {"IIM"}
+
+
+# -- What-if: controls drawn only in open expanders ----------------------------------------------
+
+
+def _keys(at) -> set[str]:
+    return {w.key for kind in (at.slider, at.toggle, at.multiselect, at.number_input) for w in kind}
+
+
+def test_closed_expanders_draw_no_controls():
+    """A fresh page opens the common thresholds only: the other groups' and the criteria's
+    controls are not drawn (Streamlit scans the session state for each number box)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("app_pages/what_if.py").run()
+    keys = _keys(at)
+    assert {"wi_p_age_max", "wi_n_age_max", "wi_p_hb_min_g_l"} <= keys
+    assert not {"wi_p_mrss_min", "wi_p_require_cyclophosphamide", "wi_on_INC-7"} & keys
+    assert not any(k.startswith("wi_on_") for k in keys)
+    # Opened (as a click would), the group draws its controls, showing the scenario's values.
+    at.session_state["wi__open"] = {"wi_x_SSc": True, "wi_xc_common": True}
+    at.run()
+    assert at.slider(key="wi_p_mrss_min").value == 10
+    assert at.toggle(key="wi_on_INC-7").value is True
+    assert "wi_p_require_cyclophosphamide" not in _keys(at)
+
+
+def test_a_group_with_changes_opens_and_stays_as_left():
+    """A scenario's changed group and switched-off criterion open by themselves; a group the
+    planner closed stays closed although its title changes with the count of changes."""
+    at = open_page_plain(scenario={"parameters": {"mrss_min": 12}, "disabled": ["INC-7"]})
+    assert at.slider(key="wi_p_mrss_min").value == 12
+    assert at.toggle(key="wi_on_INC-7").value is False
+    assert "wi_p_bvas_min" not in _keys(at)
+    at.session_state["wi__open"] = {"wi_x_SSc": False}  # closed by the planner
+    at.run()
+    assert "wi_p_mrss_min" not in _keys(at)
+    at.session_state["scenario"] = {"name": "", "parameters": {}, "disabled": ["INC-7"]}
+    at.run()  # the title loses "(1 changed)": still closed
+    assert "wi_p_mrss_min" not in _keys(at)
+    assert at.toggle(key="wi_on_INC-7").value is False
+
+
+def open_page_plain(scenario: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["scenario"] = {"name": "", "parameters": {}, "disabled": [], **scenario}
+    at.run()
+    at.switch_page("app_pages/what_if.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

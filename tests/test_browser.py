@@ -314,6 +314,31 @@ def test_what_if_slider_changes_eligible_to_the_engine_count(page, server):
     screenshot(page, "what_if_slider_age_70")
 
 
+def test_what_if_group_draws_its_controls_when_opened_and_stays_open_when_changed(page, server):
+    """The disease groups' controls are drawn only while their expander is open: a click opens
+    it (a rerun), a value typed there changes its title, and it stays open."""
+    from playwright.sync_api import expect
+
+    open_page(page, server, "What-if")
+    header = page.locator(".st-key-wi_x_SSc summary").first
+    assert page.locator(".st-key-wi_p_mrss_min").count() == 0
+    header.click()
+    wait_idle(page)
+    expect(page.locator(".st-key-wi_p_mrss_min")).to_be_visible(timeout=IDLE_TIMEOUT_MS)
+    box = page.locator(".st-key-wi_n_mrss_min input").first
+    box.fill("12")
+    box.press("Enter")
+    wait_idle(page)
+    expect(header).to_contain_text("(1 changed)", timeout=IDLE_TIMEOUT_MS)
+    assert_no_exception(page)
+    assert _slider_value(page, "wi_p_mrss_min") == 12
+    assert as_int(metric_value(page, "All")) == _engine_eligible({"parameters": {"mrss_min": 12}})
+    screenshot(page, "what_if_group_opened")
+    header.click()
+    wait_idle(page)
+    expect(page.locator(".st-key-wi_p_mrss_min")).to_have_count(0, timeout=IDLE_TIMEOUT_MS)
+
+
 def test_what_if_url_reproduces_a_scenario(page, server):
     """Opening a link with ?s=<token> shows that scenario's controls and eligible count."""
     from eligibility.scenario import Scenario, encode_for_url

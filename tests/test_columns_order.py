@@ -19,8 +19,8 @@ import pytest
 from factory import eligible_row, make_cohort
 
 from eligibility import attribution as A
-from eligibility.columns import blank_rows, flagged_cells, implausible_cells, unreadable_cells
 from eligibility import evaluate as E
+from eligibility.columns import blank_rows, flagged_cells, implausible_cells, unreadable_cells
 from eligibility.evaluate import FAIL, INELIGIBLE, UNKNOWN, Evaluator
 from eligibility.fields import DISEASES, FIELDS
 from eligibility.rules import TRUE, RuleEvaluator
