@@ -44,14 +44,12 @@ def issue_masks(cohort, kinds: tuple[str, ...]) -> tuple[dict[str, dict[str, np.
     rows_by: dict[str, dict[str, list[int]]] = {k: {} for k in kinds}
     blank: list[int] = []
     for issue in getattr(cohort, "issues", ()):
-        row, column = issue.row, issue.column
-        if row is None:
-            continue
-        if column is None:
-            if issue.kind == "empty_row":
-                blank.append(row)
-        elif (per_column := rows_by.get(issue.kind)) is not None:
-            per_column.setdefault(column, []).append(row)
+        kind = issue.kind  # first: most issues are of other kinds (unrecognised drugs, as a rule)
+        if (per_column := rows_by.get(kind)) is not None:
+            if issue.row is not None and issue.column is not None:
+                per_column.setdefault(issue.column, []).append(issue.row)
+        elif kind == "empty_row" and issue.row is not None and issue.column is None:
+            blank.append(issue.row)
     masks: dict[str, dict[str, np.ndarray]] = {k: {} for k in kinds}
     for kind, rows_by_column in rows_by.items():
         for column, rows in rows_by_column.items():
