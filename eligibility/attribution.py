@@ -136,7 +136,9 @@ def first_counts(ev: Evaluation, sl: slice) -> np.ndarray:
     if key not in ev._memo:
         first = ev.first_failed_index()[sl]
         # Shifted by one, so -1 (none) is counted in bin 0: no masked selection of the rows.
-        ev._memo[key] = np.bincount(first.astype(np.intp) + 1, minlength=len(ev.units) + 1)[1:]
+        counts = np.bincount(first.astype(np.intp) + 1, minlength=len(ev.units) + 1)[1:]
+        counts.flags.writeable = False  # shared by every table of this evaluation
+        ev._memo[key] = counts
     return ev._memo[key]
 
 
@@ -144,7 +146,9 @@ def sole_counts(ev: Evaluation, sl: slice) -> np.ndarray:
     """Per cause, the patients in `sl` for whom it is the only failing cause (memoised)."""
     key = ("sole_counts", sl.start, sl.stop)
     if key not in ev._memo:
-        ev._memo[key] = np.bincount(sole_cause(ev)[sl] + 1, minlength=len(_cause_index(ev)[1]) + 1)[1:]
+        counts = np.bincount(sole_cause(ev)[sl] + 1, minlength=len(_cause_index(ev)[1]) + 1)[1:]
+        counts.flags.writeable = False  # shared by every table of this evaluation
+        ev._memo[key] = counts
     return ev._memo[key]
 
 
@@ -289,13 +293,14 @@ def criterion_keys(ev: Evaluation) -> np.ndarray:
             ev._memo["crit_keys"] = row_keys(ev._memo["crit_fail"][0])
         else:
             names, members = _criteria(ev)
-            parts: dict[int, np.ndarray] = {}
+            parts: dict[tuple[int, int], np.ndarray] = {}
+            ev.rows()  # built once here, not by both halves at once
 
             def pack(lo: int, hi: int) -> None:
                 def row(q: int):
                     a, b, bits = _fail_rows(ev, members[q], (lo, hi))
                     return a - lo, b - lo, bits
-                parts[lo] = _pack_keys(hi - lo, len(names), row)
+                parts[(lo, hi)] = _pack_keys(hi - lo, len(names), row)
 
             on_row_halves(pack, ev.n)
             ev._memo["crit_keys"] = np.concatenate([parts[k] for k in sorted(parts)])

@@ -218,6 +218,9 @@ class Columns:
         values, mask = arr._data.view(np.uint8), arr._mask.view(np.uint8)  # its own buffers
         # Branch-free: (value and not masked) × 2, or 1 where masked. A masked assignment
         # (out[mask] = 1) costs ~10× as much on a column half empty (branch mispredictions).
+        # Bool bytes are 0/1 (numpy's, as pandas builds them); under the mask the value may be
+        # either, which `value > mask` ignores. (Logical operations that would also tolerate
+        # other bytes take twice as long: 0.7 against 0.34 ms a million cells.)
         out = np.greater(values, mask).view(np.uint8)
         out <<= 1
         out |= mask

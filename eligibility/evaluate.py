@@ -42,7 +42,7 @@ def on_row_halves(fn, n: int) -> None:
     """fn(lo, hi) over rows 0:n: in two halves on two threads from PARALLEL_MIN_ROWS rows up
     (numpy releases the GIL in each pass over a half), else in one call. A fresh pool each
     time: a shared one could deadlock when called from one of its own workers."""
-    if n < PARALLEL_MIN_ROWS:
+    if n < max(PARALLEL_MIN_ROWS, 2):
         fn(0, n)
         return
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -179,6 +179,25 @@ def test_attribution_from_rows_equals_the_matrix_definitions(spec, halves, monke
     np.testing.assert_array_equal(A.criterion_keys(ev2), keys)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 9])
+def test_row_halves_of_tiny_cohorts(n, monkeypatch):
+    """Halves of one to a few rows (an empty half, a half of one row), and the counts from the
+    outcome matrix when it was built first."""
+    monkeypatch.setattr(E, "PARALLEL_MIN_ROWS", 0)
+    evaluator, _ = _evaluator(_rows(n, 11), 11)
+    ev = evaluator.evaluate()
+    m, _ = _criterion_matrix(ev)
+    np.testing.assert_array_equal(ev.first_failed_index(), _first_reference(ev))
+    np.testing.assert_array_equal(A.sole_cause(ev), _sole_reference(ev))
+    np.testing.assert_array_equal(A.criterion_keys(ev), A.row_keys(m))
+    ev.failed(), ev.unknown()  # the counts then read the (units × patients) matrices
+    table = A.criterion_table(ev)
+    np.testing.assert_array_equal(table["all_reasons"].to_numpy(),
+                                  (ev.outcomes[:, :ev.n_patients] == FAIL).sum(axis=1))
+    np.testing.assert_array_equal(table["unknown"].to_numpy(),
+                                  (ev.outcomes[:, :ev.n_patients] == UNKNOWN).sum(axis=1))
+
+
 def test_criterion_keys_wider_than_64_criteria():
     m = np.random.default_rng(0).random((70, 50)) < 0.3
     keys = A.row_keys(m)

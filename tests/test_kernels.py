@@ -49,7 +49,8 @@ def test_yes_no_truth_codes_whatever_a_masked_cell_holds(cells):
     mask = np.array([m for _, m in cells], bool)
     frame = pd.DataFrame({"hbsag_pos": pd.arrays.BooleanArray(data, mask)})
     codes = Columns(frame, ["hbsag_pos"])._kleene_raw("hbsag_pos")
-    np.testing.assert_array_equal(codes, np.where(mask, 1, np.where(data, 2, 0)).astype(np.uint8))
+    expected = [1 if m else (2 if v else 0) for v, m in cells]
+    np.testing.assert_array_equal(codes, np.array(expected, np.uint8))
     assert codes.dtype == np.uint8
 
 
