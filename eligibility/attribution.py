@@ -152,25 +152,28 @@ def sole_counts(ev: Evaluation, sl: slice) -> np.ndarray:
     return ev._memo[key]
 
 
-def _row_counts(ev: Evaluation, code: int, sl: slice) -> np.ndarray:
-    """Per unit, patients in `sl` (and its own block) whose outcome is `code`: from the unit's
-    row, so no (units × patients) matrix is built for a count."""
-    memo = {FAIL: "failed", UNKNOWN: "unknown"}.get(code)
-    matrix = ev._memo.get(memo) if memo else None
+def _row_counts(ev: Evaluation, codes: tuple[int, ...], sl: slice) -> list[np.ndarray]:
+    """Per code, per unit: patients in `sl` (and the unit's own block) whose outcome is that
+    code. From the units' rows, each row's segment read once for every code (no (units ×
+    patients) matrix is built for a count; one already built is read instead)."""
+    memo = {FAIL: "failed", UNKNOWN: "unknown"}
+    matrices = [ev._memo.get(memo[c]) if c in memo else None for c in codes]
     rows, slices = ev.rows(), [ev.bounds[u.block] for u in ev.units]
     halves: list[np.ndarray] = []
 
     def count(lo: int, hi: int) -> None:
-        out = np.zeros(len(rows), np.int64)
+        out = np.zeros((len(codes), len(rows)), np.int64)
         for i, (row, b) in enumerate(zip(rows, slices, strict=True)):
             a, z = clip(b, max(lo, sl.start), min(hi, sl.stop))
             if z > a:
-                cells = matrix[i, a:z] if matrix is not None else row[a - b.start:z - b.start] == code
-                out[i] = np.count_nonzero(cells)
+                seg = row[a - b.start:z - b.start]
+                for k, (code, matrix) in enumerate(zip(codes, matrices, strict=True)):
+                    out[k, i] = np.count_nonzero(matrix[i, a:z] if matrix is not None else seg == code)
         halves.append(out)
 
     on_row_halves(count, ev.n)
-    return np.sum(halves, axis=0) if halves else np.zeros(len(rows), np.int64)
+    total = np.sum(halves, axis=0) if halves else np.zeros((len(codes), len(rows)), np.int64)
+    return list(total)
 
 
 def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
@@ -180,6 +183,7 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
     n = sl.stop - sl.start
     cause_idx, names = _cause_index(ev)
     firsts, soles = first_counts(ev, sl), sole_counts(ev, sl)
+    failed, unknown = _row_counts(ev, (FAIL, UNKNOWN), sl)
     applicable = np.array([
         n if x.block == "common" else (min(sl.stop, ev.bounds[x.block].stop) - max(sl.start, ev.bounds[x.block].start))
         for x in ev.units
@@ -191,11 +195,11 @@ def criterion_table(ev: Evaluation, group: str | None = None) -> pd.DataFrame:
         "block": [x.block for x in ev.units],
         "text": [x.text for x in ev.units],
         "applicable": np.maximum(applicable, 0),
-        "all_reasons": _row_counts(ev, FAIL, sl) if len(ev.units) else [],
+        "all_reasons": failed if len(ev.units) else [],
         "first_reason": firsts,
         "sole_reason": soles[cause_idx] if len(ev.units) else [],
         "cause": [names[i] for i in cause_idx],
-        "unknown": _row_counts(ev, UNKNOWN, sl) if len(ev.units) else [],
+        "unknown": unknown if len(ev.units) else [],
     })
     # Percentages are of the patients the criterion applies to (a disease block's own patients).
     denom = df["applicable"].where(df["applicable"] > 0).astype(float)
