@@ -9,6 +9,7 @@ import pandas as pd
 from .columns import GROUP_NAMES
 from .evaluate import ELIGIBLE, FAIL, INELIGIBLE, PENDING, UNKNOWN, Evaluation, clip, on_row_halves
 from .fields import DISEASES
+from .mixing import MIX64
 
 ALL = "All"
 
@@ -317,7 +318,6 @@ def decode_key(key, names: list[str]) -> list[str]:
     return [names[i] for i in np.flatnonzero(bits)]
 
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key × this spread keys
 _BUCKET_BITS = 17
 
 
@@ -334,7 +334,7 @@ def _key_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(uniq)
         return uniq[order], counts[order]
     size = 1 << _BUCKET_BITS
-    bucket = (keys * _MIX) >> np.uint64(64 - _BUCKET_BITS)
+    bucket = (keys * MIX64[0]) >> np.uint64(64 - _BUCKET_BITS)
     holder = np.empty(size, np.uint64)
     holder[bucket] = keys  # one of each bucket's keys (the last written)
     lost = holder[bucket] != keys

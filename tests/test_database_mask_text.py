@@ -42,6 +42,6 @@ def test_masks_sharing_a_hash_are_spelled_word_by_word(rows):
     from eligibility.database import engine
 
     cols = [np.array([r[w] for r in rows], np.int64) for w in range(3)]
-    with mock.patch.object(engine, "_MIX", tuple(np.uint64(0) for _ in engine._MIX)):
+    with mock.patch.object(engine, "MIX64", tuple(np.uint64(0) for _ in engine.MIX64)):
         got = _MaskText(IDS, 3)(cols).to_pylist()
     assert got == [_spelled(list(r)) for r in rows]

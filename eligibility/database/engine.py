@@ -21,6 +21,7 @@ import pyarrow as pa
 from ..catalog import Catalog, default_catalog
 from ..columns import EMPTY_ROW, GROUP_NAMES
 from ..loader import Issue
+from ..mixing import MIX64
 from ..scenario import Resolved, baseline
 from .attribution import Attribution
 from .cells import finish, prepare
@@ -407,10 +408,10 @@ class _MaskText:
         masks share a hash."""
         if not cols:
             return np.zeros(n, np.int64), _first_appearances(np.zeros(n, np.int64))
-        if len(cols) > len(_MIX):  # pragma: no cover - more words than mixing constants
+        if len(cols) > len(MIX64):  # pragma: no cover - more words than mixing constants
             return None, np.zeros(0, np.int64)
         h = np.zeros(n, np.uint64)
-        for c, mix in zip(cols, _MIX, strict=False):
+        for c, mix in zip(cols, MIX64, strict=False):
             h ^= np.ascontiguousarray(c, np.int64).view(np.uint64) * mix  # wraps modulo 2**64
             h ^= h >> np.uint64(31)
         key, _ = pd.factorize(h)
@@ -421,9 +422,6 @@ class _MaskText:
         return key, first_at
 
 
-# Odd 64-bit constants (from splitmix64) mixing the mask words into one hash.
-_MIX = tuple(np.uint64(m) for m in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
-                                    0xD6E8FEB86659FD93, 0xA0761D6478BD642F, 0xE7037ED1A0B428DB))
 
 
 def _first_appearances(key: np.ndarray) -> np.ndarray:
