@@ -286,7 +286,7 @@ def assignment_section(settings: DoseSettings, plan: CohortPlan, assignment: Coh
     st.caption(
         "Eligible patients in screening-date order fill the cohorts of the expected path "
         f"({' / '.join(f'{c} × {plan.cohort_size}' for c in plan.cohorts_per_level)} patients at "
-        f"{' / '.join(plan.labels)}). Pending patients (data missing) are shown apart: they take the slots "
+        f"{' / '.join(plan.labels)}). Pending patients (data missing or to verify) are shown apart: they take the slots "
         "left if they turn eligible. "
         + ("Each disease fills its own escalation." if settings.pooling == "per-disease" else ""))
     doses = {lv.label: lv.dose for lv in settings.levels}
@@ -550,7 +550,7 @@ def main() -> None:
     pooled = pool[pool["group"] == POOLED].iloc[0]
     m = st.columns(4)
     m[0].metric("Eligible patients", f"{pooled['eligible']:,}",
-                help=f"of {pooled['screened']:,} screened; {pooled['pending']:,} pending (data missing)")
+                help=f"of {pooled['screened']:,} screened; {pooled['pending']:,} pending (data missing or to verify)")
     m[1].metric("Eligible fraction", _pct(fractions.get(POOLED)), help="eligible ÷ screened (pooled)")
     m[2].metric("Screened per month", "unknown" if total_rate is None else f"{total_rate:.1f}",
                 help="Patients screened per month, "

@@ -262,7 +262,7 @@ def test_sweep_figure_marks_default_and_current(evaluator):
     df = sweep(evaluator, sc, "age_max", values=np.arange(50, 86, 5.0))
     fig = W.sweep_figure(df, title="Age")
     names = [t.name for t in fig.data]
-    assert names == ["Eligible", "Pending (data missing)"]
+    assert names == ["Eligible", "Pending (data missing or to verify)"]
     assert list(fig.data[0].y) == list(df["eligible"]) and list(fig.data[1].y) == list(df["pending"])
     xs = sorted(float(s.x0) for s in fig.layout.shapes if s.type == "line")
     assert xs == [65.0, 70.0]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 STATUS_COLORS = {"eligible": "#009E73", "pending": "#E69F00", "ineligible": "#CC79A7"}
 STATUS_PATTERNS = {"eligible": "", "pending": "/", "ineligible": "x"}
+# Pending counts values still to verify as well as missing ones, so every legend says both.
+STATUS_TITLES = {"eligible": "Eligible", "pending": "Pending (data missing or to verify)", "ineligible": "Ineligible"}
 SERIES_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=13)
 

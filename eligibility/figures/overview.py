@@ -11,14 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..fields import DISEASE_NAMES
-from . import SERIES_COLORS, STATUS_COLORS, STATUS_PATTERNS, base_layout
+from . import SERIES_COLORS, STATUS_COLORS, STATUS_PATTERNS, STATUS_TITLES, base_layout
 
 STATUSES = ("eligible", "pending", "ineligible")
-STATUS_TITLES = {
-    "eligible": "Eligible",
-    "pending": "Pending (data missing or to verify)",
-    "ineligible": "Ineligible",
-}
 GROUP_TITLES = {"other": "Other diagnosis", "missing": "Diagnosis missing", "All": "All patients"}
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import FONT, STATUS_COLORS
+from . import FONT, STATUS_COLORS, STATUS_TITLES
 
 NEUTRAL = "#4D4D4D"
 
@@ -54,8 +54,8 @@ def sweep_figure(df: pd.DataFrame, title: str = "") -> go.Figure:
     # its text ("<5", "*"), never at its true height.
     released = "eligible_height" in df
     fig = go.Figure()
-    for s, name, dash, symbol, width in (("eligible", "Eligible", None, "circle", 2.5),
-                                         ("pending", "Pending (data missing)", "dash", "square", 2)):
+    for s, dash, symbol, width in (("eligible", None, "circle", 2.5), ("pending", "dash", "square", 2)):
+        name = STATUS_TITLES[s]
         y = df[f"{s}_height"].astype(object).where(df[f"{s}_height"].notna(), None) if released else df[s]
         fig.add_trace(go.Scatter(
             x=x, y=y, mode="lines+markers", name=name, text=df[s].astype(str) if released else None,
