@@ -23,6 +23,7 @@ from ..columns import EMPTY_ROW, GROUP_NAMES
 from ..loader import Issue
 from ..mixing import MIX64
 from ..scenario import Resolved, baseline
+from ..screen import join_set_ids
 from .attribution import Attribution
 from .cells import finish, prepare
 from .compile import GROUP, ROW
@@ -33,8 +34,9 @@ from .outcomes import (
     patient_sql,
     plan,
     rich_sql,
-    unit_at_bit,
     unit_key,
+    unit_shift,
+    unit_word,
     update_sql,
 )
 from .source import Input, parse_input, raw_table, register, typed_from_frame
@@ -372,21 +374,8 @@ class _MaskText:
 
     def __init__(self, ids: tuple[str, ...], words: int):
         self.ids, self.words = ids, words
-        self.cache: dict[tuple[int, ...], str] = {}
-
-    def text(self, key: tuple[int, ...]) -> str:
-        out = self.cache.get(key)
-        if out is None:
-            names = []
-            for w, word in enumerate(key):  # set bits only, lowest first: a few per patient
-                while word:
-                    low = word & -word
-                    i = unit_at_bit(w, low.bit_length() - 1)
-                    if i < len(self.ids):
-                        names.append(self.ids[i])
-                    word ^= low
-            out = self.cache[key] = ";".join(names)
-        return out
+        units = np.arange(len(ids))
+        self._word, self._shift = unit_word(units), unit_shift(units)
 
     def __call__(self, cols: list[np.ndarray]) -> pa.Array:
         n = len(cols[0]) if cols else 0
@@ -397,8 +386,12 @@ class _MaskText:
                 codes, uniques = pd.factorize(c)
                 key, _ = pd.factorize(key * len(uniques) + codes)
             first_at = _first_appearances(key)
-        distinct = np.stack([c[first_at] for c in cols], axis=1).tolist() if cols else [[]] * len(first_at)
-        texts = pa.array([self.text(tuple(row)) for row in distinct], pa.string())
+        if cols:
+            distinct = np.stack([np.asarray(c, np.int64)[first_at] for c in cols], axis=1)
+            bits = (distinct[:, self._word] >> self._shift) & 1
+        else:
+            bits = np.zeros((len(first_at), len(self.ids)), np.int64)
+        texts = pa.array(join_set_ids(bits, self.ids), pa.string())
         return texts.take(pa.array(key))
 
     @staticmethod

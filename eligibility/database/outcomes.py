@@ -168,11 +168,6 @@ def unit_shift(i: int) -> int:
     return 2 * (i % UNITS_PER_WORD)
 
 
-def unit_at_bit(word: int, bit: int) -> int:
-    """The unit a set bit of a mask word stands for (inverse of unit_word, unit_shift)."""
-    return word * UNITS_PER_WORD + bit // 2
-
-
 def _word_units(n: int, w: int) -> range:
     """The units (of n) held by mask word w."""
     return range(w * UNITS_PER_WORD, min(n, (w + 1) * UNITS_PER_WORD))
