@@ -154,8 +154,8 @@ class DatabaseCohort:
         every_row = prep.values
         sql_cache: dict = {}
         carry = ("nb", "flagged")
-        codes_all = register(con, codes_sql(con, every_row, prep.present, pl, sql_cache, carry))
-        patients = register(con, patient_sql(codes_all.get_name(), pl, carry), materialize=True)
+        codes_all = register(con, codes_sql(con, every_row, prep.present, pl, sql_cache, carry, shifted=True))
+        patients = register(con, patient_sql(codes_all.get_name(), pl, carry, shifted=True), materialize=True)
         v = finish(prep, patients)
         if v.n_rows < int(patients.count().execute()):  # empty rows after the last data row
             patients = _rows_up_to(con, patients, v.n_rows)

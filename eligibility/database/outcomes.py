@@ -82,14 +82,22 @@ def truth_code(ok: ir.BooleanValue) -> ir.IntegerValue:
     return (ok.cast("int8") * 2).fill_null(UNKNOWN)
 
 
-def unit_code(comp: RuleCompiler, u: Unit, group: ir.Value) -> ir.IntegerValue:
-    """The outcome code of one unit (FAIL/UNKNOWN/PASS; NOT_APPLICABLE outside its block)."""
+def unit_code(comp: RuleCompiler, u: Unit, group: ir.Value, shift: int | None = None) -> ir.IntegerValue:
+    """The outcome code of one unit (FAIL/UNKNOWN/PASS; NOT_APPLICABLE outside its block).
+    With `shift`, the code already in its place of a packed word (`code << shift`, BIGINT):
+    the first pass then packs a word by additions alone (`packed_sql(shifted=True)`)."""
     truth = comp(u.rule)
     ok = truth if u.kind == "incl" else ~truth
-    code = truth_code(ok)
+    if shift is None:
+        code = truth_code(ok)
+        na: int = NOT_APPLICABLE
+    else:
+        code = (ok.cast("int64") * ibis.literal(PASS << shift, "int64")).fill_null(
+            ibis.literal(UNKNOWN << shift, "int64"))
+        na = NOT_APPLICABLE << shift
     if u.block != "common":
-        code = ibis.ifelse(group == DISEASES.index(u.block), code, NOT_APPLICABLE)
-    return code.cast("int8")
+        code = ibis.ifelse(group == DISEASES.index(u.block), code, ibis.literal(na, "int64" if shift is not None else "int8"))
+    return code.cast("int8" if shift is None else "int64")
 
 
 def outcome_codes(typed: ir.Table, present: frozenset[str], pl: Plan) -> ir.Table:
@@ -112,21 +120,23 @@ def unit_key(pl: Plan, u: Unit) -> tuple:
 
 
 def codes_sql(con, typed: ir.Table, present: frozenset[str], pl: Plan, cache: dict,
-              carry: tuple[str, ...] = (), only: set[int] | None = None) -> str:
+              carry: tuple[str, ...] = (), only: set[int] | None = None, shifted: bool = False) -> str:
     """The SQL of `outcome_codes` over the named table `typed`, each unit's expression
     compiled once per value of the parameters it reads (`cache`, kept per cohort): a
     one-parameter what-if recompiles one or two units, not the whole catalog (building
     and compiling ibis expressions was most of a what-if's time on small cohorts).
-    `only`: the codes of these units alone (by index; `__o<index>` as in the whole)."""
+    `only`: the codes of these units alone (by index; `__o<index>` as in the whole).
+    `shifted`: each code in its place of the packed words (for `patient_sql(shifted=True)`)."""
     comp = RuleCompiler(pl.catalog, typed, present, pl.scenario.params)
     cols = []
     for i, u in enumerate(pl.active):
         if only is not None and i not in only:
             continue
-        key = unit_key(pl, u)
+        shift = unit_shift(i) if shifted else None
+        key = (*unit_key(pl, u), shift)
         sql = cache.get(key)
         if sql is None:
-            select = con.compiler.to_sqlglot(typed.select(__x=unit_code(comp, u, typed[GROUP])))
+            select = con.compiler.to_sqlglot(typed.select(__x=unit_code(comp, u, typed[GROUP], shift)))
             if {k for k, v in select.args.items() if v} != {"expressions", "from_"}:  # pragma: no cover
                 return con.compile(outcome_codes(typed, present, pl))  # not a plain projection
             sql = select.expressions[0].this.sql(dialect=con.compiler.dialect)
@@ -195,12 +205,13 @@ def mask_sql(pl: Plan) -> dict[str, str]:
     return out
 
 
-def packed_sql(pl: Plan) -> dict[str, str]:
-    """The unit codes two bits a unit, `UNITS_PER_WORD` units a word (`cw0…`)."""
+def packed_sql(pl: Plan, shifted: bool = False) -> dict[str, str]:
+    """The unit codes two bits a unit, `UNITS_PER_WORD` units a word (`cw0…`); `shifted`:
+    the code columns hold each code in its place already (`codes_sql(shifted=True)`)."""
     n = len(pl.active)
     out = {}
     for w in range(mask_words(n)):
-        terms = [f"CAST({code_column(i)} AS BIGINT) * CAST({1 << unit_shift(i)} AS BIGINT)"
+        terms = [code_column(i) if shifted else f"CAST({code_column(i)} AS BIGINT) * CAST({1 << unit_shift(i)} AS BIGINT)"
                  for i in _word_units(n, w)]
         out[f"cw{w}"] = "(" + " + ".join(terms) + ")" if terms else "CAST(0 AS BIGINT)"
     return out
@@ -279,11 +290,11 @@ def assessed_sql(pl: Plan) -> str:
     return "CASE " + " ".join(whens) + " END"
 
 
-def patient_sql(codes_name: str, pl: Plan, carry: tuple[str, ...] = ()) -> str:
+def patient_sql(codes_name: str, pl: Plan, carry: tuple[str, ...] = (), shifted: bool = False) -> str:
     """SELECT over the registered code table: the per-patient integers (kept per scenario),
-    with the code table's `carry` columns passed through."""
+    with the code table's `carry` columns passed through; `shifted` as in `codes_sql`."""
     keep = (ROW, GROUP, "patient_id", "disease", *carry)
-    packed = ", ".join(f"{expr} AS {name}" for name, expr in packed_sql(pl).items())
+    packed = ", ".join(f"{expr} AS {name}" for name, expr in packed_sql(pl, shifted).items())
     masks = ", ".join(f"{expr} AS {name}" for name, expr in mask_sql(pl).items())
     summary = ", ".join(f"{expr} AS {name}" for name, expr in summary_sql(pl).items())
     codes = f"SELECT {''.join(f'c.{c}, ' for c in keep)}{packed} FROM {codes_name} AS c"

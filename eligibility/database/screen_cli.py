@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,30 @@ def _err(message: str) -> int:
     from ..cli import _err as cli_err
 
     return cli_err(message)
+
+
+_END = object()
+
+
+def prefetched(items: Iterable[Any]) -> Iterator[Any]:
+    """`items`, the next one produced on a worker thread while the caller works on the current
+    one: the engine reads and spells batch k+1 while batch k is written (both release the GIL
+    for most of their time). One item ahead, so memory stays bounded; the worker's errors
+    come out of `next`, and the source is closed when the caller stops early."""
+    it = iter(items)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            ahead = pool.submit(next, it, _END)
+            while True:
+                item = ahead.result()
+                if item is _END:
+                    return
+                ahead = pool.submit(next, it, _END)
+                yield item
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
 
 
 def _write(batches, out: Path) -> dict[str, Any]:
@@ -121,7 +147,7 @@ def screen(args, scenario) -> int:
     ev = cohort.evaluate(scenario)
     _report_issues(cohort, ev)
     try:
-        counts = _write(result_batches(ev), out)
+        counts = _write(prefetched(result_batches(ev)), out)
         if args.report:
             write_report(Cohort(pd.DataFrame(), cohort.present, cohort.issues, cohort.source,
                                 cohort.extra_columns), args.report)
