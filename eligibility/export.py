@@ -10,6 +10,7 @@ Column names are treated the same way.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from pathlib import Path
@@ -49,17 +50,80 @@ def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """UTF-8 with BOM so Excel shows non-ASCII text (e.g. Chinese names) correctly; CRLF line
     ends (RFC 4180), so that a cell holding a bare carriage return is quoted, not a row break."""
-    buf = io.StringIO()
-    excel_safe(frame).to_csv(buf, index=False, lineterminator="\r\n")
-    return buf.getvalue().encode("utf-8-sig")
+    return _csv_text(frame, header=True).encode("utf-8-sig")
 
 
 def csv_rows_bytes(frame: pd.DataFrame) -> bytes:
     """The rows of `frame` without header or BOM, written exactly as `to_csv_bytes` writes
     them: for CSV files written a batch at a time after a `to_csv_bytes` header."""
+    return _csv_text(frame, header=False).encode("utf-8")
+
+
+def _csv_text(frame: pd.DataFrame, header: bool) -> str:
     buf = io.StringIO()
-    excel_safe(frame).to_csv(buf, index=False, header=False, lineterminator="\r\n")
+    columns = _text_columns(frame)
+    if columns is None:
+        excel_safe(frame).to_csv(buf, index=False, header=header, lineterminator="\r\n")
+        return buf.getvalue()
+    # Every column text: the rows go straight to the csv module, which is what pandas' to_csv
+    # calls with these values (same dialect, so the same bytes; tested), skipping ~3/4 of its time.
+    writer = csv.writer(buf, lineterminator="\r\n")
+    if header:
+        writer.writerow([neutralise(str(c)) for c in frame.columns])
+    writer.writerows(zip(*(_safe_cells(c) for c in columns), strict=True))
+    return buf.getvalue()
+
+
+def _text_columns(frame: pd.DataFrame) -> list | None:
+    """The columns of a frame that holds text alone (str cells or missing ones) as Arrow string
+    arrays; None if any cell is something else (then pandas formats it)."""
+    import pyarrow as pa
+
+    if frame.shape[1] == 0 or isinstance(frame.columns, pd.MultiIndex):
+        return None
+    out = []
+    for i in range(frame.shape[1]):
+        s = frame.iloc[:, i]
+        if not (isinstance(s.dtype, pd.StringDtype) or (
+                s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"))):
+            return None
+        try:
+            out.append(pa.array(s.to_numpy(object), pa.string(), from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+    return out
+
+
+def text_table_csv_rows(table) -> bytes:
+    """`csv_rows_bytes` of an Arrow table's rows, without making it a pandas frame first when
+    every column is text (the database engine's result batches)."""
+    import pyarrow as pa
+
+    cols = []
+    for c in table.columns:
+        c = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+        if pa.types.is_dictionary(c.type):
+            c = c.dictionary_decode()
+        if not (pa.types.is_string(c.type) or pa.types.is_large_string(c.type) or pa.types.is_null(c.type)):
+            return csv_rows_bytes(table.to_pandas())
+        cols.append(c)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(zip(*(_safe_cells(c) for c in cols), strict=True))
     return buf.getvalue().encode("utf-8")
+
+
+def _safe_cells(col) -> list:
+    """A text column's cells as Python values, formula-like ones neutralised: the formula
+    test runs in Arrow over the column, and `neutralise` only on the cells it picks."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    values = col.to_pylist()
+    if len(col) and col.null_count < len(col):
+        hit = pc.match_substring_regex(col, _FORMULA).fill_null(False).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(hit).tolist():
+            values[i] = neutralise(values[i])
+    return values
 
 
 def write_csv(frame: pd.DataFrame, path) -> Path:
@@ -93,7 +157,7 @@ def write_arrow(table, path, *, batch_rows: int = 1_000_000) -> Path:
     with path.open("wb") as out:
         out.write(to_csv_bytes(table.slice(0, 0).to_pandas()))
         for batch in table.to_batches(max_chunksize=batch_rows):
-            out.write(csv_rows_bytes(batch.to_pandas()))
+            out.write(text_table_csv_rows(pa.Table.from_batches([batch])))
     return path
 
 

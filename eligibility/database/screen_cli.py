@@ -52,7 +52,7 @@ def _write(batches, out: Path) -> dict[str, Any]:
     first: no partial output on failure."""
     import pyarrow.parquet as pq
 
-    from ..export import csv_rows_bytes, to_csv_bytes
+    from ..export import text_table_csv_rows, to_csv_bytes
     from .engine import batch_frame
 
     counts: dict[str, Any] = {"eligible": 0, "pending": 0, "ineligible": 0, "eligible_on_assessed": 0}
@@ -67,8 +67,9 @@ def _write(batches, out: Path) -> dict[str, Any]:
                 for table in batches:
                     _count(table, counts, seen)
                     if csv:
-                        frame = batch_frame(table)
-                        fh.write(to_csv_bytes(frame) if first else csv_rows_bytes(frame))
+                        if first:
+                            fh.write(to_csv_bytes(batch_frame(table.slice(0, 0))))  # the header
+                        fh.write(text_table_csv_rows(table))
                     else:
                         if writer is None:
                             schema = _parquet_schema(table.column_names)
