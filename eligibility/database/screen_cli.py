@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,10 @@ def _write(batches, out: Path) -> dict[str, Any]:
     writer = None
     csv = out.suffix.lower() == ".csv"
     try:
-        with open(part, "wb") as fh:
+        with open(part, "wb") as fh, closing(prefetched(batches)) as tables:  # k written while k+1 is made
             try:
                 first = True
-                for table in batches:
+                for table in tables:
                     _count(table, counts, seen)
                     if csv:
                         if first:
@@ -148,7 +149,7 @@ def screen(args, scenario) -> int:
     ev = cohort.evaluate(scenario)
     _report_issues(cohort, ev)
     try:
-        counts = _write(prefetched(result_batches(ev)), out)
+        counts = _write(result_batches(ev), out)
         if args.report:
             write_report(Cohort(pd.DataFrame(), cohort.present, cohort.issues, cohort.source,
                                 cohort.extra_columns), args.report)
