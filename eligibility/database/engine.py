@@ -374,8 +374,8 @@ class _MaskText:
 
     def __init__(self, ids: tuple[str, ...], words: int):
         self.ids, self.words = ids, words
-        units = np.arange(len(ids))
-        self._word, self._shift = unit_word(units), unit_shift(units)
+        self._word = np.array([unit_word(i) for i in range(len(ids))], np.intp)
+        self._shift = np.array([unit_shift(i) for i in range(len(ids))], np.int64)
 
     def __call__(self, cols: list[np.ndarray]) -> pa.Array:
         n = len(cols[0]) if cols else 0

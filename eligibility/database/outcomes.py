@@ -89,15 +89,14 @@ def unit_code(comp: RuleCompiler, u: Unit, group: ir.Value, shift: int | None = 
     truth = comp(u.rule)
     ok = truth if u.kind == "incl" else ~truth
     if shift is None:
-        code = truth_code(ok)
-        na: int = NOT_APPLICABLE
+        code, na, kind = truth_code(ok), NOT_APPLICABLE, "int8"
     else:
         code = (ok.cast("int64") * ibis.literal(PASS << shift, "int64")).fill_null(
             ibis.literal(UNKNOWN << shift, "int64"))
-        na = NOT_APPLICABLE << shift
+        na, kind = NOT_APPLICABLE << shift, "int64"
     if u.block != "common":
-        code = ibis.ifelse(group == DISEASES.index(u.block), code, ibis.literal(na, "int64" if shift is not None else "int8"))
-    return code.cast("int8" if shift is None else "int64")
+        code = ibis.ifelse(group == DISEASES.index(u.block), code, ibis.literal(na, kind))
+    return code.cast(kind)
 
 
 def outcome_codes(typed: ir.Table, present: frozenset[str], pl: Plan) -> ir.Table:

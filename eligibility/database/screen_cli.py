@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -26,7 +26,7 @@ def _err(message: str) -> int:
 _END = object()
 
 
-def prefetched(items: Iterable[Any]) -> Iterator[Any]:
+def prefetched(items: Iterable[Any]) -> Generator[Any, None, None]:
     """`items`, the next one produced on a worker thread while the caller works on the current
     one: the engine reads and spells batch k+1 while batch k is written (both release the GIL
     for most of their time). One item ahead, so memory stays bounded; the worker's errors
