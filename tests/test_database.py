@@ -429,3 +429,21 @@ def test_every_reading_alternative_identical(con, synth_files):
             pd.testing.assert_frame_equal(results_frame(db.evaluate(scenario)), want, obj=f"{name}={alt}")
             changed += not want.equals(base)
     assert changed >= 3  # the readings do change outcomes on this cohort
+
+
+def test_codes_of_a_unit_that_needs_a_subquery(con, synth_files, monkeypatch):
+    """Were a unit's truth to compile to more than a column expression, the codes are taken
+    over one compiled SELECT of every truth: the same results, opened and in a what-if."""
+    from eligibility.database import outcomes
+
+    path = synth_files[".parquet"]
+    mem = load_cohort(path)
+    monkeypatch.setattr(outcomes, "_plain_projection", lambda select: False)
+    used = []
+    over = outcomes._codes_over_subquery
+    monkeypatch.setattr(outcomes, "_codes_over_subquery", lambda *a: used.append(a[-1]) or over(*a))
+    db = DatabaseCohort.open(con, str(path))
+    pd.testing.assert_frame_equal(results_frame(db.evaluate()), screen_frame(mem))
+    what_if = resolve({"parameters": {"hb_min_g_l": 95}})
+    pd.testing.assert_frame_equal(results_frame(db.evaluate(what_if)), screen_frame(mem, what_if))
+    assert True in used and False in used  # the first pass's packed codes and the plain ones

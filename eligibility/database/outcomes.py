@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 
 from ..catalog import Catalog, Unit, default_catalog
@@ -74,36 +73,33 @@ def plan(present: frozenset[str], scenario: Resolved | None = None, catalog: Cat
     return Plan(catalog, scenario, tuple(active), tuple(not_assessed), tuple(disabled))
 
 
-def truth_code(ok: ir.BooleanValue) -> ir.IntegerValue:
-    """PASS (2) / FAIL (0) / UNKNOWN (1) of a Kleene truth value, naming `ok` once: the
-    CASE form (WHEN ok … WHEN NOT ok …) doubles every rule tree in the SQL, and Spark's
-    planner time grows with the size of the expression."""
-    assert (FAIL, UNKNOWN, PASS) == (0, 1, 2)
-    return (ok.cast("int8") * 2).fill_null(UNKNOWN)
-
-
-def unit_code(comp: RuleCompiler, u: Unit, group: ir.Value, shift: int | None = None) -> ir.IntegerValue:
-    """The outcome code of one unit (FAIL/UNKNOWN/PASS; NOT_APPLICABLE outside its block).
-    With `shift`, the code already in its place of a packed word (`code << shift`, BIGINT):
-    the first pass then packs a word by additions alone (`packed_sql(shifted=True)`)."""
+def unit_truth(comp: RuleCompiler, u: Unit) -> ir.BooleanValue:
+    """Whether a patient passes a unit (Kleene: NULL is unknown)."""
     truth = comp(u.rule)
-    ok = truth if u.kind == "incl" else ~truth
+    return truth if u.kind == "incl" else ~truth
+
+
+def code_sql(ok: str, u: Unit, group: str, shift: int | None = None) -> str:
+    """The outcome code of a unit from the SQL of its truth `ok`: PASS (2) / FAIL (0) /
+    UNKNOWN (1), NOT_APPLICABLE (3) outside its block. `ok` is named once: the CASE form
+    (WHEN ok … WHEN NOT ok …) doubles every rule tree in the SQL, and Spark's planner time
+    grows with the size of the expression. With `shift`, the code already in its place of a
+    packed word (`code << shift`, BIGINT): the first pass then packs a word by additions
+    alone (`packed_sql(shifted=True)`). Plain SQL, the same on DuckDB and Spark."""
+    assert (FAIL, UNKNOWN, PASS) == (0, 1, 2)
     if shift is None:
-        code, na, kind = truth_code(ok), NOT_APPLICABLE, "int8"
+        kind, code, na = "TINYINT", f"COALESCE(CAST({ok} AS TINYINT) * 2, {UNKNOWN})", str(NOT_APPLICABLE)
     else:
-        code = (ok.cast("int64") * ibis.literal(PASS << shift, "int64")).fill_null(
-            ibis.literal(UNKNOWN << shift, "int64"))
-        na, kind = NOT_APPLICABLE << shift, "int64"
+        kind = "BIGINT"
+        code = f"COALESCE(CAST({ok} AS BIGINT) * {_bigint(PASS << shift)}, {_bigint(UNKNOWN << shift)})"
+        na = _bigint(NOT_APPLICABLE << shift)
     if u.block != "common":
-        code = ibis.ifelse(group == DISEASES.index(u.block), code, ibis.literal(na, kind))
-    return code.cast(kind)
+        code = f"CASE WHEN {group} = {DISEASES.index(u.block)} THEN {code} ELSE {na} END"
+    return f"CAST({code} AS {kind})"
 
 
-def outcome_codes(typed: ir.Table, present: frozenset[str], pl: Plan) -> ir.Table:
-    """`typed` plus one outcome-code column per active unit (`__o0`, `__o1`, …)."""
-    comp = RuleCompiler(pl.catalog, typed, present, pl.scenario.params)
-    cols = {code_column(i): unit_code(comp, u, typed[GROUP]) for i, u in enumerate(pl.active)}
-    return typed.select(ROW, GROUP, "patient_id", "disease", **cols)
+def _bigint(value: int) -> str:
+    return f"CAST({value} AS BIGINT)"
 
 
 def _frozen(value: Any) -> Any:
@@ -120,30 +116,47 @@ def unit_key(pl: Plan, u: Unit) -> tuple:
 
 def codes_sql(con, typed: ir.Table, present: frozenset[str], pl: Plan, cache: dict,
               carry: tuple[str, ...] = (), only: set[int] | None = None, shifted: bool = False) -> str:
-    """The SQL of `outcome_codes` over the named table `typed`, each unit's expression
-    compiled once per value of the parameters it reads (`cache`, kept per cohort): a
-    one-parameter what-if recompiles one or two units, not the whole catalog (building
-    and compiling ibis expressions was most of a what-if's time on small cohorts).
+    """One outcome-code column per active unit (`__o0`, `__o1`, …) over the named table
+    `typed`, with ROW, GROUP, patient_id, disease and `carry`. Each unit's truth is compiled
+    once per value of the parameters it reads (`cache`, kept per cohort): a one-parameter
+    what-if recompiles one or two units, not the whole catalog (building and compiling ibis
+    expressions was most of a what-if's time on small cohorts).
     `only`: the codes of these units alone (by index; `__o<index>` as in the whole).
     `shifted`: each code in its place of the packed words (for `patient_sql(shifted=True)`)."""
     comp = RuleCompiler(pl.catalog, typed, present, pl.scenario.params)
-    cols = []
-    for i, u in enumerate(pl.active):
-        if only is not None and i not in only:
-            continue
-        shift = unit_shift(i) if shifted else None
-        key = (*unit_key(pl, u), shift)
+    alias = select_alias(con)
+    keep = (ROW, GROUP, "patient_id", "disease", *carry)
+    units = [(i, u) for i, u in enumerate(pl.active) if only is None or i in only]
+    truths = []
+    for _, u in units:
+        key = unit_key(pl, u)
         sql = cache.get(key)
         if sql is None:
-            select = con.compiler.to_sqlglot(typed.select(__x=unit_code(comp, u, typed[GROUP], shift)))
-            if {k for k, v in select.args.items() if v} != {"expressions", "from_"}:  # pragma: no cover
-                return con.compile(outcome_codes(typed, present, pl))  # not a plain projection
-            sql = select.expressions[0].this.sql(dialect=con.compiler.dialect)
-            cache[key] = sql
-        cols.append(f"{sql} AS {code_column(i)}")
+            select = con.compiler.to_sqlglot(typed.select(__x=unit_truth(comp, u)))
+            if not _plain_projection(select):
+                return _codes_over_subquery(con, typed, comp, pl, units, keep, shifted)
+            sql = cache[key] = select.expressions[0].this.sql(dialect=con.compiler.dialect)
+        truths.append(sql)
+    cols = "".join(f", {code_sql(ok, u, f'{alias}.{GROUP}', unit_shift(i) if shifted else None)} AS {code_column(i)}"
+                   for (i, u), ok in zip(units, truths, strict=True))
+    head = ", ".join(f"{alias}.{c}" for c in keep)
+    return f"SELECT {head}{cols} FROM {typed.get_name()} AS {alias}"
+
+
+def _plain_projection(select) -> bool:
+    """Whether a compiled one-column SELECT is `SELECT expr FROM table` and nothing more."""
+    return {k for k, v in select.args.items() if v} == {"expressions", "from_"}
+
+
+def _codes_over_subquery(con, typed: ir.Table, comp: RuleCompiler, pl: Plan, units, keep, shifted: bool) -> str:
+    """codes_sql when a unit's truth does not compile to a column expression: every truth a
+    column of one compiled SELECT, the codes over it (nothing cached)."""
+    inner = con.compile(typed.select(*keep, **{f"__t{i}": unit_truth(comp, u) for i, u in units}))
     alias = select_alias(con)
-    head = ", ".join(f"{alias}.{c}" for c in (ROW, GROUP, "patient_id", "disease", *carry))
-    return f"SELECT {head}{''.join(', ' + c for c in cols)} FROM {typed.get_name()} AS {alias}"
+    cols = "".join(f", {code_sql(f'{alias}.__t{i}', u, f'{alias}.{GROUP}', unit_shift(i) if shifted else None)}"
+                   f" AS {code_column(i)}" for i, u in units)
+    head = ", ".join(f"{alias}.{c}" for c in keep)
+    return f"SELECT {head}{cols} FROM ({inner}) AS {alias}"
 
 
 def select_alias(con) -> str:
