@@ -47,7 +47,8 @@ def test_an_error_of_the_source_reaches_the_caller_after_the_items_before_it():
         next(it)
 
 
-def test_stopping_early_closes_the_source():
+def _closable():
+    """A source of ten items, and the event its closing sets."""
     closed = threading.Event()
 
     def source():
@@ -56,23 +57,21 @@ def test_stopping_early_closes_the_source():
         finally:
             closed.set()
 
-    it = prefetched(source())
+    return source(), closed
+
+
+def test_stopping_early_closes_the_source():
+    source, closed = _closable()
+    it = prefetched(source)
     assert next(it) == 0
     it.close()
     assert closed.wait(5)
 
 
 def test_a_caller_failing_midway_closes_the_source_too():
-    closed = threading.Event()
-
-    def source():
-        try:
-            yield from range(10)
-        finally:
-            closed.set()
-
+    source, closed = _closable()
     with pytest.raises(RuntimeError):
-        for i in prefetched(source()):
+        for i in prefetched(source):
             if i == 2:
                 raise RuntimeError("disk full")
     assert closed.wait(5)
