@@ -138,9 +138,8 @@ class RuleEvaluator(RuleVisitor[np.ndarray]):
     def uln(self, node: UlnLimit) -> np.ndarray:
         p = self.params
         values = self.num(node.field)
-        default = uln_limit(p[node.max_param], None, p[node.default_param])
         if not self.cols.has(node.uln_field):
-            return compare(values, node.op, default)
+            return compare(values, node.op, uln_limit(p[node.max_param], None, p[node.default_param]))
         return compare_row_uln(values, node.op, p[node.max_param], self.num(node.uln_field), p[node.default_param])
 
     def within(self, node: Within) -> np.ndarray:

@@ -22,14 +22,14 @@ def _spelled(words: list[int]) -> str:
 @given(st.lists(st.tuples(*[st.sampled_from([0, 1, 5, 1 << 60, EVEN, 4097])] * 3), max_size=40))
 def test_every_row_spelled_as_its_own_mask(rows):
     cols = [np.array([r[w] for r in rows], np.int64) for w in range(3)]
-    got = _MaskText(IDS, 3)(cols).to_pylist()
+    got = _MaskText(IDS)(cols).to_pylist()
     assert got == [_spelled(list(r)) for r in rows]
 
 
 def test_masks_differing_in_one_word_only_are_told_apart():
     # same first word, different second word; and the reverse: a key built from one word alone fails
     cols = [np.array([1, 1, 4, 4], np.int64), np.array([1, 4, 1, 4], np.int64), np.zeros(4, np.int64)]
-    assert _MaskText(IDS, 3)(cols).to_pylist() == ["U0;U31", "U0;U32", "U1;U31", "U1;U32"]
+    assert _MaskText(IDS)(cols).to_pylist() == ["U0;U31", "U0;U32", "U1;U31", "U1;U32"]
 
 
 @settings(max_examples=30, deadline=None)
@@ -43,5 +43,5 @@ def test_masks_sharing_a_hash_are_spelled_word_by_word(rows):
 
     cols = [np.array([r[w] for r in rows], np.int64) for w in range(3)]
     with mock.patch.object(engine, "MIX64", tuple(np.uint64(0) for _ in engine.MIX64)):
-        got = _MaskText(IDS, 3)(cols).to_pylist()
+        got = _MaskText(IDS)(cols).to_pylist()
     assert got == [_spelled(list(r)) for r in rows]

@@ -327,7 +327,7 @@ def result_batches(ev: DatabaseEvaluation, rows_per_batch: int = 1 << 20):
     t = ev.patients_table
     masks = [f"{p}{w}" for p in ("fw", "uw") for w in range(words)]
     q = t.select(ROW, "patient_id", "disease", "status", "first_idx", "assessed", *masks).order_by(ROW)
-    spell = _MaskText(pl.unit_ids, words)
+    spell = _MaskText(pl.unit_ids)
     not_assessed = pa.array([";".join(pl.not_assessed)], pa.string())
     first = pa.array([*pl.unit_ids, ""], pa.string())  # first_idx -1 picks the trailing ""
     for batch in arrow_batches(ev.cohort.con, q, rows_per_batch):
@@ -372,8 +372,8 @@ class _MaskText:
     """The ';'-joined unit ids of bit-mask words (`outcomes.unit_word`/`unit_shift`), spelled once per
     distinct mask (hash-factorised: a sort of millions of multi-word keys took seconds)."""
 
-    def __init__(self, ids: tuple[str, ...], words: int):
-        self.ids, self.words = ids, words
+    def __init__(self, ids: tuple[str, ...]):
+        self.ids = ids
         self._word = np.array([unit_word(i) for i in range(len(ids))], np.intp)
         self._shift = np.array([unit_shift(i) for i in range(len(ids))], np.int64)
 
